@@ -1,0 +1,251 @@
+// natsbus::jetstream: the $JS.API over one connection. Management requests go through the connection's
+// multiplexed inbox; publish acknowledgements come back on the context's own inbox and are matched to their
+// publishers through a ring of slots indexed by reply token. Any number of requests and up to max_pending
+// publishes are in flight at once, each with its own deadline.
+#pragma once
+
+#include <natsbus/connection.hpp>
+#include <natsbus/protocol/jetstream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace natsbus {
+
+namespace detail {
+class jetstream_impl;
+struct ack_state;
+}  // namespace detail
+
+struct jetstream_options {
+  std::string api_prefix = "$JS.API";
+  std::string domain;  // when set, the prefix is $JS.<domain>.API
+  std::chrono::milliseconds timeout{5000};  // default deadline for requests and publishes
+  std::size_t max_pending = 4000;           // un-acked publishes in flight; more suspends the publisher
+};
+
+struct publish_options {
+  std::string msg_id;                 // Nats-Msg-Id: the server drops duplicates within its window
+  std::string expected_stream;        // Nats-Expected-Stream
+  std::optional<std::uint64_t> expected_last_seq;          // Nats-Expected-Last-Sequence
+  std::string expected_last_msg_id;                        // Nats-Expected-Last-Msg-Id
+  std::optional<std::uint64_t> expected_last_subject_seq;  // Nats-Expected-Last-Subject-Sequence
+  const headers* hdrs = nullptr;      // extra headers
+  std::chrono::milliseconds timeout{0};  // 0: the context's default
+};
+
+struct purge_options {
+  std::string subject;                 // only this subject (filter)
+  std::optional<std::uint64_t> sequence;  // up to, not including, this sequence
+  std::optional<std::uint64_t> keep;      // keep this many newest messages
+};
+
+// The outcome of one pipelined publish. Resolves exactly once: ack, JetStream API error, no_responders,
+// timeout, or closed. Use it on the jetstream's executor.
+class ack_future {
+ public:
+  ack_future() = default;
+  ack_future(ack_future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  ack_future& operator=(ack_future&& other) noexcept;
+  ack_future(const ack_future&) = delete;
+  ack_future& operator=(const ack_future&) = delete;
+  ~ack_future();
+
+  template <class Token = default_token>
+  auto get(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, pub_ack)>(
+        [this](auto handler) { get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler))); },
+        token);
+  }
+  [[nodiscard]] bool ready() const noexcept;
+  [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+
+ private:
+  friend class detail::jetstream_impl;
+  explicit ack_future(detail::ack_state* s) noexcept : state_(s) {}
+  void get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h);
+  detail::ack_state* state_ = nullptr;
+};
+
+class jetstream {
+ public:
+  explicit jetstream(connection& conn, jetstream_options opts = {});
+  ~jetstream();
+  jetstream(const jetstream&) = delete;
+  jetstream& operator=(const jetstream&) = delete;
+
+  [[nodiscard]] connection::executor_type get_executor() const noexcept;
+
+  // ---- publish ----
+  // Publishes and waits for the acknowledgement. Many coroutines doing this pipeline over one connection.
+  template <class Token = default_token>
+  auto publish(std::string_view subject, std::string_view payload, const publish_options& opts = {},
+               Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, pub_ack)>(
+        [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+          publish_impl(s, p, *o, asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+        },
+        token, subject, payload, &opts);
+  }
+  // Queues the publish and completes with its ack future as soon as the frame is queued. While max_pending
+  // publishes are un-acked it suspends (backpressure), never fails. The bytes must stay valid until it completes.
+  template <class Token = default_token>
+  auto publish_async(std::string_view subject, std::string_view payload, const publish_options& opts = {},
+                     Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, ack_future)>(
+        [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+          publish_async_impl(s, p, *o,
+                             asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
+        },
+        token, subject, payload, &opts);
+  }
+  // Waits until every outstanding publish has resolved.
+  template <class Token = default_token>
+  auto publish_async_complete(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto handler) { complete_impl(asio::any_completion_handler<void(error_code)>(std::move(handler))); },
+        token);
+  }
+  [[nodiscard]] std::size_t pending() const noexcept;
+  [[nodiscard]] std::size_t max_pending_seen() const noexcept;  // high-water mark of in-flight publishes
+
+  // ---- streams ----
+  template <class Token = default_token>
+  auto create_stream(const stream_config& cfg, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stream_info)>(
+        [this](auto h, stream_config c) { create_stream_impl(std::move(c), false, std::move(h)); }, token, cfg);
+  }
+  template <class Token = default_token>
+  auto update_stream(const stream_config& cfg, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stream_info)>(
+        [this](auto h, stream_config c) { create_stream_impl(std::move(c), true, std::move(h)); }, token, cfg);
+  }
+  template <class Token = default_token>
+  auto get_stream_info(std::string_view name, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stream_info)>(
+        [this](auto h, std::string n) { stream_info_impl(std::move(n), std::move(h)); }, token, std::string(name));
+  }
+  template <class Token = default_token>
+  auto delete_stream(std::string_view name, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto h, std::string n) { delete_impl(std::string("STREAM.DELETE.") + n, std::move(h)); }, token,
+        std::string(name));
+  }
+  // Completes with the number of messages purged.
+  template <class Token = default_token>
+  auto purge_stream(std::string_view name, purge_options opts = {}, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::uint64_t)>(
+        [this](auto h, std::string n, purge_options o) { purge_impl(std::move(n), std::move(o), std::move(h)); },
+        token, std::string(name), std::move(opts));
+  }
+  // All stream names (every page), optionally only the streams holding `subject`.
+  template <class Token = default_token>
+  auto stream_names(std::string_view subject = {}, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::vector<std::string>)>(
+        [this](auto h, std::string s) { names_impl("STREAM.NAMES", "streams", std::move(s), std::move(h)); }, token,
+        std::string(subject));
+  }
+  template <class Token = default_token>
+  auto list_streams(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::vector<stream_info>)>(
+        [this](auto h) { list_streams_impl(std::move(h)); }, token);
+  }
+  template <class Token = default_token>
+  auto get_message(std::string_view stream, std::uint64_t seq, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stored_message)>(
+        [this](auto h, std::string s, std::uint64_t q) { get_message_impl(std::move(s), q, {}, std::move(h)); },
+        token, std::string(stream), seq);
+  }
+  template <class Token = default_token>
+  auto get_last_message(std::string_view stream, std::string_view subject, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stored_message)>(
+        [this](auto h, std::string s, std::string subj) {
+          get_message_impl(std::move(s), 0, std::move(subj), std::move(h));
+        },
+        token, std::string(stream), std::string(subject));
+  }
+  template <class Token = default_token>
+  auto get_account_info(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, account_info)>(
+        [this](auto h) { account_impl(std::move(h)); }, token);
+  }
+
+  // ---- consumers ----
+  // Durable when cfg.durable_name is set, ephemeral otherwise.
+  template <class Token = default_token>
+  auto create_consumer(std::string_view stream, const consumer_config& cfg, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, consumer_info)>(
+        [this](auto h, std::string s, consumer_config c) {
+          create_consumer_impl(std::move(s), std::move(c), std::move(h));
+        },
+        token, std::string(stream), cfg);
+  }
+  template <class Token = default_token>
+  auto get_consumer_info(std::string_view stream, std::string_view name, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, consumer_info)>(
+        [this](auto h, std::string s, std::string n) { consumer_info_impl(std::move(s), std::move(n), std::move(h)); },
+        token, std::string(stream), std::string(name));
+  }
+  template <class Token = default_token>
+  auto delete_consumer(std::string_view stream, std::string_view name, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto h, std::string s, std::string n) {
+          delete_impl("CONSUMER.DELETE." + s + "." + n, std::move(h));
+        },
+        token, std::string(stream), std::string(name));
+  }
+  template <class Token = default_token>
+  auto consumer_names(std::string_view stream, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::vector<std::string>)>(
+        [this](auto h, std::string s) { names_impl("CONSUMER.NAMES." + s, "consumers", {}, std::move(h)); }, token,
+        std::string(stream));
+  }
+  template <class Token = default_token>
+  auto list_consumers(std::string_view stream, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::vector<consumer_info>)>(
+        [this](auto h, std::string s) { list_consumers_impl(std::move(s), std::move(h)); }, token, std::string(stream));
+  }
+
+  // A raw API request: subject relative to the prefix ("STREAM.INFO.X"); completes with the reply's JSON.
+  // A JetStream error in the reply becomes an error code of jetstream_category() carrying err_code.
+  template <class Token = default_token>
+  auto api_request(std::string_view subject, std::string_view body, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, std::string)>(
+        [this](auto h, std::string s, std::string b) { raw_impl(std::move(s), std::move(b), std::move(h)); }, token,
+        std::string(subject), std::string(body));
+  }
+
+  // The description of the last JetStream API error a management call completed with.
+  [[nodiscard]] api_error last_api_error() const;
+  [[nodiscard]] const std::shared_ptr<detail::jetstream_impl>& impl() const noexcept { return impl_; }
+
+ private:
+  template <class T>
+  using handler = asio::any_completion_handler<void(error_code, T)>;
+  void create_stream_impl(stream_config cfg, bool update, handler<stream_info> h);
+  void stream_info_impl(std::string name, handler<stream_info> h);
+  void delete_impl(std::string subject, asio::any_completion_handler<void(error_code)> h);
+  void purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h);
+  void names_impl(std::string subject, std::string field, std::string filter, handler<std::vector<std::string>> h);
+  void list_streams_impl(handler<std::vector<stream_info>> h);
+  void get_message_impl(std::string stream, std::uint64_t seq, std::string subject, handler<stored_message> h);
+  void account_impl(handler<account_info> h);
+  void create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h);
+  void consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h);
+  void list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h);
+  void raw_impl(std::string subject, std::string body, handler<std::string> h);
+
+  void publish_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                    asio::any_completion_handler<void(error_code, pub_ack)> h);
+  void publish_async_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                          asio::any_completion_handler<void(error_code, ack_future)> h);
+  void complete_impl(asio::any_completion_handler<void(error_code)> h);
+
+  std::shared_ptr<detail::jetstream_impl> impl_;
+};
+
+}  // namespace natsbus

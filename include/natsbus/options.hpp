@@ -1,0 +1,49 @@
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace natsbus {
+
+struct connection_options {
+  // Seed URLs: nats://[user:pass@]host[:port]. A bare host:port means nats://.
+  std::vector<std::string> servers{"nats://127.0.0.1:4222"};
+  std::string name = "natsbus";
+  bool verbose = false;
+  bool pedantic = false;
+  bool echo = true;
+  bool no_responders = true;
+
+  // Credentials; URL user info is used when these are empty.
+  std::optional<std::string> user;
+  std::optional<std::string> password;
+  std::optional<std::string> token;
+
+  std::chrono::milliseconds connect_timeout{2000};
+  // PING after this much writer idleness; max_pings_out unanswered PINGs mean a stale connection.
+  std::chrono::milliseconds ping_interval{120000};
+  int max_pings_out = 2;
+  // Deadline for request() when the caller gives none.
+  std::chrono::milliseconds request_timeout{5000};
+
+  // Bytes a publisher may queue ahead of the socket before publish() suspends (backpressure).
+  std::size_t write_buffer_limit = 8 * 1024 * 1024;
+  // Initial read buffer; it grows up to the largest frame the server's max_payload allows.
+  std::size_t read_buffer_size = 64 * 1024;
+  std::size_t max_control_line = 4096;
+
+  // Per-subscription queue bounds; overflow drops the message and counts it (slow consumer).
+  std::size_t subscription_pending_msgs = 65536;
+  std::size_t subscription_pending_bytes = 64 * 1024 * 1024;
+
+  // Logging goes through spdlog; null means quiet.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+}  // namespace natsbus

@@ -1,0 +1,100 @@
+// natsbus error codes. One enum and category for the client, a second category for JetStream API errors
+// whose values are JetStream's own err_code (10059 stream not found, ...).
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <ostream>
+#include <string>
+#include <type_traits>
+
+namespace natsbus {
+
+using error_code = boost::system::error_code;
+
+enum class error {
+  // Wire protocol (parser, headers, encoder, JSON models).
+  protocol_violation = 1,   // a frame the parser cannot accept
+  control_line_too_long,    // no CRLF within the control line limit
+  payload_too_large,        // a frame's size is over max_payload plus slack
+  invalid_size,             // negative, overflowing or inconsistent size fields
+  unknown_operation,        // an operation name the protocol does not have
+  missing_crlf,             // payload not followed by CRLF
+  bad_header,               // malformed NATS/1.0 header block
+  invalid_json,             // JSON that is not valid or has fields of the wrong type
+  invalid_subject,          // a subject or pattern that fails validation
+  invalid_queue_group,      // a queue group name that fails validation
+  invalid_argument,         // any other bad argument from the caller
+
+  // Connection.
+  invalid_url,
+  connection_closed,        // the connection was closed by the user
+  disconnected,             // the connection is down (request failed fast, or server went away)
+  timeout,                  // an operation's deadline passed
+  connect_timeout,
+  write_timeout,
+  no_responders,            // status 503: nobody is subscribed to the subject
+  max_payload_exceeded,     // the payload is larger than the server's max_payload
+  slow_consumer,            // a subscription's queue overflowed and messages were dropped
+  stale_connection,         // max_pings_out unanswered PINGs
+  authorization_violation,  // -ERR 'Authorization Violation'
+  authentication_expired,   // -ERR 'User Authentication Expired'
+  permissions_violation,    // -ERR 'Permissions Violation for ...' (not fatal)
+  server_error,             // any other -ERR from the server
+  no_servers,               // no server in the pool could be reached
+  draining,                 // the connection or subscription is draining
+  subscription_closed,      // the subscription was unsubscribed or its limit reached
+  tls_required,             // server requires TLS and the client is not configured for it
+  not_supported,            // a feature the server does not have (headers, JetStream, ...)
+
+  // JetStream.
+  jetstream_not_enabled,
+  stream_not_found_for_topic,  // the event bus could not find or create a stream for a topic
+  stream_config_mismatch,      // validate_only found differences
+};
+
+[[nodiscard]] const boost::system::error_category& client_category() noexcept;
+[[nodiscard]] const boost::system::error_category& jetstream_category() noexcept;
+
+[[nodiscard]] inline error_code make_error_code(error e) noexcept {
+  return {static_cast<int>(e), client_category()};
+}
+
+inline std::ostream& operator<<(std::ostream& os, error e) { return os << make_error_code(e).message(); }
+
+// A JetStream API error by its err_code (10058 name in use, 10059 not found, 10071 wrong last sequence, ...).
+[[nodiscard]] inline error_code make_jetstream_error(int err_code) noexcept {
+  return {err_code, jetstream_category()};
+}
+
+namespace jetstream_errc {
+inline constexpr int stream_name_in_use = 10058;
+inline constexpr int stream_not_found = 10059;
+inline constexpr int stream_subjects_overlap = 10065;
+inline constexpr int stream_wrong_last_sequence = 10071;
+inline constexpr int stream_wrong_last_msg_id = 10070;
+inline constexpr int consumer_not_found = 10014;
+inline constexpr int consumer_name_exists = 10013;
+inline constexpr int jetstream_not_enabled = 10076;
+inline constexpr int jetstream_not_enabled_for_account = 10039;
+inline constexpr int stream_message_not_found = 10037;
+}  // namespace jetstream_errc
+
+// Whether the connection must be dropped after this error. Permission violations, JetStream API errors,
+// timeouts of single operations and slow consumers leave the connection usable.
+[[nodiscard]] bool is_fatal(const error_code& ec) noexcept;
+
+// Exception thrown to coroutine callers that did not ask for error codes. what() holds the server's or
+// JetStream's text when there is one, otherwise the category's message.
+class system_error : public boost::system::system_error {
+ public:
+  using boost::system::system_error::system_error;
+};
+
+}  // namespace natsbus
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<natsbus::error> : std::true_type {};
+}  // namespace boost::system

@@ -1,0 +1,827 @@
+// JSON models of INFO and the JetStream API, on Boost.JSON. Every accessor checks the type it finds, so a
+// field of the wrong type is invalid_json and never an exception; unknown fields are ignored and a JSON null
+// counts as an absent field (the server writes nil slices as null, e.g. "streams":null).
+#include <natsbus/protocol/jetstream.hpp>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+namespace natsbus::protocol {
+
+namespace json = boost::json;
+
+namespace {
+
+// ---- enum names ----
+
+constexpr std::string_view to_string(deliver_policy p) noexcept {
+  switch (p) {
+    case deliver_policy::all: return "all";
+    case deliver_policy::last: return "last";
+    case deliver_policy::new_: return "new";
+    case deliver_policy::by_start_sequence: return "by_start_sequence";
+    case deliver_policy::by_start_time: return "by_start_time";
+    case deliver_policy::last_per_subject: return "last_per_subject";
+  }
+  return "all";
+}
+
+constexpr std::string_view to_string(ack_policy p) noexcept {
+  switch (p) {
+    case ack_policy::none: return "none";
+    case ack_policy::all: return "all";
+    case ack_policy::explicit_: return "explicit";
+  }
+  return "explicit";
+}
+
+constexpr std::string_view to_string(replay_policy p) noexcept {
+  switch (p) {
+    case replay_policy::instant: return "instant";
+    case replay_policy::original: return "original";
+  }
+  return "instant";
+}
+
+bool from_string(std::string_view s, retention_policy& out) noexcept {
+  if (s == "limits") out = retention_policy::limits;
+  else if (s == "interest") out = retention_policy::interest;
+  else if (s == "workqueue") out = retention_policy::workqueue;
+  else return false;
+  return true;
+}
+
+bool from_string(std::string_view s, storage_type& out) noexcept {
+  if (s == "file") out = storage_type::file;
+  else if (s == "memory") out = storage_type::memory;
+  else return false;
+  return true;
+}
+
+bool from_string(std::string_view s, discard_policy& out) noexcept {
+  if (s == "old") out = discard_policy::old;
+  else if (s == "new") out = discard_policy::new_;
+  else return false;
+  return true;
+}
+
+bool from_string(std::string_view s, deliver_policy& out) noexcept {
+  if (s == "all") out = deliver_policy::all;
+  else if (s == "last") out = deliver_policy::last;
+  else if (s == "new") out = deliver_policy::new_;
+  else if (s == "by_start_sequence") out = deliver_policy::by_start_sequence;
+  else if (s == "by_start_time") out = deliver_policy::by_start_time;
+  else if (s == "last_per_subject") out = deliver_policy::last_per_subject;
+  else return false;
+  return true;
+}
+
+bool from_string(std::string_view s, ack_policy& out) noexcept {
+  if (s == "none") out = ack_policy::none;
+  else if (s == "all") out = ack_policy::all;
+  else if (s == "explicit") out = ack_policy::explicit_;
+  else return false;
+  return true;
+}
+
+bool from_string(std::string_view s, replay_policy& out) noexcept {
+  if (s == "instant") out = replay_policy::instant;
+  else if (s == "original") out = replay_policy::original;
+  else return false;
+  return true;
+}
+
+// ---- base64 (standard alphabet, as Go's encoding/base64.StdEncoding writes it) ----
+
+constexpr std::array<std::int8_t, 256> make_base64_table() {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t i = 0; i < alphabet.size(); ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+  return t;
+}
+constexpr auto base64_table = make_base64_table();
+
+// Accepts padded input and, leniently, input without its padding. Anything else (bad characters, padding in
+// the middle, a lone trailing character) is rejected.
+bool base64_decode(std::string_view in, std::string& out) {
+  out.clear();
+  std::size_t pad = 0;
+  if (in.size() % 4 == 0 && !in.empty()) {
+    if (in.back() == '=') ++pad;
+    if (in.size() >= 2 && in[in.size() - 2] == '=') ++pad;
+    if (pad == 1 && in.back() != '=') return false;
+  }
+  in.remove_suffix(pad);
+  if (in.size() % 4 == 1) return false;
+  if (pad != 0 && in.size() % 4 != 4 - pad) return false;
+  out.reserve(in.size() / 4 * 3 + 2);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const std::int8_t v = base64_table[static_cast<unsigned char>(c)];
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return true;
+}
+
+// ---- field access ----
+
+bool to_i64(const json::value& v, std::int64_t& out) noexcept {
+  if (const auto* p = v.if_int64()) {
+    out = *p;
+    return true;
+  }
+  if (const auto* p = v.if_uint64()) {
+    if (*p > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    out = static_cast<std::int64_t>(*p);
+    return true;
+  }
+  return false;
+}
+
+bool to_u64(const json::value& v, std::uint64_t& out) noexcept {
+  if (const auto* p = v.if_uint64()) {
+    out = *p;
+    return true;
+  }
+  if (const auto* p = v.if_int64()) {
+    if (*p < 0) return false;
+    out = static_cast<std::uint64_t>(*p);
+    return true;
+  }
+  return false;
+}
+
+// Reads the fields of one JSON object; the first wrong type turns ok() false and later reads are no-ops.
+class fields {
+ public:
+  explicit fields(const json::object& o) noexcept : o_(o) {}
+
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
+  void fail() noexcept { ok_ = false; }
+
+  // The field, or nullptr when absent or null.
+  [[nodiscard]] const json::value* get(std::string_view key) const noexcept {
+    if (!ok_) return nullptr;
+    const json::value* v = o_.if_contains(key);
+    if (v == nullptr || v->is_null()) return nullptr;
+    return v;
+  }
+
+  void str(std::string_view key, std::string& out) {
+    if (const auto* v = get(key)) {
+      if (const auto* s = v->if_string()) out.assign(s->data(), s->size());
+      else fail();
+    }
+  }
+
+  void boolean(std::string_view key, bool& out) {
+    if (const auto* v = get(key)) {
+      if (const auto* b = v->if_bool()) out = *b;
+      else fail();
+    }
+  }
+
+  template <class T>
+  void integer(std::string_view key, T& out) {
+    static_assert(std::is_integral_v<T>);
+    const auto* v = get(key);
+    if (v == nullptr) return;
+    if constexpr (std::is_signed_v<T>) {
+      std::int64_t n = 0;
+      if (!to_i64(*v, n) || n < std::numeric_limits<T>::min() || n > std::numeric_limits<T>::max()) return fail();
+      out = static_cast<T>(n);
+    } else {
+      std::uint64_t n = 0;
+      if (!to_u64(*v, n) || n > std::numeric_limits<T>::max()) return fail();
+      out = static_cast<T>(n);
+    }
+  }
+
+  void duration(std::string_view key, std::chrono::nanoseconds& out) {
+    std::int64_t n = out.count();
+    integer(key, n);
+    out = std::chrono::nanoseconds{n};
+  }
+
+  template <class E>
+  void enumeration(std::string_view key, E& out) {
+    if (const auto* v = get(key)) {
+      const auto* s = v->if_string();
+      if (s == nullptr || !from_string(std::string_view{s->data(), s->size()}, out)) fail();
+    }
+  }
+
+  void strings(std::string_view key, std::vector<std::string>& out) {
+    const auto* a = array(key);
+    if (a == nullptr) return;
+    out.clear();
+    out.reserve(a->size());
+    for (const auto& e : *a) {
+      const auto* s = e.if_string();
+      if (s == nullptr) return fail();
+      out.emplace_back(s->data(), s->size());
+    }
+  }
+
+  const json::object* object(std::string_view key) noexcept {
+    const auto* v = get(key);
+    if (v == nullptr) return nullptr;
+    if (const auto* o = v->if_object()) return o;
+    fail();
+    return nullptr;
+  }
+
+  const json::array* array(std::string_view key) noexcept {
+    const auto* v = get(key);
+    if (v == nullptr) return nullptr;
+    if (const auto* a = v->if_array()) return a;
+    fail();
+    return nullptr;
+  }
+
+ private:
+  const json::object& o_;
+  bool ok_ = true;
+};
+
+const error_code& invalid_json() noexcept {
+  static const error_code ec = make_error_code(error::invalid_json);
+  return ec;
+}
+
+// Parses `text` into a value using a stack buffer first, and hands the root object to f. A root that is not
+// an object is invalid_json.
+template <class F>
+error_code with_root(std::string_view text, F&& f) {
+  alignas(std::max_align_t) unsigned char buffer[4096];
+  json::monotonic_resource mr(buffer, sizeof buffer);
+  json::error_code jec;
+  json::value root = json::parse(json::string_view{text.data(), text.size()}, jec, &mr);
+  if (jec) return invalid_json();
+  const json::object* o = root.if_object();
+  if (o == nullptr) return invalid_json();
+  return std::forward<F>(f)(*o);
+}
+
+bool read_api_error(const json::object& o, api_error& err) {
+  fields f(o);
+  api_error e;
+  f.integer("code", e.code);
+  f.integer("err_code", e.err_code);
+  f.str("description", e.description);
+  if (!f.ok()) return false;
+  err = std::move(e);
+  return true;
+}
+
+// For decoders of API responses: a response carrying an error object is that JetStream error. Returns
+// nothing when there is no error.
+std::optional<error_code> response_error(const json::object& root) {
+  fields f(root);
+  const json::object* e = f.object("error");
+  if (!f.ok()) return invalid_json();
+  if (e == nullptr) return std::nullopt;
+  api_error err;
+  if (!read_api_error(*e, err)) return invalid_json();
+  if (err.err_code > 0) return make_jetstream_error(err.err_code);
+  return make_error_code(error::server_error);
+}
+
+// ---- object readers ----
+
+bool read(const json::object& o, server_info& out) {
+  fields f(o);
+  f.str("server_id", out.server_id);
+  f.str("server_name", out.server_name);
+  f.str("version", out.version);
+  f.str("go", out.go);
+  f.str("host", out.host);
+  f.integer("port", out.port);
+  f.boolean("headers", out.headers);
+  f.integer("max_payload", out.max_payload);
+  f.integer("proto", out.proto);
+  f.integer("client_id", out.client_id);
+  f.str("client_ip", out.client_ip);
+  f.boolean("auth_required", out.auth_required);
+  f.boolean("tls_required", out.tls_required);
+  f.boolean("tls_available", out.tls_available);
+  f.boolean("jetstream", out.jetstream);
+  f.boolean("ldm", out.lame_duck_mode);
+  f.str("nonce", out.nonce);
+  f.str("cluster", out.cluster);
+  f.str("domain", out.domain);
+  f.strings("connect_urls", out.connect_urls);
+  f.strings("ws_connect_urls", out.ws_connect_urls);
+  return f.ok();
+}
+
+bool read(const json::object& o, stream_config& out) {
+  fields f(o);
+  f.str("name", out.name);
+  f.str("description", out.description);
+  f.strings("subjects", out.subjects);
+  f.enumeration("retention", out.retention);
+  f.enumeration("storage", out.storage);
+  f.integer("max_consumers", out.max_consumers);
+  f.integer("max_msgs", out.max_msgs);
+  f.integer("max_bytes", out.max_bytes);
+  f.duration("max_age", out.max_age);
+  f.integer("max_msgs_per_subject", out.max_msgs_per_subject);
+  f.integer("max_msg_size", out.max_msg_size);
+  f.enumeration("discard", out.discard);
+  f.integer("num_replicas", out.num_replicas);
+  f.duration("duplicate_window", out.duplicate_window);
+  f.boolean("allow_rollup_hdrs", out.allow_rollup_hdrs);
+  f.boolean("deny_delete", out.deny_delete);
+  f.boolean("deny_purge", out.deny_purge);
+  return f.ok();
+}
+
+bool read(const json::object& o, cluster_info& out) {
+  fields f(o);
+  f.str("name", out.name);
+  f.str("leader", out.leader);
+  if (const json::array* a = f.array("replicas")) {
+    out.replicas.reserve(a->size());
+    for (const auto& e : *a) {
+      const json::object* r = e.if_object();
+      if (r == nullptr) return false;
+      fields rf(*r);
+      peer_info p;
+      rf.str("name", p.name);
+      rf.boolean("current", p.current);
+      rf.boolean("offline", p.offline);
+      if (!rf.ok()) return false;
+      out.replicas.push_back(std::move(p));
+    }
+  }
+  return f.ok();
+}
+
+bool read_cluster(fields& f, std::optional<cluster_info>& out) {
+  if (const json::object* c = f.object("cluster")) {
+    cluster_info ci;
+    if (!read(*c, ci)) return false;
+    out = std::move(ci);
+  }
+  return f.ok();
+}
+
+bool read(const json::object& o, stream_info& out) {
+  fields f(o);
+  const json::object* cfg = f.object("config");
+  if (!f.ok() || cfg == nullptr || !read(*cfg, out.config)) return false;
+  if (const json::object* s = f.object("state")) {
+    fields sf(*s);
+    sf.integer("messages", out.state.messages);
+    sf.integer("bytes", out.state.bytes);
+    sf.integer("first_seq", out.state.first_seq);
+    sf.integer("last_seq", out.state.last_seq);
+    sf.integer("consumer_count", out.state.consumer_count);
+    if (!sf.ok()) return false;
+  }
+  f.str("created", out.created);
+  return read_cluster(f, out.cluster);
+}
+
+bool read(const json::object& o, consumer_config& out) {
+  fields f(o);
+  f.str("name", out.name);
+  f.str("durable_name", out.durable_name);
+  f.str("description", out.description);
+  f.enumeration("deliver_policy", out.deliver);
+  f.integer("opt_start_seq", out.opt_start_seq);
+  f.enumeration("ack_policy", out.ack);
+  f.duration("ack_wait", out.ack_wait);
+  f.integer("max_deliver", out.max_deliver);
+  f.str("filter_subject", out.filter_subject);
+  f.enumeration("replay_policy", out.replay);
+  f.integer("max_ack_pending", out.max_ack_pending);
+  f.integer("max_waiting", out.max_waiting);
+  f.str("deliver_subject", out.deliver_subject);
+  f.str("deliver_group", out.deliver_group);
+  f.boolean("flow_control", out.flow_control);
+  f.duration("idle_heartbeat", out.idle_heartbeat);
+  f.boolean("headers_only", out.headers_only);
+  f.duration("inactive_threshold", out.inactive_threshold);
+  f.integer("num_replicas", out.num_replicas);
+  f.boolean("mem_storage", out.mem_storage);
+  return f.ok();
+}
+
+bool read_sequence(fields& f, std::string_view key, sequence_info& out) {
+  if (const json::object* s = f.object(key)) {
+    fields sf(*s);
+    sf.integer("consumer_seq", out.consumer_seq);
+    sf.integer("stream_seq", out.stream_seq);
+    if (!sf.ok()) f.fail();
+  }
+  return f.ok();
+}
+
+bool read(const json::object& o, consumer_info& out) {
+  fields f(o);
+  const json::object* cfg = f.object("config");
+  if (!f.ok() || cfg == nullptr || !read(*cfg, out.config)) return false;
+  f.str("stream_name", out.stream_name);
+  f.str("name", out.name);
+  f.str("created", out.created);
+  read_sequence(f, "delivered", out.delivered);
+  read_sequence(f, "ack_floor", out.ack_floor);
+  f.integer("num_ack_pending", out.num_ack_pending);
+  f.integer("num_redelivered", out.num_redelivered);
+  f.integer("num_waiting", out.num_waiting);
+  f.integer("num_pending", out.num_pending);
+  return read_cluster(f, out.cluster);
+}
+
+bool read(const json::object& o, account_info& out) {
+  fields f(o);
+  f.integer("memory", out.memory);
+  f.integer("storage", out.storage);
+  f.integer("streams", out.streams);
+  f.integer("consumers", out.consumers);
+  f.str("domain", out.domain);
+  if (const json::object* l = f.object("limits")) {
+    fields lf(*l);
+    lf.integer("max_memory", out.limits.max_memory);
+    lf.integer("max_storage", out.limits.max_storage);
+    lf.integer("max_streams", out.limits.max_streams);
+    lf.integer("max_consumers", out.limits.max_consumers);
+    if (!lf.ok()) return false;
+  }
+  return f.ok();
+}
+
+bool read(const json::object& o, stored_message& out) {
+  fields f(o);
+  const json::object* m = f.object("message");
+  if (!f.ok() || m == nullptr) return false;
+  fields mf(*m);
+  mf.str("subject", out.subject);
+  mf.integer("seq", out.seq);
+  mf.str("time", out.time);
+  for (auto [key, target] : {std::pair{std::string_view{"hdrs"}, &out.headers}, std::pair{std::string_view{"data"}, &out.data}}) {
+    if (const json::value* v = mf.get(key)) {
+      const json::string* s = v->if_string();
+      if (s == nullptr || !base64_decode(std::string_view{s->data(), s->size()}, *target)) return false;
+    }
+  }
+  return mf.ok();
+}
+
+bool read_page(fields& f, page_info& page) {
+  f.integer("total", page.total);
+  f.integer("offset", page.offset);
+  f.integer("limit", page.limit);
+  return f.ok();
+}
+
+template <class Info>
+error_code decode_list(std::string_view text, std::string_view field, std::vector<Info>& out, page_info& page) {
+  return with_root(text, [&](const json::object& root) -> error_code {
+    if (auto e = response_error(root)) return *e;
+    fields f(root);
+    page_info p;
+    if (!read_page(f, p)) return invalid_json();
+    std::vector<Info> items;
+    if (const json::array* a = f.array(field)) {
+      items.reserve(a->size());
+      for (const auto& e : *a) {
+        const json::object* o = e.if_object();
+        Info info;
+        if (o == nullptr || !read(*o, info)) return invalid_json();
+        items.push_back(std::move(info));
+      }
+    }
+    if (!f.ok()) return invalid_json();
+    out = std::move(items);
+    page = p;
+    return {};
+  });
+}
+
+// Decodes a standalone object (no error check), or a response object (error object => JetStream error).
+template <class T>
+error_code decode_object(std::string_view text, T& out, bool response) {
+  return with_root(text, [&](const json::object& root) -> error_code {
+    if (response) {
+      if (auto e = response_error(root)) return *e;
+    }
+    T value;
+    if (!read(root, value)) return invalid_json();
+    out = std::move(value);
+    return {};
+  });
+}
+
+// ---- publish ack ----
+
+// Fast scanner over the shapes the server writes: {"stream":"S", "seq":N}, {"stream":"S", "domain":"D",
+// "seq":N}, each optionally followed by ,"duplicate": true (also without the spaces, and with domain after seq).
+// Returns false, having possibly touched `out`, whenever the input is anything else; the caller then parses
+// in full.
+class ack_scanner {
+ public:
+  explicit ack_scanner(std::string_view s) noexcept : p_(s.data()), end_(s.data() + s.size()) {}
+
+  bool run(pub_ack& out) {
+    if (!lit("{\"stream\":")) return false;
+    space();
+    std::string_view stream;
+    if (!string(stream)) return false;
+    bool have_seq = false, have_dup = false, have_domain = false;
+    std::string_view domain;
+    std::uint64_t seq = 0;
+    bool dup = false;
+    while (p_ != end_ && *p_ == ',') {
+      ++p_;
+      space();
+      if (lit("\"seq\":")) {
+        space();
+        if (have_seq || !number(seq)) return false;
+        have_seq = true;
+      } else if (lit("\"domain\":")) {
+        space();
+        if (have_domain || !string(domain)) return false;
+        have_domain = true;
+      } else if (lit("\"duplicate\":")) {
+        space();
+        if (have_dup) return false;
+        if (lit("true")) dup = true;
+        else if (lit("false")) dup = false;
+        else return false;
+        have_dup = true;
+      } else {
+        return false;
+      }
+    }
+    if (!have_seq || !lit("}") || p_ != end_) return false;
+    out.stream.assign(stream.data(), stream.size());
+    out.seq = seq;
+    out.duplicate = dup;
+    out.domain.assign(domain.data(), domain.size());
+    return true;
+  }
+
+ private:
+  bool lit(std::string_view s) noexcept {
+    if (static_cast<std::size_t>(end_ - p_) < s.size() || std::memcmp(p_, s.data(), s.size()) != 0) return false;
+    p_ += s.size();
+    return true;
+  }
+  // At most one space, as the server writes after some commas and colons.
+  void space() noexcept {
+    if (p_ != end_ && *p_ == ' ') ++p_;
+  }
+  // Printable ASCII without escapes only: anything else needs the full parser (escapes, UTF-8 validation).
+  bool string(std::string_view& out) noexcept {
+    if (p_ == end_ || *p_ != '"') return false;
+    const char* start = ++p_;
+    while (p_ != end_) {
+      const char c = *p_;
+      if (c == '"') {
+        out = std::string_view(start, static_cast<std::size_t>(p_ - start));
+        ++p_;
+        return true;
+      }
+      if (c == '\\' || c < 0x20 || c > 0x7E) return false;
+      ++p_;
+    }
+    return false;
+  }
+  bool number(std::uint64_t& out) noexcept {
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0') {
+      ++p_;
+      out = 0;
+    } else {
+      std::uint64_t n = 0;
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        const auto d = static_cast<std::uint64_t>(*p_ - '0');
+        if (n > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
+        n = n * 10 + d;
+        ++p_;
+      }
+      out = n;
+    }
+    // A fraction or exponent is not an integer: leave it to the full parser.
+    return p_ != end_ && (*p_ == ',' || *p_ == '}');
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+void clear(api_error& err) noexcept {
+  err.code = 0;
+  err.err_code = 0;
+  err.description.clear();
+}
+
+}  // namespace
+
+// Test hooks (not part of the API): the two halves of decode_pub_ack, for parity tests and fuzzing.
+namespace detail {
+
+bool decode_pub_ack_fast(std::string_view text, pub_ack& out, api_error& err) {
+  if (!ack_scanner(text).run(out)) return false;
+  clear(err);
+  return true;
+}
+
+error_code decode_pub_ack_full(std::string_view text, pub_ack& out, api_error& err) {
+  return with_root(text, [&](const json::object& root) -> error_code {
+    fields f(root);
+    if (const json::object* e = f.object("error")) {
+      api_error parsed;
+      if (!read_api_error(*e, parsed)) return invalid_json();
+      err = std::move(parsed);
+      out.stream.clear();
+      out.seq = 0;
+      out.duplicate = false;
+      out.domain.clear();
+      f.str("stream", out.stream);
+      f.integer("seq", out.seq);
+      f.str("domain", out.domain);
+      return {};
+    }
+    if (!f.ok() || f.get("stream") == nullptr || f.get("seq") == nullptr) return invalid_json();
+    std::uint64_t seq = 0;
+    bool dup = false;
+    f.integer("seq", seq);
+    f.boolean("duplicate", dup);
+    const json::value* stream = f.get("stream");
+    const json::value* domain = f.get("domain");
+    if (!f.ok() || !stream->is_string() || (domain != nullptr && !domain->is_string())) return invalid_json();
+    const json::string& s = stream->get_string();
+    out.stream.assign(s.data(), s.size());
+    if (domain != nullptr) out.domain.assign(domain->get_string().data(), domain->get_string().size());
+    else out.domain.clear();
+    out.seq = seq;
+    out.duplicate = dup;
+    clear(err);
+    return {};
+  });
+}
+
+}  // namespace detail
+
+// ---- public API ----
+
+error_code decode(std::string_view json, server_info& out) { return decode_object(json, out, false); }
+error_code decode(std::string_view json, stream_config& out) { return decode_object(json, out, false); }
+error_code decode(std::string_view json, stream_info& out) { return decode_object(json, out, true); }
+error_code decode(std::string_view json, consumer_config& out) { return decode_object(json, out, false); }
+error_code decode(std::string_view json, consumer_info& out) { return decode_object(json, out, true); }
+error_code decode(std::string_view json, account_info& out) { return decode_object(json, out, true); }
+error_code decode(std::string_view json, stored_message& out) { return decode_object(json, out, true); }
+
+error_code decode_pub_ack(std::string_view json, pub_ack& out, api_error& err) {
+  if (detail::decode_pub_ack_fast(json, out, err)) return {};
+  return detail::decode_pub_ack_full(json, out, err);
+}
+
+bool extract_api_error(std::string_view json, api_error& err, error_code& ec) {
+  bool found = false;
+  ec = with_root(json, [&](const json::object& root) -> error_code {
+    fields f(root);
+    const json::object* e = f.object("error");
+    if (!f.ok()) return invalid_json();
+    if (e == nullptr) return {};
+    if (!read_api_error(*e, err)) return invalid_json();
+    found = true;
+    return {};
+  });
+  return found;
+}
+
+error_code decode_names(std::string_view json, std::string_view field, std::vector<std::string>& names,
+                        page_info& page) {
+  return with_root(json, [&](const json::object& root) -> error_code {
+    if (auto e = response_error(root)) return *e;
+    fields f(root);
+    page_info p;
+    std::vector<std::string> list;
+    read_page(f, p);
+    f.strings(field, list);
+    if (!f.ok()) return invalid_json();
+    names = std::move(list);
+    page = p;
+    return {};
+  });
+}
+
+error_code decode_stream_list(std::string_view json, std::vector<stream_info>& out, page_info& page) {
+  return decode_list(json, "streams", out, page);
+}
+
+error_code decode_consumer_list(std::string_view json, std::vector<consumer_info>& out, page_info& page) {
+  return decode_list(json, "consumers", out, page);
+}
+
+std::string encode(const stream_config& cfg) {
+  json::object o;
+  o["name"] = cfg.name;
+  if (!cfg.description.empty()) o["description"] = cfg.description;
+  json::array subjects;
+  subjects.reserve(cfg.subjects.size());
+  for (const auto& s : cfg.subjects) subjects.emplace_back(s);
+  o["subjects"] = std::move(subjects);
+  o["retention"] = to_string(cfg.retention);
+  o["max_consumers"] = cfg.max_consumers;
+  o["max_msgs"] = cfg.max_msgs;
+  o["max_bytes"] = cfg.max_bytes;
+  o["max_age"] = cfg.max_age.count();
+  o["max_msgs_per_subject"] = cfg.max_msgs_per_subject;
+  o["max_msg_size"] = cfg.max_msg_size;
+  o["discard"] = to_string(cfg.discard);
+  o["storage"] = to_string(cfg.storage);
+  o["num_replicas"] = cfg.num_replicas;
+  if (cfg.duplicate_window.count() != 0) o["duplicate_window"] = cfg.duplicate_window.count();
+  o["allow_rollup_hdrs"] = cfg.allow_rollup_hdrs;
+  o["deny_delete"] = cfg.deny_delete;
+  o["deny_purge"] = cfg.deny_purge;
+  return json::serialize(o);
+}
+
+std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg) {
+  json::object c;
+  auto put_string = [&c](std::string_view key, const std::string& v) {
+    if (!v.empty()) c[key] = v;
+  };
+  auto put_duration = [&c](std::string_view key, std::chrono::nanoseconds v) {
+    if (v.count() != 0) c[key] = v.count();
+  };
+  // -1 and 0 both mean "the server's default" for these limits; only a positive value is sent.
+  auto put_limit = [&c](std::string_view key, std::int64_t v) {
+    if (v > 0) c[key] = v;
+  };
+  put_string("name", cfg.name);
+  put_string("durable_name", cfg.durable_name);
+  put_string("description", cfg.description);
+  c["deliver_policy"] = to_string(cfg.deliver);
+  if (cfg.opt_start_seq != 0) c["opt_start_seq"] = cfg.opt_start_seq;
+  c["ack_policy"] = to_string(cfg.ack);
+  put_duration("ack_wait", cfg.ack_wait);
+  put_limit("max_deliver", cfg.max_deliver);
+  put_string("filter_subject", cfg.filter_subject);
+  c["replay_policy"] = to_string(cfg.replay);
+  put_limit("max_ack_pending", cfg.max_ack_pending);
+  put_limit("max_waiting", cfg.max_waiting);
+  put_string("deliver_subject", cfg.deliver_subject);
+  put_string("deliver_group", cfg.deliver_group);
+  if (cfg.flow_control) c["flow_control"] = true;
+  put_duration("idle_heartbeat", cfg.idle_heartbeat);
+  if (cfg.headers_only) c["headers_only"] = true;
+  put_duration("inactive_threshold", cfg.inactive_threshold);
+  if (cfg.num_replicas > 0) c["num_replicas"] = cfg.num_replicas;
+  if (cfg.mem_storage) c["mem_storage"] = true;
+  json::object o;
+  o["stream_name"] = json::string_view{stream.data(), stream.size()};
+  o["config"] = std::move(c);
+  return json::serialize(o);
+}
+
+std::string_view to_string(retention_policy p) noexcept {
+  switch (p) {
+    case retention_policy::limits: return "limits";
+    case retention_policy::interest: return "interest";
+    case retention_policy::workqueue: return "workqueue";
+  }
+  return "limits";
+}
+
+std::string_view to_string(storage_type s) noexcept {
+  switch (s) {
+    case storage_type::file: return "file";
+    case storage_type::memory: return "memory";
+  }
+  return "file";
+}
+
+std::string_view to_string(discard_policy d) noexcept {
+  switch (d) {
+    case discard_policy::old: return "old";
+    case discard_policy::new_: return "new";
+  }
+  return "old";
+}
+
+}  // namespace natsbus::protocol

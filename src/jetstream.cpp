@@ -1,0 +1,308 @@
+// natsbus::jetstream management API: each call is one request over the connection's multiplexed inbox.
+#include "jetstream_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/json.hpp>
+
+namespace natsbus {
+namespace detail {
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+[[noreturn]] void fail(error_code ec, const std::string& what = {}) { throw boost::system::system_error(ec, what); }
+
+// Stream and consumer names become subject tokens: no separators, wildcards or whitespace.
+void check_name(std::string_view name) {
+  if (name.empty()) fail(error::invalid_argument, "empty name");
+  for (unsigned char c : name)
+    if (c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f) fail(error::invalid_argument, "bad name");
+}
+
+error_code to_error_code(std::exception_ptr e) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const boost::system::system_error& se) {
+    return se.code();
+  } catch (...) {
+    return error::protocol_violation;
+  }
+}
+
+template <class T>
+T decode_or_throw(std::string_view json) {
+  T out{};
+  if (auto ec = protocol::decode(json, out)) fail(ec, "decoding JetStream response");
+  return out;
+}
+
+}  // namespace
+
+jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts)
+    : conn_(std::move(conn)), opts_(std::move(opts)), sweep_timer_(conn_->strand_) {
+  prefix_ = opts_.domain.empty() ? opts_.api_prefix : "$JS." + opts_.domain + ".API";
+  if (opts_.max_pending == 0) opts_.max_pending = 1;
+  std::size_t ring = 1;
+  while (ring < opts_.max_pending * 2) ring <<= 1;
+  ring_.assign(ring, nullptr);
+  mask_ = ring - 1;
+}
+
+template <class T>
+void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h) {
+  auto strand = conn_->strand_;
+  asio::co_spawn(strand, std::move(op), [strand, h = std::move(h)](std::exception_ptr e, T v) mutable {
+    error_code ec = to_error_code(e);
+    if (ec) v = T{};
+    complete(strand, std::move(h), ec, std::move(v));
+  });
+}
+
+asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
+  auto self = shared_from_this();
+  std::string full = prefix_ + "." + subject;
+  auto conn = conn_;
+  auto [ec, m] = co_await asio::async_initiate<decltype(use_ec), void(error_code, message)>(
+      [&](auto h) { conn->do_request(full, body, nullptr, opts_.timeout, message_handler(std::move(h))); }, use_ec);
+  if (ec == error::no_responders) fail(error::jetstream_not_enabled, "no JetStream responder for " + full);
+  if (ec) fail(ec, full);
+  api_error err;
+  error_code jec;
+  if (protocol::extract_api_error(m.payload, err, jec)) {
+    {
+      std::lock_guard lock(error_mutex_);
+      last_error_ = err;
+    }
+    fail(err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error), err.description);
+  }
+  if (jec) fail(jec, "decoding JetStream response");
+  co_return std::move(m.payload);
+}
+
+}  // namespace detail
+
+using detail::jetstream_impl;
+
+jetstream::jetstream(connection& conn, jetstream_options opts)
+    : impl_(std::make_shared<jetstream_impl>(conn.impl(), std::move(opts))) {
+  asio::dispatch(impl_->conn_->strand_, [w = std::weak_ptr<jetstream_impl>(impl_)] {
+    auto impl = w.lock();
+    if (!impl) return;
+    impl->conn_->on_close_.push_back([w](error_code reason) {
+      if (auto i = w.lock()) i->fail_all(reason == error::connection_closed ? reason : error_code(error::disconnected));
+    });
+  });
+}
+
+jetstream::~jetstream() {
+  asio::dispatch(impl_->conn_->strand_, [impl = impl_] { impl->fail_all(error::connection_closed); });
+}
+
+connection::executor_type jetstream::get_executor() const noexcept { return impl_->conn_->strand_; }
+
+api_error jetstream::last_api_error() const {
+  std::lock_guard lock(impl_->error_mutex_);
+  return impl_->last_error_;
+}
+
+void jetstream::create_stream_impl(stream_config cfg, bool update, handler<stream_info> h) {
+  auto impl = impl_;
+  impl->spawn<natsbus::stream_info>(
+      [](std::shared_ptr<jetstream_impl> impl, stream_config cfg, bool update) -> asio::awaitable<natsbus::stream_info> {
+        detail::check_name(cfg.name);
+        auto json = co_await impl->call((update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg.name, protocol::encode(cfg));
+        co_return detail::decode_or_throw<natsbus::stream_info>(json);
+      }(impl, std::move(cfg), update),
+      std::move(h));
+}
+
+void jetstream::stream_info_impl(std::string name, handler<stream_info> h) {
+  auto impl = impl_;
+  impl->spawn<natsbus::stream_info>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string name) -> asio::awaitable<natsbus::stream_info> {
+        detail::check_name(name);
+        auto json = co_await impl->call("STREAM.INFO." + name, {});
+        co_return detail::decode_or_throw<natsbus::stream_info>(json);
+      }(impl, std::move(name)),
+      std::move(h));
+}
+
+void jetstream::delete_impl(std::string subject, asio::any_completion_handler<void(error_code)> h) {
+  auto impl = impl_;
+  auto strand = impl->conn_->strand_;
+  asio::co_spawn(strand,
+                 [](std::shared_ptr<jetstream_impl> impl, std::string subject) -> asio::awaitable<void> {
+                   auto pos = subject.find('.', subject.find('.') + 1);
+                   std::string_view names = std::string_view(subject).substr(pos + 1);
+                   // Each name after the verb is one subject token.
+                   std::size_t start = 0;
+                   while (start <= names.size()) {
+                     auto dot = names.find('.', start);
+                     detail::check_name(names.substr(start, dot == std::string_view::npos ? dot : dot - start));
+                     if (dot == std::string_view::npos) break;
+                     start = dot + 1;
+                   }
+                   auto json = co_await impl->call(subject, {});
+                   (void)json;
+                 }(impl, std::move(subject)),
+                 [strand, h = std::move(h)](std::exception_ptr e) mutable {
+                   detail::complete(strand, std::move(h), detail::to_error_code(e));
+                 });
+}
+
+void jetstream::purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h) {
+  auto impl = impl_;
+  impl->spawn<std::uint64_t>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string name, purge_options opts) -> asio::awaitable<std::uint64_t> {
+        detail::check_name(name);
+        boost::json::object req;
+        if (!opts.subject.empty()) req["filter"] = opts.subject;
+        if (opts.sequence) req["seq"] = *opts.sequence;
+        if (opts.keep) req["keep"] = *opts.keep;
+        auto json = co_await impl->call("STREAM.PURGE." + name, req.empty() ? std::string{} : boost::json::serialize(req));
+        error_code ec;
+        auto v = boost::json::parse(json, ec);
+        if (ec || !v.is_object()) detail::fail(error::invalid_json, "purge response");
+        const auto* purged = v.as_object().if_contains("purged");
+        if (!purged) co_return 0;
+        if (purged->is_uint64()) co_return purged->as_uint64();
+        if (purged->is_int64() && purged->as_int64() >= 0) co_return static_cast<std::uint64_t>(purged->as_int64());
+        detail::fail(error::invalid_json, "purge response");
+      }(impl, std::move(name), std::move(opts)),
+      std::move(h));
+}
+
+void jetstream::names_impl(std::string subject, std::string field, std::string filter,
+                           handler<std::vector<std::string>> h) {
+  auto impl = impl_;
+  impl->spawn<std::vector<std::string>>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string subject, std::string field,
+         std::string filter) -> asio::awaitable<std::vector<std::string>> {
+        std::vector<std::string> all;
+        for (;;) {
+          boost::json::object req;
+          req["offset"] = all.size();
+          if (!filter.empty()) req["subject"] = filter;
+          auto json = co_await impl->call(subject, boost::json::serialize(req));
+          std::vector<std::string> names;
+          page_info page;
+          if (auto ec = protocol::decode_names(json, field, names, page)) detail::fail(ec, "names response");
+          all.insert(all.end(), names.begin(), names.end());
+          if (names.empty() || static_cast<std::int64_t>(all.size()) >= page.total) break;
+        }
+        co_return all;
+      }(impl, std::move(subject), std::move(field), std::move(filter)),
+      std::move(h));
+}
+
+void jetstream::list_streams_impl(handler<std::vector<stream_info>> h) {
+  auto impl = impl_;
+  impl->spawn<std::vector<natsbus::stream_info>>(
+      [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<std::vector<natsbus::stream_info>> {
+        std::vector<natsbus::stream_info> all;
+        for (;;) {
+          boost::json::object req;
+          req["offset"] = all.size();
+          auto json = co_await impl->call("STREAM.LIST", boost::json::serialize(req));
+          std::vector<natsbus::stream_info> page_items;
+          page_info page;
+          if (auto ec = protocol::decode_stream_list(json, page_items, page)) detail::fail(ec, "list response");
+          for (auto& i : page_items) all.push_back(std::move(i));
+          if (page_items.empty() || static_cast<std::int64_t>(all.size()) >= page.total) break;
+        }
+        co_return all;
+      }(impl),
+      std::move(h));
+}
+
+void jetstream::list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h) {
+  auto impl = impl_;
+  impl->spawn<std::vector<natsbus::consumer_info>>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string stream) -> asio::awaitable<std::vector<natsbus::consumer_info>> {
+        detail::check_name(stream);
+        std::vector<natsbus::consumer_info> all;
+        for (;;) {
+          boost::json::object req;
+          req["offset"] = all.size();
+          auto json = co_await impl->call("CONSUMER.LIST." + stream, boost::json::serialize(req));
+          std::vector<natsbus::consumer_info> page_items;
+          page_info page;
+          if (auto ec = protocol::decode_consumer_list(json, page_items, page)) detail::fail(ec, "list response");
+          for (auto& i : page_items) all.push_back(std::move(i));
+          if (page_items.empty() || static_cast<std::int64_t>(all.size()) >= page.total) break;
+        }
+        co_return all;
+      }(impl, std::move(stream)),
+      std::move(h));
+}
+
+void jetstream::get_message_impl(std::string stream, std::uint64_t seq, std::string subject,
+                                 handler<stored_message> h) {
+  auto impl = impl_;
+  impl->spawn<stored_message>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string stream, std::uint64_t seq,
+         std::string subject) -> asio::awaitable<stored_message> {
+        detail::check_name(stream);
+        boost::json::object req;
+        if (subject.empty()) req["seq"] = seq;
+        else req["last_by_subj"] = subject;
+        auto json = co_await impl->call("STREAM.MSG.GET." + stream, boost::json::serialize(req));
+        co_return detail::decode_or_throw<stored_message>(json);
+      }(impl, std::move(stream), seq, std::move(subject)),
+      std::move(h));
+}
+
+void jetstream::account_impl(handler<account_info> h) {
+  auto impl = impl_;
+  impl->spawn<account_info>(
+      [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<account_info> {
+        auto json = co_await impl->call("INFO", {});
+        co_return detail::decode_or_throw<account_info>(json);
+      }(impl),
+      std::move(h));
+}
+
+void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h) {
+  auto impl = impl_;
+  impl->spawn<natsbus::consumer_info>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string stream,
+         consumer_config cfg) -> asio::awaitable<natsbus::consumer_info> {
+        detail::check_name(stream);
+        std::string subject = "CONSUMER.CREATE." + stream;
+        if (!cfg.durable_name.empty()) {
+          detail::check_name(cfg.durable_name);
+          subject = "CONSUMER.DURABLE.CREATE." + stream + "." + cfg.durable_name;
+        }
+        auto json = co_await impl->call(subject, protocol::encode_consumer_create(stream, cfg));
+        co_return detail::decode_or_throw<natsbus::consumer_info>(json);
+      }(impl, std::move(stream), std::move(cfg)),
+      std::move(h));
+}
+
+void jetstream::consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h) {
+  auto impl = impl_;
+  impl->spawn<natsbus::consumer_info>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string stream,
+         std::string name) -> asio::awaitable<natsbus::consumer_info> {
+        detail::check_name(stream);
+        detail::check_name(name);
+        auto json = co_await impl->call("CONSUMER.INFO." + stream + "." + name, {});
+        co_return detail::decode_or_throw<natsbus::consumer_info>(json);
+      }(impl, std::move(stream), std::move(name)),
+      std::move(h));
+}
+
+void jetstream::raw_impl(std::string subject, std::string body, handler<std::string> h) {
+  auto impl = impl_;
+  impl->spawn<std::string>(
+      [](std::shared_ptr<jetstream_impl> impl, std::string subject, std::string body) -> asio::awaitable<std::string> {
+        co_return co_await impl->call(std::move(subject), std::move(body));
+      }(impl, std::move(subject), std::move(body)),
+      std::move(h));
+}
+
+}  // namespace natsbus

@@ -1,0 +1,81 @@
+// Internal: the JetStream context. Everything runs on the connection's strand.
+#pragma once
+
+#include "connection_impl.hpp"
+
+#include <natsbus/jetstream.hpp>
+
+#include <variant>
+
+namespace natsbus::detail {
+
+using ack_handler = asio::any_completion_handler<void(error_code, pub_ack)>;
+using future_handler = asio::any_completion_handler<void(error_code, ack_future)>;
+
+// One publish awaiting its ack. Pooled: steady state allocates none. Referenced by the ring while in flight
+// and by an ack_future while the caller holds one.
+struct ack_state {
+  jetstream_impl* owner = nullptr;  // null once the context is gone (the last reference deletes the state)
+  std::uint64_t token = 0;
+  bool in_ring = false;
+  bool has_future = false;
+  bool done = false;
+  error_code ec;
+  pub_ack ack;
+  std::optional<ack_handler> waiter;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
+ public:
+  jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts);
+  ~jetstream_impl();
+
+  std::shared_ptr<connection_impl> conn_;
+  jetstream_options opts_;
+  std::string prefix_;  // "$JS.API" or "$JS.<domain>.API"
+  api_error last_error_;
+  mutable std::mutex error_mutex_;
+
+  // ---- management: one request, one reply ----
+  asio::awaitable<std::string> call(std::string subject, std::string body);
+  template <class T>
+  void spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h);
+
+  // ---- publish ----
+  struct blocked_publish {
+    std::string_view subject;
+    std::string_view payload;
+    const publish_options* opts;
+    std::variant<ack_handler, future_handler> handler;
+  };
+  void publish(std::string_view subject, std::string_view payload, const publish_options& opts,
+               std::variant<ack_handler, future_handler> h);
+  ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
+  void on_ack(const protocol::event& ev);
+  void resolve(ack_state* s, error_code ec);
+  void release(ack_state* s);  // drops a reference (ring or future)
+  void unblock();
+  void fail_all(error_code ec);
+  void wait_complete(asio::any_completion_handler<void(error_code)> h);
+  asio::awaitable<void> sweeper();
+
+  std::string ack_prefix_;  // "_INBOX.<nuid>." for acks
+  std::uint64_t ack_sid_ = 0;
+  std::uint64_t next_token_ = 1;
+  std::vector<ack_state*> ring_;
+  std::size_t mask_ = 0;
+  std::size_t in_flight_ = 0;
+  std::atomic<std::size_t> in_flight_public_{0};
+  std::size_t high_water_ = 0;
+  std::vector<std::unique_ptr<ack_state>> all_;  // every state this context owns
+  std::vector<ack_state*> free_;
+  std::deque<blocked_publish> blocked_;
+  std::deque<asio::any_completion_handler<void(error_code)>> complete_waiters_;
+  std::string header_scratch_;
+  asio::steady_timer sweep_timer_;
+  bool sweeper_running_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace natsbus::detail

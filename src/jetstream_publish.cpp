@@ -1,0 +1,346 @@
+// JetStream publish with acknowledgement: a window of in-flight publishes, each in a pooled slot of a ring
+// indexed by its reply token. The hot path appends one frame to the connection's write buffer and, when the
+// ack arrives, resolves the slot in place: no allocation per message once the pool is warm.
+#include "jetstream_impl.hpp"
+
+#include <natsbus/protocol/encoder.hpp>
+#include <natsbus/protocol/subject.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <charconv>
+#include <cstring>
+
+namespace natsbus {
+namespace detail {
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+bool has_crlf(std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; }
+
+void append_header(std::string& out, std::string_view key, std::string_view value) {
+  out.append(key);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+void append_header(std::string& out, std::string_view key, std::uint64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  (void)ec;
+  append_header(out, key, std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+}  // namespace
+
+jetstream_impl::~jetstream_impl() {
+  // States still held by futures outlive the context: they delete themselves on release.
+  for (auto& s : all_) {
+    if (s->has_future) {
+      s->owner = nullptr;
+      (void)s.release();
+    }
+  }
+}
+
+void jetstream_impl::publish(std::string_view subject, std::string_view payload, const publish_options& opts,
+                             std::variant<ack_handler, future_handler> h) {
+  auto fail_now = [&](error_code ec) {
+    if (auto* a = std::get_if<ack_handler>(&h)) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
+    else complete(conn_->strand_, std::move(std::get<future_handler>(h)), ec, ack_future{});
+  };
+  if (closed_) return fail_now(error::connection_closed);
+  if (auto ec = conn_->check_publish(subject, payload, opts.hdrs, {})) return fail_now(ec);
+  if (in_flight_ >= opts_.max_pending || !blocked_.empty()) {
+    blocked_.push_back(blocked_publish{subject, payload, &opts, std::move(h)});
+    return;
+  }
+  error_code ec;
+  ack_state* s = start(subject, payload, opts, ec);
+  if (!s) return fail_now(ec);
+  if (auto* a = std::get_if<ack_handler>(&h)) {
+    s->waiter.emplace(std::move(*a));
+  } else {
+    s->has_future = true;
+    complete(conn_->strand_, std::move(std::get<future_handler>(h)), error_code{}, ack_future(s));
+  }
+}
+
+ack_state* jetstream_impl::start(std::string_view subject, std::string_view payload, const publish_options& opts,
+                                 error_code& ec) {
+  if (ack_sid_ == 0) {
+    ack_prefix_ = protocol::new_inbox() + ".";
+    ack_sid_ = conn_->subscribe_raw(ack_prefix_ + "*", [this](const protocol::event& ev) { on_ack(ev); });
+    if (ack_sid_ == 0) {
+      ec = error::disconnected;
+      return nullptr;
+    }
+  }
+  // Headers: the caller's, then the JetStream expectations, encoded once into a reused buffer.
+  header_scratch_.clear();
+  bool any_header = opts.hdrs && !opts.hdrs->empty();
+  if (any_header) {
+    if ((ec = protocol::encode_headers(*opts.hdrs, header_scratch_))) return nullptr;
+    header_scratch_.resize(header_scratch_.size() - 2);  // reopen the block for our own keys
+  }
+  auto open_block = [&] {
+    if (!any_header) header_scratch_.append("NATS/1.0\r\n");
+    any_header = true;
+  };
+  for (std::string_view v : {std::string_view(opts.msg_id), std::string_view(opts.expected_stream),
+                             std::string_view(opts.expected_last_msg_id)})
+    if (has_crlf(v)) {
+      ec = error::invalid_argument;
+      return nullptr;
+    }
+  if (!opts.msg_id.empty()) open_block(), append_header(header_scratch_, "Nats-Msg-Id", opts.msg_id);
+  if (!opts.expected_stream.empty())
+    open_block(), append_header(header_scratch_, "Nats-Expected-Stream", opts.expected_stream);
+  if (opts.expected_last_seq)
+    open_block(), append_header(header_scratch_, "Nats-Expected-Last-Sequence", *opts.expected_last_seq);
+  if (!opts.expected_last_msg_id.empty())
+    open_block(), append_header(header_scratch_, "Nats-Expected-Last-Msg-Id", opts.expected_last_msg_id);
+  if (opts.expected_last_subject_seq)
+    open_block(),
+        append_header(header_scratch_, "Nats-Expected-Last-Subject-Sequence", *opts.expected_last_subject_seq);
+  if (any_header) header_scratch_.append("\r\n");
+
+  // A token whose slot is free; skipping keeps tokens unique when an old publish is still outstanding.
+  std::uint64_t token = next_token_++;
+  while (ring_[token & mask_]) token = next_token_++;
+  char reply[96];
+  std::memcpy(reply, ack_prefix_.data(), ack_prefix_.size());
+  auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
+  (void)tec;
+  std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
+  ec = any_header ? protocol::encode_hpub(conn_->wbuf_, subject, reply_sv, std::string_view(header_scratch_), payload)
+                  : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload);
+  if (ec) return nullptr;
+  conn_->out_msgs_.add(1);
+  conn_->wake_writer();
+
+  ack_state* s;
+  if (free_.empty()) {
+    all_.push_back(std::make_unique<ack_state>());
+    s = all_.back().get();
+  } else {
+    s = free_.back();
+    free_.pop_back();
+  }
+  s->owner = this;
+  s->token = token;
+  s->in_ring = true;
+  s->has_future = false;
+  s->done = false;
+  s->ec = {};
+  auto timeout = opts.timeout.count() > 0 ? opts.timeout : opts_.timeout;
+  s->deadline = std::chrono::steady_clock::now() + timeout;
+  ring_[token & mask_] = s;
+  ++in_flight_;
+  in_flight_public_.store(in_flight_, std::memory_order_relaxed);
+  if (in_flight_ > high_water_) high_water_ = in_flight_;
+  if (!sweeper_running_) {
+    sweeper_running_ = true;
+    asio::co_spawn(conn_->strand_, sweeper(), asio::detached);
+  }
+  return s;
+}
+
+void jetstream_impl::on_ack(const protocol::event& ev) {
+  std::string_view tok = ev.subject.substr(std::min(ev.subject.size(), ack_prefix_.size()));
+  std::uint64_t token = 0;
+  auto [p, tec] = std::from_chars(tok.data(), tok.data() + tok.size(), token);
+  if (tec != std::errc{} || p != tok.data() + tok.size()) return;
+  ack_state* s = ring_[token & mask_];
+  if (!s || s->token != token) return;  // late ack for a publish that already timed out
+  error_code ec;
+  if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
+    ec = error::no_responders;
+  } else {
+    api_error err;
+    ec = protocol::decode_pub_ack(ev.payload, s->ack, err);
+    if (!ec && (err.err_code != 0 || err.code != 0)) {
+      ec = err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error);
+      std::lock_guard lock(error_mutex_);
+      last_error_ = std::move(err);
+    }
+  }
+  resolve(s, ec);
+  unblock();
+}
+
+void jetstream_impl::resolve(ack_state* s, error_code ec) {
+  ring_[s->token & mask_] = nullptr;
+  s->in_ring = false;
+  s->done = true;
+  s->ec = ec;
+  --in_flight_;
+  in_flight_public_.store(in_flight_, std::memory_order_relaxed);
+  if (s->waiter) {
+    auto w = std::move(*s->waiter);
+    s->waiter.reset();
+    complete(conn_->strand_, std::move(w), ec, ec ? pub_ack{} : s->ack);
+  }
+  if (!s->has_future) release(s);
+  if (in_flight_ == 0 && blocked_.empty()) {
+    for (auto& w : complete_waiters_) complete(conn_->strand_, std::move(w), error_code{});
+    complete_waiters_.clear();
+  }
+}
+
+void jetstream_impl::release(ack_state* s) {
+  if (s->in_ring || s->has_future) return;
+  s->waiter.reset();
+  free_.push_back(s);
+}
+
+void jetstream_impl::unblock() {
+  while (!blocked_.empty() && in_flight_ < opts_.max_pending) {
+    auto b = std::move(blocked_.front());
+    blocked_.pop_front();
+    error_code ec;
+    if (closed_) ec = error::connection_closed;
+    ack_state* s = ec ? nullptr : start(b.subject, b.payload, *b.opts, ec);
+    if (auto* a = std::get_if<ack_handler>(&b.handler)) {
+      if (!s) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
+      else s->waiter.emplace(std::move(*a));
+    } else {
+      auto& f = std::get<future_handler>(b.handler);
+      if (!s) {
+        complete(conn_->strand_, std::move(f), ec, ack_future{});
+      } else {
+        s->has_future = true;
+        complete(conn_->strand_, std::move(f), error_code{}, ack_future(s));
+      }
+    }
+  }
+}
+
+void jetstream_impl::fail_all(error_code ec) {
+  for (auto*& slot : ring_)
+    if (slot) resolve(slot, ec);
+  closed_ = closed_ || ec == error::connection_closed;
+  auto blocked = std::move(blocked_);
+  blocked_.clear();
+  for (auto& b : blocked) {
+    if (auto* a = std::get_if<ack_handler>(&b.handler)) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
+    else complete(conn_->strand_, std::move(std::get<future_handler>(b.handler)), ec, ack_future{});
+  }
+  for (auto& w : complete_waiters_) complete(conn_->strand_, std::move(w), error_code{});
+  complete_waiters_.clear();
+  ack_sid_ = 0;
+  sweep_timer_.cancel();
+}
+
+void jetstream_impl::wait_complete(asio::any_completion_handler<void(error_code)> h) {
+  if (in_flight_ == 0 && blocked_.empty()) return complete(conn_->strand_, std::move(h), error_code{});
+  complete_waiters_.push_back(std::move(h));
+}
+
+// One timer for every deadline: it sleeps until the earliest one, then resolves whatever has expired.
+asio::awaitable<void> jetstream_impl::sweeper() {
+  auto self = shared_from_this();
+  while (in_flight_ > 0 && !closed_) {
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (auto* s : ring_)
+      if (s && s->deadline < next) next = s->deadline;
+    sweep_timer_.expires_at(next);
+    co_await sweep_timer_.async_wait(use_ec);
+    auto now = std::chrono::steady_clock::now();
+    bool any = false;
+    for (auto* s : ring_) {
+      if (s && s->deadline <= now) {
+        resolve(s, error::timeout);
+        any = true;
+      }
+    }
+    if (any) unblock();
+  }
+  sweeper_running_ = false;
+}
+
+}  // namespace detail
+
+// ---- public publish API ----
+
+void jetstream::publish_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                             asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  auto& im = *impl_;
+  if (im.conn_->strand_.running_in_this_thread()) return im.publish(subject, payload, opts, std::move(h));
+  // Off the strand: own the bytes, then hop.
+  asio::dispatch(im.conn_->strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
+                                     o = std::make_shared<publish_options>(opts), h = std::move(h)]() mutable {
+    // The copies must live until the publish leaves the blocked queue: keep them in the handler's closure.
+    auto keep = std::make_shared<std::tuple<std::string, std::string, std::shared_ptr<publish_options>>>(
+        std::move(s), std::move(p), std::move(o));
+    auto& [ks, kp, ko] = *keep;
+    impl->publish(ks, kp, *ko,
+                  detail::ack_handler([keep, h = std::move(h)](error_code ec, pub_ack a) mutable {
+                    std::move(h)(ec, std::move(a));
+                  }));
+  });
+}
+
+void jetstream::publish_async_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                                   asio::any_completion_handler<void(error_code, ack_future)> h) {
+  auto& im = *impl_;
+  if (im.conn_->strand_.running_in_this_thread()) return im.publish(subject, payload, opts, std::move(h));
+  auto keep = std::make_shared<std::tuple<std::string, std::string, publish_options>>(std::string(subject),
+                                                                                    std::string(payload), opts);
+  asio::dispatch(im.conn_->strand_, [impl = impl_, keep, h = std::move(h)]() mutable {
+    auto& [ks, kp, ko] = *keep;
+    impl->publish(ks, kp, ko,
+                  detail::future_handler([keep, h = std::move(h)](error_code ec, ack_future f) mutable {
+                    std::move(h)(ec, std::move(f));
+                  }));
+  });
+}
+
+void jetstream::complete_impl(asio::any_completion_handler<void(error_code)> h) {
+  asio::dispatch(impl_->conn_->strand_, [impl = impl_, h = std::move(h)]() mutable { impl->wait_complete(std::move(h)); });
+}
+
+std::size_t jetstream::pending() const noexcept { return impl_->in_flight_public_.load(std::memory_order_relaxed); }
+std::size_t jetstream::max_pending_seen() const noexcept { return impl_->high_water_; }
+
+// ---- ack_future ----
+
+ack_future& ack_future::operator=(ack_future&& other) noexcept {
+  if (this != &other) {
+    this->~ack_future();
+    state_ = std::exchange(other.state_, nullptr);
+  }
+  return *this;
+}
+
+ack_future::~ack_future() {
+  if (!state_) return;
+  auto* s = std::exchange(state_, nullptr);
+  s->has_future = false;
+  if (!s->owner) {
+    if (!s->in_ring) delete s;
+    return;
+  }
+  s->owner->release(s);
+}
+
+bool ack_future::ready() const noexcept { return state_ && state_->done; }
+
+void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  if (!state_) return detail::complete(asio::system_executor{}, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  auto* s = state_;
+  if (s->done) {
+    if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+    return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+  }
+  if (s->waiter) return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  s->waiter.emplace(std::move(h));
+}
+
+}  // namespace natsbus

@@ -1,0 +1,351 @@
+// The connection's session: handshake, then reader || writer || keepalive until the connection is lost.
+#include "connection_impl.hpp"
+
+#include <natsbus/protocol/encoder.hpp>
+#include <natsbus/protocol/headers.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/write.hpp>
+
+#include <charconv>
+#include <cstring>
+#include <variant>
+
+namespace natsbus::detail {
+
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+bool iequals_prefix(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char a = text[i], b = prefix[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+error_code make_message(const protocol::event& ev, message& out) {
+  out.subject.assign(ev.subject);
+  out.reply.assign(ev.reply);
+  out.payload.assign(ev.payload);
+  out.sid = ev.sid;
+  out.headers = headers{};
+  if (ev.kind == protocol::op::hmsg && !ev.headers.empty()) return protocol::decode_headers(ev.headers, out.headers);
+  return {};
+}
+
+asio::awaitable<error_code> connection_impl::read_more() {
+  // Keep unconsumed bytes at the front, and grow only up to the largest frame the parser accepts.
+  if (rbegin_ > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+  }
+  if (rend_ == rbuf_.size()) {
+    std::size_t grown = std::min(rbuf_.size() * 2, parser_.max_frame_size() + 64);
+    if (grown <= rbuf_.size()) co_return error::protocol_violation;  // the parser would have failed first
+    rbuf_.resize(grown);
+  }
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_ec);
+  if (ec) co_return ec;
+  rend_ += n;
+  in_bytes_.add(n);
+  co_return error_code{};
+}
+
+asio::awaitable<error_code> connection_impl::handshake(const server_address& addr) {
+  parser_.reset();
+  parser_.set_max_payload(1024 * 1024);
+  rbegin_ = rend_ = 0;
+  pings_out_ = 0;
+
+  // INFO first.
+  for (;;) {
+    error_code ec;
+    auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
+    if (ec) co_return ec;
+    if (ev) {
+      rbegin_ += parser_.consumed();
+      if (ev->kind != protocol::op::info) co_return error::protocol_violation;
+      if (auto e = handle_info(ev->payload, true)) co_return e;
+      break;
+    }
+    if (auto e = co_await read_more()) co_return e;
+  }
+  server_info info;
+  {
+    std::lock_guard lock(cold_mutex_);
+    info = info_;
+  }
+  if (info.tls_required || addr.scheme == "tls" || addr.scheme == "wss") co_return error::tls_required;
+  if (!info.headers) co_return error::not_supported;
+
+  protocol::connect_fields f;
+  f.verbose = opts_.verbose;
+  f.pedantic = opts_.pedantic;
+  f.name = opts_.name;
+  f.version = "0.1.0";
+  f.echo = opts_.echo;
+  f.no_responders = opts_.no_responders;
+  if (opts_.user) f.user = opts_.user;
+  else if (!addr.user.empty()) f.user = addr.user;
+  if (opts_.password) f.pass = opts_.password;
+  else if (!addr.password.empty()) f.pass = addr.password;
+  if (opts_.token) f.auth_token = opts_.token;
+  else if (!addr.token.empty()) f.auth_token = addr.token;
+  std::string out;
+  protocol::encode_connect(out, f);
+  protocol::encode_ping(out);
+  auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), use_ec);
+  if (wec) co_return wec;
+  out_bytes_.add(wn);
+
+  // Then PONG, or -ERR.
+  for (;;) {
+    error_code ec;
+    auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
+    if (ec) co_return ec;
+    if (ev) {
+      rbegin_ += parser_.consumed();
+      switch (ev->kind) {
+        case protocol::op::pong: co_return error_code{};
+        case protocol::op::err: {
+          auto e = handle_err(ev->payload);
+          co_return e ? e : error_code(error::server_error);
+        }
+        case protocol::op::info:
+          if (auto e = handle_info(ev->payload, false)) co_return e;
+          break;
+        case protocol::op::ok: break;
+        case protocol::op::ping: {
+          std::string pong;
+          protocol::encode_pong(pong);
+          auto [pec, pn] = co_await asio::async_write(socket_, asio::buffer(pong), use_ec);
+          if (pec) co_return pec;
+          break;
+        }
+        default: co_return error::protocol_violation;
+      }
+      continue;
+    }
+    if (auto e = co_await read_more()) co_return e;
+  }
+}
+
+asio::awaitable<void> connection_impl::run() {
+  auto self = shared_from_this();
+  auto result = co_await (reader() || writer() || keepalive());
+  error_code ec = std::visit([](auto v) { return error_code(v); }, result);
+  if (state_ == conn_state::closed) co_return;
+  log_->warn("natsbus: connection lost: {}", ec.message());
+  do_close(ec ? ec : error_code(error::disconnected));
+}
+
+asio::awaitable<error_code> connection_impl::reader() {
+  for (;;) {
+    // Drain every complete frame before reading again.
+    for (;;) {
+      error_code ec;
+      auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
+      if (ec) {
+        log_->error("natsbus: protocol error from server: {}", ec.message());
+        co_return ec;
+      }
+      if (!ev) break;
+      rbegin_ += parser_.consumed();
+      if (auto e = handle(*ev)) co_return e;
+    }
+    if (auto e = co_await read_more()) co_return e;
+  }
+}
+
+asio::awaitable<error_code> connection_impl::writer() {
+  for (;;) {
+    while (wbuf_.empty()) {
+      writer_idle_ = true;
+      writer_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await writer_wake_.async_wait(use_ec);
+      writer_idle_ = false;
+      if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+      // A cancelled wait is the wake-up; the coroutine's own cancellation shows up as the socket closing.
+      auto cs = (co_await asio::this_coro::cancellation_state).cancelled();
+      if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
+    }
+    wire_.swap(wbuf_);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wire_), use_ec);
+    if (ec) co_return ec;
+    out_bytes_.add(n);
+    wire_.clear();
+    release_blocked_publishers();
+  }
+}
+
+asio::awaitable<error_code> connection_impl::keepalive() {
+  for (;;) {
+    ping_timer_.expires_after(opts_.ping_interval);
+    auto [ec] = co_await ping_timer_.async_wait(use_ec);
+    if (ec) co_return ec;
+    if (pings_out_ >= opts_.max_pings_out) {
+      log_->warn("natsbus: stale connection: {} PINGs unanswered", pings_out_);
+      co_return error_code(error::stale_connection);
+    }
+    ++pings_out_;
+    pong_waiters_.emplace_back(std::nullopt);
+    protocol::encode_ping(wbuf_);
+    wake_writer();
+  }
+}
+
+void connection_impl::wake_writer() {
+  if (writer_idle_) {
+    writer_idle_ = false;
+    writer_wake_.cancel();
+  }
+}
+
+void connection_impl::release_blocked_publishers() {
+  while (!blocked_publishers_.empty() && wbuf_.size() <= opts_.write_buffer_limit) {
+    done(std::move(blocked_publishers_.front()), error_code{});
+    blocked_publishers_.pop_front();
+  }
+}
+
+error_code connection_impl::handle(const protocol::event& ev) {
+  switch (ev.kind) {
+    case protocol::op::msg:
+    case protocol::op::hmsg: {
+      in_msgs_.add(1);
+      if (ev.sid == inbox_sid_ && inbox_sid_ != 0) {
+        on_response(ev);
+        return {};
+      }
+      auto it = subs_.find(ev.sid);
+      if (it == subs_.end()) return {};
+      if (it->second->raw) it->second->raw(ev);
+      else deliver(it->second, ev);
+      return {};
+    }
+    case protocol::op::ping:
+      protocol::encode_pong(wbuf_);
+      wake_writer();
+      return {};
+    case protocol::op::pong: {
+      pings_out_ = 0;
+      if (!pong_waiters_.empty()) {
+        auto w = std::move(pong_waiters_.front());
+        pong_waiters_.pop_front();
+        if (w) done(std::move(*w), error_code{});
+      }
+      return {};
+    }
+    case protocol::op::ok: return {};
+    case protocol::op::info: return handle_info(ev.payload, false);
+    case protocol::op::err: return handle_err(ev.payload);
+  }
+  return error::protocol_violation;
+}
+
+error_code connection_impl::handle_info(std::string_view json, bool initial) {
+  server_info info;
+  if (auto ec = protocol::decode(json, info)) return ec;
+  if (info.max_payload > 0) {
+    max_payload_ = static_cast<std::size_t>(info.max_payload);
+    parser_.set_max_payload(static_cast<std::size_t>(info.max_payload));
+  }
+  bool ldm = info.lame_duck_mode;
+  {
+    std::lock_guard lock(cold_mutex_);
+    info_ = std::move(info);
+  }
+  if (!initial) {
+    emit(event_kind::server_info);
+    if (ldm) emit(event_kind::lame_duck);
+  }
+  return {};
+}
+
+error_code connection_impl::handle_err(std::string_view text) {
+  {
+    std::lock_guard lock(cold_mutex_);
+    last_error_ = std::string(text);
+  }
+  // Permission violations leave the connection up; every other -ERR is followed by the server closing it.
+  if (iequals_prefix(text, "Permissions Violation")) {
+    log_->warn("natsbus: server: {}", text);
+    emit(event_kind::error, error::permissions_violation, std::string(text));
+    return {};
+  }
+  error_code ec = error::server_error;
+  if (iequals_prefix(text, "Authorization Violation")) ec = error::authorization_violation;
+  else if (iequals_prefix(text, "User Authentication Expired")) ec = error::authentication_expired;
+  else if (iequals_prefix(text, "Stale Connection")) ec = error::stale_connection;
+  else if (iequals_prefix(text, "Maximum Payload")) ec = error::max_payload_exceeded;
+  log_->error("natsbus: server: {}", text);
+  emit(event_kind::error, ec, std::string(text));
+  return ec;
+}
+
+void connection_impl::deliver(const std::shared_ptr<sub_state>& s, const protocol::event& ev) {
+  if (s->closed) return;
+  auto n = s->delivered.load(std::memory_order_relaxed) + 1;
+  s->delivered.store(n, std::memory_order_relaxed);
+  bool last = s->max_msgs != 0 && n >= s->max_msgs;
+  if (s->waiter) {
+    message m;
+    if (auto ec = make_message(ev, m)) {
+      emit(event_kind::error, ec, "bad header block in message on " + std::string(ev.subject), s->sid);
+    } else {
+      auto w = std::move(*s->waiter);
+      s->waiter.reset();
+      done(std::move(w), error_code{}, std::move(m));
+    }
+  } else {
+    std::size_t size = ev.payload.size();
+    if (s->queue_msgs.size() >= s->max_pending_msgs || s->queue_bytes + size > s->max_pending_bytes) {
+      s->dropped.store(s->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      dropped_msgs_.add(1);
+      if (!s->in_slow_state) {
+        s->in_slow_state = true;
+        log_->warn("natsbus: slow consumer on '{}' (sid {})", s->subject, s->sid);
+        emit(event_kind::slow_consumer, error::slow_consumer, s->subject, s->sid);
+      }
+    } else {
+      s->in_slow_state = false;
+      message m;
+      if (auto ec = make_message(ev, m)) {
+        emit(event_kind::error, ec, "bad header block in message on " + std::string(ev.subject), s->sid);
+      } else {
+        s->queue_bytes += size;
+        s->queue_msgs.push_back(std::move(m));
+        s->pending.store(s->queue_msgs.size(), std::memory_order_relaxed);
+      }
+    }
+  }
+  if (last) {
+    subs_.erase(s->sid);
+    finish_subscription(*s);
+  }
+}
+
+void connection_impl::finish_subscription(sub_state& s) {
+  s.closed = true;
+  if (s.waiter && s.queue_msgs.empty()) {
+    auto w = std::move(*s.waiter);
+    s.waiter.reset();
+    done(std::move(w), error_code(error::subscription_closed), message{});
+  }
+}
+
+}  // namespace natsbus::detail

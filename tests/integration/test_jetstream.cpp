@@ -1,0 +1,353 @@
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include "nats_server.hpp"
+#include "run.hpp"
+
+#include <natsbus/jetstream.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+namespace asio = boost::asio;
+using natsbus::error;
+using natsbus::error_code;
+using natsbus::test::nats_server;
+using natsbus::test::run_coro;
+using namespace std::chrono_literals;
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+natsbus::connection_options options_for(const nats_server& s) {
+  natsbus::connection_options o;
+  o.servers = {s.url()};
+  return o;
+}
+
+// Plain functions build configs: GCC 12 rejects braced lists of string literals inside coroutines.
+natsbus::stream_config stream(const char* name, const char* subject,
+                              natsbus::storage_type st = natsbus::storage_type::memory) {
+  natsbus::stream_config c;
+  c.name = name;
+  c.subjects = {subject};
+  c.storage = st;
+  return c;
+}
+
+struct js_fixture {
+  nats_server server;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(jetstream_management, js_fixture)
+
+BOOST_AUTO_TEST_CASE(stream_round_trips) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+
+    auto cfg = stream("ORDERS", "orders.>", natsbus::storage_type::file);
+    cfg.max_msgs = 1000;
+    cfg.max_age = std::chrono::hours(24);
+    cfg.description = "orders";
+    cfg.duplicate_window = std::chrono::seconds(30);
+    auto created = co_await js.create_stream(cfg);
+    BOOST_TEST(created.config.name == "ORDERS");
+    BOOST_TEST(created.config.max_msgs == 1000);
+    BOOST_TEST((created.config.max_age == std::chrono::hours(24)));
+    BOOST_TEST((created.config.storage == natsbus::storage_type::file));
+    BOOST_TEST(created.config.subjects.size() == 1u);
+    BOOST_TEST(created.state.messages == 0u);
+
+    // Creating again with the same config is idempotent.
+    auto again = co_await js.create_stream(cfg);
+    BOOST_TEST(again.config.name == "ORDERS");
+
+    for (int i = 0; i < 5; ++i) co_await js.publish("orders.new", "o" + std::to_string(i));
+    for (int i = 0; i < 3; ++i) co_await js.publish("orders.old", "x");
+    auto info = co_await js.get_stream_info("ORDERS");
+    BOOST_TEST(info.state.messages == 8u);
+    BOOST_TEST(info.state.first_seq == 1u);
+    BOOST_TEST(info.state.last_seq == 8u);
+
+    cfg.max_msgs = 2000;
+    cfg.subjects.push_back("returns.>");
+    auto updated = co_await js.update_stream(cfg);
+    BOOST_TEST(updated.config.max_msgs == 2000);
+    BOOST_TEST(updated.config.subjects.size() == 2u);
+
+    auto last = co_await js.get_last_message("ORDERS", "orders.new");
+    BOOST_TEST(last.data == "o4");
+    BOOST_TEST(last.seq == 5u);
+    auto first = co_await js.get_message("ORDERS", 1);
+    BOOST_TEST(first.data == "o0");
+
+    natsbus::purge_options by_subject;
+    by_subject.subject = "orders.old";
+    auto purged = co_await js.purge_stream("ORDERS", by_subject);
+    BOOST_TEST(purged == 3u);
+    natsbus::purge_options keep_two;
+    keep_two.keep = 2;
+    auto kept = co_await js.purge_stream("ORDERS", keep_two);
+    BOOST_TEST(kept == 3u);
+    info = co_await js.get_stream_info("ORDERS");
+    BOOST_TEST(info.state.messages == 2u);
+
+    co_await js.create_stream(stream("OTHER", "other.>"));
+    auto names = co_await js.stream_names();
+    std::sort(names.begin(), names.end());
+    BOOST_REQUIRE(names.size() == 2u);
+    BOOST_TEST(names[0] == "ORDERS");
+    BOOST_TEST(names[1] == "OTHER");
+    auto holding = co_await js.stream_names("other.x");
+    BOOST_REQUIRE(holding.size() == 1u);
+    BOOST_TEST(holding[0] == "OTHER");
+    auto list = co_await js.list_streams();
+    BOOST_TEST(list.size() == 2u);
+
+    auto acct = co_await js.get_account_info();
+    BOOST_TEST(acct.streams == 2);
+
+    co_await js.delete_stream("OTHER");
+    names = co_await js.stream_names();
+    BOOST_TEST(names.size() == 1u);
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(typed_api_errors) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await js.create_stream(stream("A", "a.>"));
+
+    auto different = stream("A", "a.>");
+    different.max_msgs = 5;
+    auto [e1, i1] = co_await js.create_stream(different, use_ec);
+    BOOST_TEST(e1 == natsbus::make_jetstream_error(natsbus::jetstream_errc::stream_name_in_use));
+    BOOST_TEST((e1.category() == natsbus::jetstream_category()));
+    BOOST_TEST(!natsbus::is_fatal(e1));
+    BOOST_TEST(!js.last_api_error().description.empty());
+
+    auto [e2, i2] = co_await js.get_stream_info("MISSING", use_ec);
+    BOOST_TEST(e2.value() == natsbus::jetstream_errc::stream_not_found);
+    BOOST_TEST(js.last_api_error().code == 404);
+
+    auto [e3, i3] = co_await js.create_stream(stream("B", "a.b"), use_ec);
+    BOOST_TEST(e3.value() == natsbus::jetstream_errc::stream_subjects_overlap);
+
+    auto [e4] = co_await js.delete_stream("MISSING", use_ec);
+    BOOST_TEST(e4.value() == natsbus::jetstream_errc::stream_not_found);
+
+    auto [e5, i5] = co_await js.get_stream_info("bad.name", use_ec);
+    BOOST_TEST(e5 == error::invalid_argument);
+    BOOST_TEST(c.is_connected());
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(consumer_round_trips) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await js.create_stream(stream("C", "c.>"));
+    natsbus::consumer_config cc;
+    cc.durable_name = "worker";
+    cc.ack = natsbus::ack_policy::explicit_;
+    cc.filter_subject = "c.x";
+    auto ci = co_await js.create_consumer("C", cc);
+    BOOST_TEST(ci.name == "worker");
+    BOOST_TEST(ci.stream_name == "C");
+    BOOST_TEST(ci.config.filter_subject == "c.x");
+    natsbus::consumer_config eph;
+    eph.ack = natsbus::ack_policy::none;
+    eph.deliver_subject = "deliver.here";
+    auto ei = co_await js.create_consumer("C", eph);
+    BOOST_TEST(!ei.name.empty());
+    auto names = co_await js.consumer_names("C");
+    BOOST_TEST(names.size() == 2u);
+    auto list = co_await js.list_consumers("C");
+    BOOST_TEST(list.size() == 2u);
+    auto info = co_await js.get_consumer_info("C", "worker");
+    BOOST_TEST(info.config.durable_name == "worker");
+    co_await js.delete_consumer("C", "worker");
+    auto [ec, gone] = co_await js.get_consumer_info("C", "worker", use_ec);
+    BOOST_TEST(ec.value() == natsbus::jetstream_errc::consumer_not_found);
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(jetstream_publish, js_fixture)
+
+BOOST_AUTO_TEST_CASE(publish_results) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await js.create_stream(stream("P", "p.>"));
+
+    std::uint64_t last = 0;
+    for (int i = 0; i < 10; ++i) {
+      auto ack = co_await js.publish("p.seq", "x");
+      BOOST_TEST(ack.stream == "P");
+      BOOST_TEST(ack.seq == last + 1);
+      BOOST_TEST(!ack.duplicate);
+      last = ack.seq;
+    }
+
+    natsbus::publish_options o;
+    o.msg_id = "order-42";
+    auto a1 = co_await js.publish("p.dedupe", "one", o);
+    auto a2 = co_await js.publish("p.dedupe", "one", o);
+    BOOST_TEST(!a1.duplicate);
+    BOOST_TEST(a2.duplicate);
+    BOOST_TEST(a2.seq == a1.seq);
+    auto info = co_await js.get_stream_info("P");
+    BOOST_TEST(info.state.messages == 11u);
+
+    natsbus::publish_options wrong;
+    wrong.expected_last_seq = 3;
+    auto [e1, x1] = co_await js.publish("p.seq", "x", wrong, use_ec);
+    BOOST_TEST(e1.value() == natsbus::jetstream_errc::stream_wrong_last_sequence);
+    BOOST_TEST((e1.category() == natsbus::jetstream_category()));
+
+    natsbus::publish_options right;
+    right.expected_last_seq = info.state.last_seq;
+    right.expected_stream = "P";
+    auto ok = co_await js.publish("p.seq", "x", right);
+    BOOST_TEST(ok.seq == info.state.last_seq + 1);
+
+    natsbus::headers h;
+    h.add("Trace", "abc");
+    natsbus::publish_options with_headers;
+    with_headers.hdrs = &h;
+    with_headers.msg_id = "hdr-1";
+    auto hack = co_await js.publish("p.h", "body", with_headers);
+    auto stored = co_await js.get_message("P", hack.seq);
+    BOOST_TEST(stored.headers.find("Trace: abc") != std::string::npos);
+    BOOST_TEST(stored.headers.find("Nats-Msg-Id: hdr-1") != std::string::npos);
+
+    auto start = std::chrono::steady_clock::now();
+    auto [e2, x2] = co_await js.publish("nostream.here", "x", {}, use_ec);
+    BOOST_TEST(e2 == error::no_responders);
+    BOOST_TEST((std::chrono::steady_clock::now() - start) < 1s);
+    BOOST_TEST(js.pending() == 0u);
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_hundred_thousand) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.max_pending = 1024;
+    natsbus::jetstream js(c, jo);
+    co_await js.create_stream(stream("PIPE", "pipe.>"));
+
+    constexpr int n = 100000;
+    int acks = 0, errors = 0;
+    std::size_t max_seen = 0;
+    std::vector<natsbus::ack_future> futures;
+    futures.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      futures.push_back(co_await js.publish_async("pipe.data", "0123456789abcdef"));
+      max_seen = std::max(max_seen, js.pending());
+    }
+    co_await js.publish_async_complete();
+    BOOST_TEST(js.pending() == 0u);
+    std::vector<bool> seen(n + 1, false);
+    for (auto& f : futures) {
+      BOOST_REQUIRE(f.ready());
+      auto [ec, ack] = co_await f.get(use_ec);
+      if (ec) {
+        ++errors;
+        continue;
+      }
+      ++acks;
+      if (ack.seq >= 1 && ack.seq <= static_cast<std::uint64_t>(n)) seen[ack.seq] = true;
+    }
+    BOOST_TEST(acks == n);
+    BOOST_TEST(errors == 0);
+    BOOST_TEST(std::count(seen.begin() + 1, seen.end(), true) == n);
+    BOOST_TEST(max_seen <= 1024u);
+    BOOST_TEST(js.max_pending_seen() <= 1024u);
+    BOOST_TEST(js.max_pending_seen() > 1u);
+    auto info = co_await js.get_stream_info("PIPE");
+    BOOST_TEST(info.state.messages == static_cast<std::uint64_t>(n));
+    BOOST_TEST(info.state.first_seq == 1u);
+    BOOST_TEST(info.state.last_seq == static_cast<std::uint64_t>(n));
+    c.close();
+  }, 120s);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_awaiting_publishers_pipeline) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.max_pending = 64;
+    natsbus::jetstream js(c, jo);
+    co_await js.create_stream(stream("CONC", "conc.>"));
+    constexpr int workers = 200, each = 50;
+    int ok = 0, done = 0;
+    natsbus::test::signal all(ex);
+    for (int w = 0; w < workers; ++w) {
+      asio::co_spawn(c.get_executor(), [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < each; ++i) {
+          auto [ec, ack] = co_await js.publish("conc.x", "m", {}, use_ec);
+          if (!ec) ++ok;
+        }
+        if (++done == workers) all.notify();
+      }, asio::detached);
+    }
+    co_await all.wait();
+    BOOST_TEST(ok == workers * each);
+    BOOST_TEST(js.max_pending_seen() <= 64u);
+    BOOST_TEST(js.max_pending_seen() > 1u);  // they pipelined
+    c.close();
+  }, 60s);
+}
+
+BOOST_AUTO_TEST_CASE(deadlines_when_the_server_stops) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.timeout = 1s;
+    jo.max_pending = 256;
+    natsbus::jetstream js(c, jo);
+    co_await js.create_stream(stream("D", "d.>", natsbus::storage_type::file));
+    std::vector<natsbus::ack_future> futures;
+    for (int i = 0; i < 2000; ++i) {
+      if (i == 500) server.stop();
+      auto [ec, f] = co_await js.publish_async("d.x", "m", {}, use_ec);
+      if (ec) break;  // the connection is gone: later publishes fail at once
+      futures.push_back(std::move(f));
+    }
+    auto start = std::chrono::steady_clock::now();
+    int resolved = 0, failed = 0;
+    for (auto& f : futures) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      ++resolved;
+      if (ec) ++failed;
+    }
+    BOOST_TEST(resolved == static_cast<int>(futures.size()));
+    BOOST_TEST((std::chrono::steady_clock::now() - start) < 3s);
+    BOOST_TEST(js.pending() == 0u);
+    auto [ec, ack] = co_await js.publish("d.x", "late", {}, use_ec);
+    BOOST_TEST(ec);
+  }, 30s);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,50 @@
+// Test fixture: a real nats-server on 127.0.0.1, on a port it picks, with a temporary JetStream store.
+// Started with fork/exec, found by its ports file, stopped by its process id.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace natsbus::test {
+
+struct server_options {
+  bool jetstream = true;
+  std::string config;               // extra config file contents (written to a temp file), optional
+  std::vector<std::string> args;    // extra command-line arguments
+  std::string store_dir;            // reuse a store (restart); empty: a new temporary one
+  int port = -1;                    // -1: let the server pick
+};
+
+class nats_server {
+ public:
+  explicit nats_server(server_options opts = {});
+  ~nats_server();
+  nats_server(const nats_server&) = delete;
+  nats_server& operator=(const nats_server&) = delete;
+
+  [[nodiscard]] int port() const noexcept { return port_; }
+  [[nodiscard]] int pid() const noexcept { return pid_; }
+  [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] const std::string& store_dir() const noexcept { return store_dir_; }
+
+  void stop();                 // SIGTERM, then SIGKILL after a bound; waits for the process
+  void kill();                 // SIGKILL now
+  void restart();              // same port and store
+  void signal(int sig);
+
+ private:
+  void start();
+  server_options opts_;
+  std::string work_dir_;
+  std::string store_dir_;
+  std::string ports_dir_;
+  int port_ = -1;
+  int pid_ = -1;
+  bool own_store_ = false;
+};
+
+// Whether a nats-server binary is on PATH.
+bool nats_server_available();
+
+}  // namespace natsbus::test
