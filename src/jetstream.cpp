@@ -114,7 +114,10 @@ void jetstream::create_stream_impl(stream_config cfg, bool update, handler<strea
   impl->spawn<natsbus::stream_info>(
       [](std::shared_ptr<jetstream_impl> impl, stream_config cfg, bool update) -> asio::awaitable<natsbus::stream_info> {
         detail::check_name(cfg.name);
-        auto json = co_await impl->call((update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg.name, protocol::encode(cfg));
+        // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
+        std::string request_subject = (update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg.name;
+        std::string request_body = protocol::encode(cfg);
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::stream_info>(json);
       }(impl, std::move(cfg), update),
       std::move(h));
@@ -125,7 +128,9 @@ void jetstream::stream_info_impl(std::string name, handler<stream_info> h) {
   impl->spawn<natsbus::stream_info>(
       [](std::shared_ptr<jetstream_impl> impl, std::string name) -> asio::awaitable<natsbus::stream_info> {
         detail::check_name(name);
-        auto json = co_await impl->call("STREAM.INFO." + name, {});
+        std::string request_subject = "STREAM.INFO." + name;
+        std::string request_body = {};
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::stream_info>(json);
       }(impl, std::move(name)),
       std::move(h));
@@ -146,7 +151,9 @@ void jetstream::delete_impl(std::string subject, asio::any_completion_handler<vo
                      if (dot == std::string_view::npos) break;
                      start = dot + 1;
                    }
-                   auto json = co_await impl->call(subject, {});
+                   std::string request_subject = subject;
+                   std::string request_body = {};
+                   auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
                    (void)json;
                  }(impl, std::move(subject)),
                  [strand, h = std::move(h)](std::exception_ptr e) mutable {
@@ -155,15 +162,17 @@ void jetstream::delete_impl(std::string subject, asio::any_completion_handler<vo
 }
 
 void jetstream::purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h) {
+  boost::json::object req;
+  if (!opts.subject.empty()) req["filter"] = opts.subject;
+  if (opts.sequence) req["seq"] = *opts.sequence;
+  if (opts.keep) req["keep"] = *opts.keep;
+  std::string body = req.empty() ? std::string{} : boost::json::serialize(req);
   auto impl = impl_;
   impl->spawn<std::uint64_t>(
-      [](std::shared_ptr<jetstream_impl> impl, std::string name, purge_options opts) -> asio::awaitable<std::uint64_t> {
+      [](std::shared_ptr<jetstream_impl> impl, std::string name, std::string body) -> asio::awaitable<std::uint64_t> {
         detail::check_name(name);
-        boost::json::object req;
-        if (!opts.subject.empty()) req["filter"] = opts.subject;
-        if (opts.sequence) req["seq"] = *opts.sequence;
-        if (opts.keep) req["keep"] = *opts.keep;
-        auto json = co_await impl->call("STREAM.PURGE." + name, req.empty() ? std::string{} : boost::json::serialize(req));
+        std::string request_subject = "STREAM.PURGE." + name;
+        auto json = co_await impl->call(std::move(request_subject), std::move(body));
         error_code ec;
         auto v = boost::json::parse(json, ec);
         if (ec || !v.is_object()) detail::fail(error::invalid_json, "purge response");
@@ -172,7 +181,7 @@ void jetstream::purge_impl(std::string name, purge_options opts, handler<std::ui
         if (purged->is_uint64()) co_return purged->as_uint64();
         if (purged->is_int64() && purged->as_int64() >= 0) co_return static_cast<std::uint64_t>(purged->as_int64());
         detail::fail(error::invalid_json, "purge response");
-      }(impl, std::move(name), std::move(opts)),
+      }(impl, std::move(name), std::move(body)),
       std::move(h));
 }
 
@@ -187,7 +196,9 @@ void jetstream::names_impl(std::string subject, std::string field, std::string f
           boost::json::object req;
           req["offset"] = all.size();
           if (!filter.empty()) req["subject"] = filter;
-          auto json = co_await impl->call(subject, boost::json::serialize(req));
+          std::string request_subject = subject;
+          std::string request_body = boost::json::serialize(req);
+          auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
           std::vector<std::string> names;
           page_info page;
           if (auto ec = protocol::decode_names(json, field, names, page)) detail::fail(ec, "names response");
@@ -207,7 +218,9 @@ void jetstream::list_streams_impl(handler<std::vector<stream_info>> h) {
         for (;;) {
           boost::json::object req;
           req["offset"] = all.size();
-          auto json = co_await impl->call("STREAM.LIST", boost::json::serialize(req));
+          std::string request_subject = "STREAM.LIST";
+          std::string request_body = boost::json::serialize(req);
+          auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
           std::vector<natsbus::stream_info> page_items;
           page_info page;
           if (auto ec = protocol::decode_stream_list(json, page_items, page)) detail::fail(ec, "list response");
@@ -228,7 +241,9 @@ void jetstream::list_consumers_impl(std::string stream, handler<std::vector<cons
         for (;;) {
           boost::json::object req;
           req["offset"] = all.size();
-          auto json = co_await impl->call("CONSUMER.LIST." + stream, boost::json::serialize(req));
+          std::string request_subject = "CONSUMER.LIST." + stream;
+          std::string request_body = boost::json::serialize(req);
+          auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
           std::vector<natsbus::consumer_info> page_items;
           page_info page;
           if (auto ec = protocol::decode_consumer_list(json, page_items, page)) detail::fail(ec, "list response");
@@ -250,7 +265,9 @@ void jetstream::get_message_impl(std::string stream, std::uint64_t seq, std::str
         boost::json::object req;
         if (subject.empty()) req["seq"] = seq;
         else req["last_by_subj"] = subject;
-        auto json = co_await impl->call("STREAM.MSG.GET." + stream, boost::json::serialize(req));
+        std::string request_subject = "STREAM.MSG.GET." + stream;
+        std::string request_body = boost::json::serialize(req);
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<stored_message>(json);
       }(impl, std::move(stream), seq, std::move(subject)),
       std::move(h));
@@ -260,7 +277,9 @@ void jetstream::account_impl(handler<account_info> h) {
   auto impl = impl_;
   impl->spawn<account_info>(
       [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<account_info> {
-        auto json = co_await impl->call("INFO", {});
+        std::string request_subject = "INFO";
+        std::string request_body = {};
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<account_info>(json);
       }(impl),
       std::move(h));
@@ -277,7 +296,9 @@ void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, ha
           detail::check_name(cfg.durable_name);
           subject = "CONSUMER.DURABLE.CREATE." + stream + "." + cfg.durable_name;
         }
-        auto json = co_await impl->call(subject, protocol::encode_consumer_create(stream, cfg));
+        std::string request_subject = subject;
+        std::string request_body = protocol::encode_consumer_create(stream, cfg);
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::consumer_info>(json);
       }(impl, std::move(stream), std::move(cfg)),
       std::move(h));
@@ -290,7 +311,9 @@ void jetstream::consumer_info_impl(std::string stream, std::string name, handler
          std::string name) -> asio::awaitable<natsbus::consumer_info> {
         detail::check_name(stream);
         detail::check_name(name);
-        auto json = co_await impl->call("CONSUMER.INFO." + stream + "." + name, {});
+        std::string request_subject = "CONSUMER.INFO." + stream + "." + name;
+        std::string request_body = {};
+        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::consumer_info>(json);
       }(impl, std::move(stream), std::move(name)),
       std::move(h));
@@ -300,7 +323,9 @@ void jetstream::raw_impl(std::string subject, std::string body, handler<std::str
   auto impl = impl_;
   impl->spawn<std::string>(
       [](std::shared_ptr<jetstream_impl> impl, std::string subject, std::string body) -> asio::awaitable<std::string> {
-        co_return co_await impl->call(std::move(subject), std::move(body));
+        std::string request_subject = std::move(subject);
+        std::string request_body = std::move(body);
+        co_return co_await impl->call(std::move(request_subject), std::move(request_body));
       }(impl, std::move(subject), std::move(body)),
       std::move(h));
 }

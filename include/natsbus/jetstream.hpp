@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace natsbus {
@@ -81,9 +82,21 @@ class jetstream {
   [[nodiscard]] connection::executor_type get_executor() const noexcept;
 
   // ---- publish ----
+  // Overloads rather than default arguments: a defaulted non-trivial temporary inside co_await is destroyed
+  // twice by GCC 12.
+  template <class Token = default_token>
+    requires(!std::is_convertible_v<Token, const publish_options&>)
+  auto publish(std::string_view subject, std::string_view payload, Token&& token = {}) {
+    return publish(subject, payload, no_options(), std::forward<Token>(token));
+  }
+  template <class Token = default_token>
+    requires(!std::is_convertible_v<Token, const publish_options&>)
+  auto publish_async(std::string_view subject, std::string_view payload, Token&& token = {}) {
+    return publish_async(subject, payload, no_options(), std::forward<Token>(token));
+  }
   // Publishes and waits for the acknowledgement. Many coroutines doing this pipeline over one connection.
   template <class Token = default_token>
-  auto publish(std::string_view subject, std::string_view payload, const publish_options& opts = {},
+  auto publish(std::string_view subject, std::string_view payload, const publish_options& opts,
                Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, pub_ack)>(
         [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
@@ -94,7 +107,7 @@ class jetstream {
   // Queues the publish and completes with its ack future as soon as the frame is queued. While max_pending
   // publishes are un-acked it suspends (backpressure), never fails. The bytes must stay valid until it completes.
   template <class Token = default_token>
-  auto publish_async(std::string_view subject, std::string_view payload, const publish_options& opts = {},
+  auto publish_async(std::string_view subject, std::string_view payload, const publish_options& opts,
                      Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, ack_future)>(
         [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
@@ -137,7 +150,7 @@ class jetstream {
   }
   // Completes with the number of messages purged.
   template <class Token = default_token>
-  auto purge_stream(std::string_view name, purge_options opts = {}, Token&& token = {}) {
+  auto purge_stream(std::string_view name, const purge_options& opts, Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, std::uint64_t)>(
         [this](auto h, std::string n, purge_options o) { purge_impl(std::move(n), std::move(o), std::move(h)); },
         token, std::string(name), std::move(opts));
@@ -224,6 +237,10 @@ class jetstream {
   [[nodiscard]] const std::shared_ptr<detail::jetstream_impl>& impl() const noexcept { return impl_; }
 
  private:
+  static const publish_options& no_options() noexcept {
+    static const publish_options none;
+    return none;
+  }
   template <class T>
   using handler = asio::any_completion_handler<void(error_code, T)>;
   void create_stream_impl(stream_config cfg, bool update, handler<stream_info> h);

@@ -172,7 +172,7 @@ BOOST_AUTO_TEST_CASE(frames_split_one_byte_at_a_time) {
         "PING\r\n"
         "MSG s.x 1 5\r\nhello\r\n"
         "msg\ts.x  1\treply.to   0\r\n\r\n"
-        "HMSG s.x 1 22 27\r\nNATS/1.0\r\nA: b\r\nA: c\r\n\r\nworld\r\n"
+        "HMSG s.x 1 24 29\r\nNATS/1.0\r\nA: b\r\nA: c\r\n\r\nworld\r\n"
         "+OK\r\n";
     for (char ch : script) co_await fake.send(std::string_view(&ch, 1));
     std::string_view pong_line = "PONG";

@@ -76,6 +76,7 @@ void nats_server::start() {
   args.insert(args.end(), opts_.args.begin(), opts_.args.end());
   std::string log = work_dir_ + "/server.log";
 
+  std::fflush(nullptr);  // the child must not write our buffered output again
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
