@@ -267,7 +267,8 @@ std::optional<event> parser::next(std::string_view in, error_code& ec) {
   const std::size_t body_end = line_len + total_len;
   switch (body_state(in, body_end)) {
     case body::incomplete: {
-      pending_frame& f = pending_.emplace();
+      pending_ = pending_frame{};
+      pending_frame& f = *pending_;
       f.line_len = line_len;
       f.ev.kind = name.kind;
       f.ev.sid = sid;
