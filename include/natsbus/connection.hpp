@@ -136,8 +136,8 @@ class connection {
   }
 
   // Queues the frame now if the connection is up and the buffer is under its limit: the synchronous fast
-  // path, no completion to dispatch. Must be called on get_executor(). Returns would_block-like
-  // error::draining... no: returns false when the caller must use publish() instead (buffer full).
+  // path, no completion to dispatch. Must be called on get_executor(). Returns false with ec set on an
+  // error, and false with ec clear when the buffer is full and the caller must use publish() instead.
   [[nodiscard]] bool try_publish(std::string_view subject, std::string_view payload, error_code& ec);
 
   template <class Token = default_token>
