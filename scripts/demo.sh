@@ -8,7 +8,7 @@ scripts/setup.sh build
 work=$(mktemp -d /tmp/natsbus-demo-XXXXXX)
 nats-server -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 400); do
   ports=$(ls "$work"/*.ports 2>/dev/null || true)
   [[ -n "$ports" ]] && break

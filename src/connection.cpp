@@ -30,8 +30,18 @@ std::shared_ptr<spdlog::logger> quiet_logger() {
 }
 }  // namespace
 
+namespace {
+std::optional<asio::io_context::executor_type> single_threaded_executor(const asio::any_io_executor& ex) {
+  if (auto* io = ex.target<asio::io_context::executor_type>())
+    if (asio::use_service<asio::detail::scheduler>(io->context()).concurrency_hint() == 1) return *io;
+  return std::nullopt;
+}
+}  // namespace
+
 connection_impl::connection_impl(asio::any_io_executor ex, connection_options opts)
-    : strand_(asio::make_strand(ex)),
+    : io_ex_(single_threaded_executor(ex)),
+      real_strand_(asio::make_strand(ex)),
+      strand_(io_ex_ ? asio::any_io_executor(*io_ex_) : asio::any_io_executor(real_strand_)),
       opts_(std::move(opts)),
       log_(opts_.logger ? opts_.logger : quiet_logger()),
       socket_(strand_),
@@ -142,6 +152,19 @@ void connection_impl::do_publish(std::string_view subject, std::string_view payl
   wake_writer();
   if (wbuf_.size() > opts_.write_buffer_limit) blocked_publishers_.push_back(std::move(h));
   else done(std::move(h), error_code{});
+}
+
+bool connection_impl::try_queue(std::string_view subject, std::string_view payload, const headers* hdrs,
+                                std::string_view reply, error_code& ec) {
+  ec = {};
+  if (!on_owner_thread() || wbuf_.size() > opts_.write_buffer_limit) return false;
+  if ((ec = check_publish(subject, payload, hdrs, reply))) return false;
+  ec = hdrs && !hdrs->empty() ? protocol::encode_hpub(wbuf_, subject, reply, *hdrs, payload)
+                              : protocol::encode_pub(wbuf_, subject, reply, payload);
+  if (ec) return false;
+  out_msgs_.add(1);
+  wake_writer();
+  return true;
 }
 
 void connection_impl::queue_frame(std::string_view frame, std::uint64_t, void_handler h) {
@@ -403,7 +426,7 @@ void connection::connect_impl(asio::any_completion_handler<void(error_code)> h) 
 void connection::publish_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
                               std::string_view reply, asio::any_completion_handler<void(error_code)> h) {
   auto& im = *impl_;
-  if (im.strand_.running_in_this_thread()) return im.do_publish(subject, payload, hdrs, reply, std::move(h));
+  if (im.on_owner_thread()) return im.do_publish(subject, payload, hdrs, reply, std::move(h));
   // Off the strand: encode now, so the caller's bytes need not outlive this call, then hop.
   if (auto ec = im.check_publish(subject, payload, hdrs, reply)) return detail::complete(impl_->strand_, std::move(h), ec);
   std::string frame;
@@ -429,7 +452,7 @@ void connection::request_impl(std::string_view subject, std::string_view payload
                               std::chrono::milliseconds timeout,
                               asio::any_completion_handler<void(error_code, message)> h) {
   auto& im = *impl_;
-  if (im.strand_.running_in_this_thread()) return im.do_request(subject, payload, hdrs, timeout, std::move(h));
+  if (im.on_owner_thread()) return im.do_request(subject, payload, hdrs, timeout, std::move(h));
   std::optional<headers> hcopy;
   if (hdrs) hcopy = *hdrs;
   asio::dispatch(im.strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
@@ -489,15 +512,36 @@ std::string connection::last_error() const {
 }
 
 bool connection::try_publish(std::string_view subject, std::string_view payload, error_code& ec) {
-  auto& im = *impl_;
-  ec = im.check_publish(subject, payload, nullptr, {});
-  if (ec) return false;
-  if (im.wbuf_.size() > im.opts_.write_buffer_limit) return false;
-  ec = protocol::encode_pub(im.wbuf_, subject, {}, payload);
-  if (ec) return false;
-  im.out_msgs_.add(1);
-  im.wake_writer();
-  return true;
+  return impl_->try_queue(subject, payload, nullptr, {}, ec);
+}
+
+bool connection::on_owner_thread() const noexcept { return impl_->on_owner_thread(); }
+
+asio::awaitable<std::tuple<error_code>> connection::publish_awaitable_ec(std::string_view subject,
+                                                                        std::string_view payload,
+                                                                        const headers* hdrs, std::string_view reply) {
+  error_code ec;
+  if (impl_->try_queue(subject, payload, hdrs, reply, ec) || ec) co_return std::tuple<error_code>(ec);
+  auto r = co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code)>(
+      [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view rp) {
+        publish_impl(s, p, h, rp, asio::any_completion_handler<void(error_code)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, hdrs, reply);
+  co_return r;
+}
+
+asio::awaitable<void> connection::publish_awaitable(std::string_view subject, std::string_view payload,
+                                                    const headers* hdrs, std::string_view reply) {
+  error_code ec;
+  if (!impl_->try_queue(subject, payload, hdrs, reply, ec) && !ec) {
+    auto [e] = co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code)>(
+        [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view rp) {
+          publish_impl(s, p, h, rp, asio::any_completion_handler<void(error_code)>(std::move(handler)));
+        },
+        asio::as_tuple(asio::use_awaitable), subject, payload, hdrs, reply);
+    ec = e;
+  }
+  if (ec) throw boost::system::system_error(ec);
 }
 
 // ---- subscription ----

@@ -6,6 +6,7 @@
 #include <natsbus/protocol/parser.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -78,13 +79,22 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
  public:
   connection_impl(asio::any_io_executor ex, connection_options opts);
 
-  using strand_type = asio::strand<asio::any_io_executor>;
+  // The executor that serializes the connection's state: a strand, or for a single-threaded io_context
+  // (concurrency hint 1) the io_context's own executor, which needs no strand and copies without allocating.
+  using strand_type = asio::any_io_executor;
 
   // --- operations, all called on strand_ ---
   asio::awaitable<void> connect_op();
   void do_publish(std::string_view subject, std::string_view payload, const headers* hdrs, std::string_view reply,
                   void_handler h);
   void queue_frame(std::string_view frame, std::uint64_t payload_bytes, void_handler h);
+  // The synchronous publish: queues the frame when the buffer is under its limit. False with ec clear means
+  // "full or not on the owner thread: take the asynchronous path".
+  bool try_queue(std::string_view subject, std::string_view payload, const headers* hdrs, std::string_view reply,
+                 error_code& ec);
+  [[nodiscard]] bool on_owner_thread() const noexcept {
+    return io_ex_ ? io_ex_->running_in_this_thread() : real_strand_.running_in_this_thread();
+  }
   [[nodiscard]] error_code check_publish(std::string_view subject, std::string_view payload, const headers* hdrs,
                                          std::string_view reply) const;
   void do_subscribe(std::string_view subject, std::string_view queue,
@@ -113,7 +123,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // Called on every close with the reason, after pending operations failed (for the JetStream layer).
   std::vector<std::function<void(error_code)>> on_close_;
 
-  strand_type strand_;
+  // Set when the executor is a single-threaded io_context's: its one thread owns the state.
+  std::optional<asio::io_context::executor_type> io_ex_;
+  asio::strand<asio::any_io_executor> real_strand_;
+  strand_type strand_;  // io_ex_ when set, real_strand_ otherwise
   connection_options opts_;
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<conn_state> state_{conn_state::idle};

@@ -51,6 +51,9 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
   };
   void publish(std::string_view subject, std::string_view payload, const publish_options& opts,
                std::variant<ack_handler, future_handler> h);
+  // The synchronous start: null with ec clear when the window is full or the caller is off the owner thread.
+  ack_state* try_start(std::string_view subject, std::string_view payload, const publish_options& opts,
+                       error_code& ec);
   ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
   void on_ack(const protocol::event& ev);
   void resolve(ack_state* s, error_code ec);

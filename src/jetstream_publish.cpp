@@ -72,6 +72,18 @@ void jetstream_impl::publish(std::string_view subject, std::string_view payload,
   }
 }
 
+ack_state* jetstream_impl::try_start(std::string_view subject, std::string_view payload,
+                                     const publish_options& opts, error_code& ec) {
+  ec = {};
+  if (!conn_->on_owner_thread() || in_flight_ >= opts_.max_pending || !blocked_.empty()) return nullptr;
+  if (closed_) {
+    ec = error::connection_closed;
+    return nullptr;
+  }
+  if ((ec = conn_->check_publish(subject, payload, opts.hdrs, {}))) return nullptr;
+  return start(subject, payload, opts, ec);
+}
+
 ack_state* jetstream_impl::start(std::string_view subject, std::string_view payload, const publish_options& opts,
                                  error_code& ec) {
   if (ack_sid_ == 0) {
@@ -272,7 +284,7 @@ asio::awaitable<void> jetstream_impl::sweeper() {
 void jetstream::publish_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
                              asio::any_completion_handler<void(error_code, pub_ack)> h) {
   auto& im = *impl_;
-  if (im.conn_->strand_.running_in_this_thread()) return im.publish(subject, payload, opts, std::move(h));
+  if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
   // Off the strand: own the bytes, then hop.
   asio::dispatch(im.conn_->strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
                                      o = std::make_shared<publish_options>(opts), h = std::move(h)]() mutable {
@@ -290,7 +302,7 @@ void jetstream::publish_impl(std::string_view subject, std::string_view payload,
 void jetstream::publish_async_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
                                    asio::any_completion_handler<void(error_code, ack_future)> h) {
   auto& im = *impl_;
-  if (im.conn_->strand_.running_in_this_thread()) return im.publish(subject, payload, opts, std::move(h));
+  if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
   auto keep = std::make_shared<std::tuple<std::string, std::string, publish_options>>(std::string(subject),
                                                                                     std::string(payload), opts);
   asio::dispatch(im.conn_->strand_, [impl = impl_, keep, h = std::move(h)]() mutable {
@@ -300,6 +312,58 @@ void jetstream::publish_async_impl(std::string_view subject, std::string_view pa
                     std::move(h)(ec, std::move(f));
                   }));
   });
+}
+
+asio::awaitable<std::tuple<error_code, ack_future>> jetstream::publish_async_awaitable_ec(
+    std::string_view subject, std::string_view payload, const publish_options& opts) {
+  std::tuple<error_code, ack_future> r;
+  if (auto* s = impl_->try_start(subject, payload, opts, std::get<0>(r))) {
+    s->has_future = true;
+    std::get<1>(r) = ack_future(s);
+    co_return r;
+  }
+  if (std::get<0>(r)) co_return r;
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
+                                          void(error_code, ack_future)>(
+      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+        publish_async_impl(s, p, *o, asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
+}
+
+asio::awaitable<std::tuple<error_code, pub_ack>> jetstream::publish_awaitable_ec(std::string_view subject,
+                                                                                 std::string_view payload,
+                                                                                 const publish_options& opts) {
+  error_code ec;
+  if (auto* s = impl_->try_start(subject, payload, opts, ec)) {
+    s->has_future = true;
+    ack_future f(s);
+    co_return co_await f.get_awaitable_ec();
+  }
+  if (ec) {
+    std::tuple<error_code, pub_ack> r;
+    std::get<0>(r) = ec;
+    co_return r;
+  }
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code, pub_ack)>(
+      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+        publish_impl(s, p, *o, asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
+}
+
+asio::awaitable<pub_ack> jetstream::publish_awaitable(std::string_view subject, std::string_view payload,
+                                                      const publish_options& opts) {
+  auto [ec, ack] = co_await publish_awaitable_ec(subject, payload, opts);
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(ack);
+}
+
+asio::awaitable<ack_future> jetstream::publish_async_awaitable(std::string_view subject, std::string_view payload,
+                                                               const publish_options& opts) {
+  auto [ec, f] = co_await publish_async_awaitable_ec(subject, payload, opts);
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(f);
 }
 
 void jetstream::complete_impl(asio::any_completion_handler<void(error_code)> h) {
@@ -331,6 +395,26 @@ ack_future::~ack_future() {
 }
 
 bool ack_future::ready() const noexcept { return state_ && state_->done; }
+
+asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() {
+  auto* s = state_;
+  if (s && s->done && (!s->owner || s->owner->conn_->on_owner_thread())) {
+    std::tuple<error_code, pub_ack> r;
+    std::get<0>(r) = s->ec;
+    if (!s->ec) std::get<1>(r) = s->ack;
+    co_return r;
+  }
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
+                                          void(error_code, pub_ack)>(
+      [this](auto handler) { get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler))); },
+      asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<pub_ack> ack_future::get_awaitable() {
+  auto [ec, ack] = co_await get_awaitable_ec();
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(ack);
+}
 
 void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h) {
   if (!state_) return detail::complete(asio::system_executor{}, std::move(h), error_code(error::invalid_argument), pub_ack{});

@@ -1,7 +1,8 @@
 // natsbus::connection: one NATS connection on an Asio executor.
 //
-// All state lives on one strand. Every public call is safe from any thread; a coroutine spawned on
-// get_executor() (the strand) takes the zero-hop path. Asynchronous operations follow Asio's completion-token
+// All state lives on one executor: a strand, or a single-threaded io_context's executor (concurrency hint 1),
+// which is the fast case and takes no locks. Every public call is safe from any thread; a coroutine running on
+// the owner thread (see on_owner_thread()) takes the zero-hop path. Asynchronous operations follow Asio's completion-token
 // model; the default token is use_awaitable.
 #pragma once
 
@@ -12,7 +13,9 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -23,6 +26,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 
 namespace natsbus {
 
@@ -34,6 +39,16 @@ struct sub_state;
 }  // namespace detail
 
 using default_token = asio::use_awaitable_t<>;
+
+namespace detail {
+// The coroutine tokens get a fast path: an operation that can finish at once finishes inside the awaiting
+// coroutine, with no completion handler, no allocation and no trip through the scheduler.
+template <class Token>
+inline constexpr bool is_use_awaitable = std::is_same_v<std::decay_t<Token>, asio::use_awaitable_t<>>;
+template <class Token>
+inline constexpr bool is_as_tuple_awaitable =
+    std::is_same_v<std::decay_t<Token>, asio::as_tuple_t<asio::use_awaitable_t<>>>;
+}  // namespace detail
 
 struct statistics {
   std::uint64_t in_msgs = 0;
@@ -99,7 +114,9 @@ class subscription {
 
 class connection {
  public:
-  using executor_type = asio::strand<asio::any_io_executor>;
+  // The executor that owns the connection's state: a strand over the given executor, or, for an io_context
+  // constructed with concurrency hint 1, that io_context's executor itself (no strand needed).
+  using executor_type = asio::any_io_executor;
 
   explicit connection(asio::any_io_executor ex, connection_options opts = {});
   ~connection();  // closes
@@ -116,7 +133,9 @@ class connection {
         token);
   }
 
-  // Completes once the frame is queued; suspends while the write buffer is over its limit.
+  // Completes once the frame is queued; suspends while the write buffer is over its limit. Awaited from a
+  // coroutine on the connection's thread (its strand, or the thread of a single-threaded io_context), a publish
+  // that fits in the buffer completes without suspending.
   template <class Token = default_token>
   auto publish(std::string_view subject, std::string_view payload, Token&& token = {}) {
     return publish(subject, payload, nullptr, {}, std::forward<Token>(token));
@@ -124,11 +143,17 @@ class connection {
   template <class Token = default_token>
   auto publish(std::string_view subject, std::string_view payload, const headers* hdrs, std::string_view reply,
                Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code)>(
-        [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view r) {
-          publish_impl(s, p, h, r, asio::any_completion_handler<void(error_code)>(std::move(handler)));
-        },
-        token, subject, payload, hdrs, reply);
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return publish_awaitable(subject, payload, hdrs, reply);
+    } else if constexpr (detail::is_as_tuple_awaitable<Token>) {
+      return publish_awaitable_ec(subject, payload, hdrs, reply);
+    } else {
+      return asio::async_initiate<Token, void(error_code)>(
+          [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view r) {
+            publish_impl(s, p, h, r, asio::any_completion_handler<void(error_code)>(std::move(handler)));
+          },
+          token, subject, payload, hdrs, reply);
+    }
   }
   template <class Token = default_token>
   auto publish(std::string_view subject, const headers& hdrs, std::string_view payload, Token&& token = {}) {
@@ -136,7 +161,7 @@ class connection {
   }
 
   // Queues the frame now if the connection is up and the buffer is under its limit: the synchronous fast
-  // path, no completion to dispatch. Must be called on get_executor(). Returns false with ec set on an
+  // path, no completion to dispatch. Must be called where on_owner_thread() holds. Returns false with ec set on an
   // error, and false with ec clear when the buffer is full and the caller must use publish() instead.
   [[nodiscard]] bool try_publish(std::string_view subject, std::string_view payload, error_code& ec);
 
@@ -189,6 +214,9 @@ class connection {
   [[nodiscard]] statistics stats() const noexcept;
   [[nodiscard]] server_info info() const;
   [[nodiscard]] bool is_connected() const noexcept;
+  // True on the thread that owns the connection's state: inside its strand, or on the thread running a
+  // single-threaded io_context (concurrency hint 1). try_publish and the fast paths need it.
+  [[nodiscard]] bool on_owner_thread() const noexcept;
   // Requests awaiting their reply (call on get_executor()).
   [[nodiscard]] std::size_t pending_requests() const noexcept;
   // The server's text for the last -ERR.
@@ -199,6 +227,10 @@ class connection {
 
  private:
   void connect_impl(asio::any_completion_handler<void(error_code)> h);
+  asio::awaitable<void> publish_awaitable(std::string_view subject, std::string_view payload, const headers* hdrs,
+                                          std::string_view reply);
+  asio::awaitable<std::tuple<error_code>> publish_awaitable_ec(std::string_view subject, std::string_view payload,
+                                                              const headers* hdrs, std::string_view reply);
   void publish_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
                     std::string_view reply, asio::any_completion_handler<void(error_code)> h);
   void subscribe_impl(std::string_view subject, std::string_view queue,

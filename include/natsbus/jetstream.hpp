@@ -56,19 +56,30 @@ class ack_future {
   ack_future& operator=(const ack_future&) = delete;
   ~ack_future();
 
+  // Awaited from a coroutine on the connection's thread, a future that is already resolved completes
+  // without suspending.
   template <class Token = default_token>
   auto get(Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, pub_ack)>(
-        [this](auto handler) { get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler))); },
-        token);
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return get_awaitable();
+    } else if constexpr (detail::is_as_tuple_awaitable<Token>) {
+      return get_awaitable_ec();
+    } else {
+      return asio::async_initiate<Token, void(error_code, pub_ack)>(
+          [this](auto handler) { get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler))); },
+          token);
+    }
   }
   [[nodiscard]] bool ready() const noexcept;
   [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
 
  private:
   friend class detail::jetstream_impl;
+  friend class jetstream;
   explicit ack_future(detail::ack_state* s) noexcept : state_(s) {}
   void get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h);
+  asio::awaitable<pub_ack> get_awaitable();
+  asio::awaitable<std::tuple<error_code, pub_ack>> get_awaitable_ec();
   detail::ack_state* state_ = nullptr;
 };
 
@@ -98,23 +109,37 @@ class jetstream {
   template <class Token = default_token>
   auto publish(std::string_view subject, std::string_view payload, const publish_options& opts,
                Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, pub_ack)>(
-        [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
-          publish_impl(s, p, *o, asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
-        },
-        token, subject, payload, &opts);
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return publish_awaitable(subject, payload, opts);
+    } else if constexpr (detail::is_as_tuple_awaitable<Token>) {
+      return publish_awaitable_ec(subject, payload, opts);
+    } else {
+      return asio::async_initiate<Token, void(error_code, pub_ack)>(
+          [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+            publish_impl(s, p, *o, asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+          },
+          token, subject, payload, &opts);
+    }
   }
   // Queues the publish and completes with its ack future as soon as the frame is queued. While max_pending
   // publishes are un-acked it suspends (backpressure), never fails. The bytes must stay valid until it completes.
+  // Awaited from a coroutine on the connection's thread with room in the window, it completes without
+  // suspending.
   template <class Token = default_token>
   auto publish_async(std::string_view subject, std::string_view payload, const publish_options& opts,
                      Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, ack_future)>(
-        [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
-          publish_async_impl(s, p, *o,
-                             asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
-        },
-        token, subject, payload, &opts);
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return publish_async_awaitable(subject, payload, opts);
+    } else if constexpr (detail::is_as_tuple_awaitable<Token>) {
+      return publish_async_awaitable_ec(subject, payload, opts);
+    } else {
+      return asio::async_initiate<Token, void(error_code, ack_future)>(
+          [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+            publish_async_impl(s, p, *o,
+                               asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
+          },
+          token, subject, payload, &opts);
+    }
   }
   // Waits until every outstanding publish has resolved.
   template <class Token = default_token>
@@ -261,6 +286,16 @@ class jetstream {
   void publish_async_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
                           asio::any_completion_handler<void(error_code, ack_future)> h);
   void complete_impl(asio::any_completion_handler<void(error_code)> h);
+  asio::awaitable<std::tuple<error_code, ack_future>> publish_async_awaitable_ec(std::string_view subject,
+                                                                                std::string_view payload,
+                                                                                const publish_options& opts);
+  asio::awaitable<std::tuple<error_code, pub_ack>> publish_awaitable_ec(std::string_view subject,
+                                                                       std::string_view payload,
+                                                                       const publish_options& opts);
+  asio::awaitable<pub_ack> publish_awaitable(std::string_view subject, std::string_view payload,
+                                             const publish_options& opts);
+  asio::awaitable<ack_future> publish_async_awaitable(std::string_view subject, std::string_view payload,
+                                                      const publish_options& opts);
 
   std::shared_ptr<detail::jetstream_impl> impl_;
 };

@@ -1,0 +1,270 @@
+// natsbus-bench: JetStream and core publish throughput, with the client's CPU time and heap allocations
+// per message. Prints one key=value line that scripts/bench.sh sets beside the nats.c peer's.
+//
+//   natsbus-bench --url nats://127.0.0.1:4222 --scenario async --storage memory --size 16 --msgs 100000
+//
+// Scenarios: info-sync, sync, async, core, core-js (see usage()). Unknown flags are ignored.
+// TRACE_ALLOCS=1 prints a backtrace of every allocation made by the 5001st sync publish (see alloc_counter.hpp).
+#include "alloc_counter.hpp"
+
+#include <natsbus/connection.hpp>
+#include <natsbus/jetstream.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct bench_args {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string scenario = "async";
+  std::string storage = "memory";
+  std::size_t size = 16;
+  std::size_t msgs = 100000;
+  std::size_t max_pending = 4000;
+  bool keep = false;
+  bool msg_ids = false;
+};
+
+void usage() {
+  std::cerr << "usage: natsbus-bench [--url U] [--scenario S] [--storage memory|file] [--size N] [--msgs N]\n"
+               "                     [--max-pending N] [--keep] [--msg-ids]\n"
+               "scenarios:\n"
+               "  info-sync  a STREAM.INFO request before each synchronous publish\n"
+               "  sync       one publisher awaiting each ack\n"
+               "  async      pipelined publishes within the max-pending window, every ack awaited\n"
+               "  core       core publish to a subject no stream holds, then a flush\n"
+               "  core-js    core publish into the stream's subject (no ack), then a flush\n";
+}
+
+bool parse(int argc, char** argv, bench_args& a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view f = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 < argc) return argv[++i];
+      std::cerr << "missing value for " << f << "\n";
+      std::exit(2);
+    };
+    auto number = [&]() -> std::size_t {
+      std::string v = value();
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0') {
+        std::cerr << "bad number for " << f << ": " << v << "\n";
+        std::exit(2);
+      }
+      return static_cast<std::size_t>(n);
+    };
+    if (f == "--url") a.url = value();
+    else if (f == "--scenario") a.scenario = value();
+    else if (f == "--storage") a.storage = value();
+    else if (f == "--size") a.size = number();
+    else if (f == "--msgs") a.msgs = number();
+    else if (f == "--max-pending") a.max_pending = number();
+    else if (f == "--keep") a.keep = true;
+    else if (f == "--msg-ids") a.msg_ids = true;
+    else if (f == "--help" || f == "-h") return false;
+    else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
+  }
+  if (a.storage != "memory" && a.storage != "file") {
+    std::cerr << "bad --storage: " << a.storage << "\n";
+    return false;
+  }
+  return true;
+}
+
+struct cpu_clock {
+  double user = 0, sys = 0;
+  static cpu_clock now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
+  }
+};
+
+struct result {
+  std::size_t acks = 0;
+  std::size_t errors = 0;
+  std::string first_error;
+};
+
+void note_error(result& r, const natsbus::error_code& ec) {
+  if (r.errors++ == 0) r.first_error = ec.message();
+}
+
+// Message ids are written into a reused buffer: the id costs no allocation of its own.
+struct id_maker {
+  char buf[32];
+  std::string_view make(std::size_t i) {
+    int n = std::snprintf(buf, sizeof buf, "m-%zu", i);
+    return {buf, static_cast<std::size_t>(n)};
+  }
+};
+
+asio::awaitable<void> run_sync(natsbus::jetstream& js, const bench_args& a, std::string_view payload, bool info,
+                               result& r) {
+  natsbus::publish_options opts;
+  id_maker ids;
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    if (info) {
+      auto [iec, si] = co_await js.get_stream_info("BENCH", asio::as_tuple(asio::use_awaitable));
+      if (iec) note_error(r, iec);
+    }
+    if (a.msg_ids) opts.msg_id.assign(ids.make(i));
+    bench::trace_allocs = (i == 5000 && std::getenv("TRACE_ALLOCS"));
+    auto [ec, ack] = co_await js.publish("bench.data", payload, opts, asio::as_tuple(asio::use_awaitable));
+    if (ec) note_error(r, ec);
+    else ++r.acks;
+  }
+}
+
+// One coroutine keeps the window full; another awaits the acks in order. Backpressure comes from the
+// context's max_pending window, so the futures queue never holds more than that.
+asio::awaitable<void> run_async(natsbus::jetstream& js, const bench_args& a, std::string_view payload, result& r) {
+  natsbus::publish_options opts;
+  id_maker ids;
+  std::vector<natsbus::ack_future> futures(a.max_pending * 2 + 1);
+  std::size_t head = 0, tail = 0;  // ring of futures, awaited in publish order
+  auto n = futures.size();
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    if (a.msg_ids) opts.msg_id.assign(ids.make(i));
+    auto [ec, f] = co_await js.publish_async("bench.data", payload, opts, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      note_error(r, ec);
+      continue;
+    }
+    futures[tail] = std::move(f);
+    tail = (tail + 1) % n;
+    // Reap what has resolved; wait only when the ring is full.
+    while (head != tail && (futures[head].ready() || (tail + 1) % n == head)) {
+      auto [aec, ack] = co_await futures[head].get(asio::as_tuple(asio::use_awaitable));
+      if (aec) note_error(r, aec);
+      else ++r.acks;
+      futures[head] = {};
+      head = (head + 1) % n;
+    }
+  }
+  while (head != tail) {
+    auto [aec, ack] = co_await futures[head].get(asio::as_tuple(asio::use_awaitable));
+    if (aec) note_error(r, aec);
+    else ++r.acks;
+    futures[head] = {};
+    head = (head + 1) % n;
+  }
+}
+
+asio::awaitable<void> run_core(natsbus::connection& conn, const bench_args& a, std::string_view subject,
+                               std::string_view payload, result& r) {
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    auto [ec] = co_await conn.publish(subject, payload, asio::as_tuple(asio::use_awaitable));
+    if (ec) note_error(r, ec);
+  }
+  auto [ec] = co_await conn.flush(asio::as_tuple(asio::use_awaitable));
+  if (ec) note_error(r, ec);
+}
+
+asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
+  auto [cec] = co_await conn.connect(asio::as_tuple(asio::use_awaitable));
+  if (cec) {
+    std::cerr << "connect " << a.url << ": " << cec.message() << "\n";
+    co_return 1;
+  }
+  natsbus::jetstream_options jopts;
+  jopts.max_pending = a.max_pending;
+  natsbus::jetstream js(conn, jopts);
+
+  // (Re)create the stream.
+  auto [dec] = co_await js.delete_stream("BENCH", asio::as_tuple(asio::use_awaitable));
+  (void)dec;  // not found is fine
+  natsbus::stream_config cfg;
+  cfg.name = "BENCH";
+  cfg.subjects.push_back("bench.>");
+  cfg.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+  auto [sec, si] = co_await js.create_stream(cfg, asio::as_tuple(asio::use_awaitable));
+  if (sec) {
+    std::cerr << "create stream BENCH: " << sec.message() << " " << js.last_api_error().description << "\n";
+    co_return 1;
+  }
+
+  std::string payload(a.size, 'x');
+  result r;
+  auto allocs0 = bench::allocations();
+  auto cpu0 = cpu_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
+  if (a.scenario == "sync") co_await run_sync(js, a, payload, false, r);
+  else if (a.scenario == "info-sync") co_await run_sync(js, a, payload, true, r);
+  else if (a.scenario == "async") co_await run_async(js, a, payload, r);
+  else if (a.scenario == "core") co_await run_core(conn, a, "core.bench", payload, r);
+  else if (a.scenario == "core-js") co_await run_core(conn, a, "bench.data", payload, r);
+  else {
+    std::cerr << "unknown scenario: " << a.scenario << "\n";
+    usage();
+    co_return 2;
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  auto cpu1 = cpu_clock::now();
+  auto allocs1 = bench::allocations();
+
+  if (!a.keep) {
+    auto [ec] = co_await js.delete_stream("BENCH", asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+  }
+  conn.close();
+
+  double secs = std::chrono::duration<double>(t1 - t0).count();
+  std::printf(
+      "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f\n",
+      a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, secs, a.msgs / secs, r.acks, r.errors,
+      cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
+      static_cast<double>(allocs1 - allocs0) / static_cast<double>(a.msgs ? a.msgs : 1));
+  if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
+  co_return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench_args a;
+  if (!parse(argc, argv, a)) {
+    usage();
+    return 2;
+  }
+  asio::io_context io(1);
+  natsbus::connection_options copts;
+  copts.servers = {a.url};
+  copts.name = "natsbus-bench";
+  natsbus::connection conn(io.get_executor(), copts);
+  int rc = 1;
+  // Publishing coroutines run on the connection's strand: every call then goes straight to the connection,
+  // with no hop.
+  asio::co_spawn(conn.get_executor(), run_bench(conn, a), [&](std::exception_ptr e, int r) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        std::cerr << "error: " << x.what() << "\n";
+      }
+      rc = 1;
+    } else {
+      rc = r;
+    }
+  });
+  io.run();
+  return rc;
+}

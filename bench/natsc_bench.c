@@ -1,0 +1,387 @@
+/*
+ * Peer benchmark: the same scenarios as natsbus-bench, driven through nats.c (libnats) so that
+ * scripts/bench.sh can put the two clients side by side.
+ *
+ *   natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js] [--storage memory|file]
+ *               [--size N] [--msgs N] [--max-pending N] [--keep] [--msg-ids]
+ *
+ * Unknown "--x" flags are ignored; one consumes the following argument unless that starts with "--"
+ * (so the driver can pass e.g. "--server-pid 1234" to every client).
+ *
+ * Prints exactly one key=value line on stdout. Only the scenario loop is timed (monotonic clock and
+ * getrusage(RUSAGE_SELF) deltas, which cover all of nats.c's threads). Publish failures are counted
+ * in errors=, not fatal; failing to connect or to create the stream exits non-zero.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <nats/nats.h>
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define STREAM_NAME "BENCH"
+#define STREAM_SUBJECTS "bench.>"
+#define DATA_SUBJECT "bench.data"
+#define CORE_SUBJECT "core.bench"
+
+typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS } scenario_t;
+
+static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js"};
+
+typedef struct {
+    const char *url;
+    scenario_t scenario;
+    bool file_storage;
+    long long size;
+    long long msgs;
+    long long max_pending;
+    bool keep;
+    bool msg_ids;
+} config_t;
+
+/* Written by nats.c's reply-delivery thread, read by main after js_PublishAsyncComplete. */
+static atomic_llong async_acks;
+static atomic_llong async_errors;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js]\n"
+            "                   [--storage memory|file] [--size N] [--msgs N] [--max-pending N]\n"
+            "                   [--keep] [--msg-ids]\n");
+}
+
+static bool parse_count(const char *flag, const char *text, long long min, long long *out) {
+    char *end = NULL;
+    long long v;
+    if (text == NULL) {
+        fprintf(stderr, "natsc-bench: %s needs a value\n", flag);
+        return false;
+    }
+    v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || v < min) {
+        fprintf(stderr, "natsc-bench: bad value for %s: '%s' (integer >= %lld expected)\n", flag, text, min);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_args(int argc, char **argv, config_t *cfg) {
+    cfg->url = "nats://127.0.0.1:4222";
+    cfg->scenario = SC_ASYNC;
+    cfg->file_storage = false;
+    cfg->size = 16;
+    cfg->msgs = 100000;
+    cfg->max_pending = 4000;
+    cfg->keep = false;
+    cfg->msg_ids = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = (i + 1 < argc) ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--url") == 0) {
+            if (next == NULL) {
+                fprintf(stderr, "natsc-bench: --url needs a value\n");
+                return false;
+            }
+            cfg->url = next;
+            i++;
+        } else if (strcmp(a, "--scenario") == 0) {
+            bool found = false;
+            for (size_t k = 0; next != NULL && k < sizeof scenario_names / sizeof scenario_names[0]; k++) {
+                if (strcmp(next, scenario_names[k]) == 0) {
+                    cfg->scenario = (scenario_t)k;
+                    found = true;
+                }
+            }
+            if (!found) {
+                fprintf(stderr, "natsc-bench: bad --scenario '%s'\n", next ? next : "");
+                return false;
+            }
+            i++;
+        } else if (strcmp(a, "--storage") == 0) {
+            if (next != NULL && strcmp(next, "memory") == 0) {
+                cfg->file_storage = false;
+            } else if (next != NULL && strcmp(next, "file") == 0) {
+                cfg->file_storage = true;
+            } else {
+                fprintf(stderr, "natsc-bench: bad --storage '%s' (memory|file)\n", next ? next : "");
+                return false;
+            }
+            i++;
+        } else if (strcmp(a, "--size") == 0) {
+            if (!parse_count(a, next, 0, &cfg->size) || cfg->size > 64LL * 1024 * 1024) {
+                if (cfg->size > 64LL * 1024 * 1024)
+                    fprintf(stderr, "natsc-bench: --size too large\n");
+                return false;
+            }
+            i++;
+        } else if (strcmp(a, "--msgs") == 0) {
+            if (!parse_count(a, next, 1, &cfg->msgs))
+                return false;
+            i++;
+        } else if (strcmp(a, "--max-pending") == 0) {
+            if (!parse_count(a, next, 1, &cfg->max_pending))
+                return false;
+            i++;
+        } else if (strcmp(a, "--keep") == 0) {
+            cfg->keep = true;
+        } else if (strcmp(a, "--msg-ids") == 0) {
+            cfg->msg_ids = true;
+        } else if (strncmp(a, "--", 2) == 0) {
+            /* Unknown flag: ignored, together with its value if it has one. */
+            if (next != NULL && strncmp(next, "--", 2) != 0)
+                i++;
+        } else {
+            fprintf(stderr, "natsc-bench: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return false;
+        }
+    }
+    return true;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double timeval_seconds(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
+static void report_status(const char *what, natsStatus s, jsErrCode jerr) {
+    const char *last = nats_GetLastError(NULL);
+    fprintf(stderr, "natsc-bench: %s failed: %s (jetstream error %d)%s%s\n", what, natsStatus_GetText(s), (int)jerr,
+            last ? ": " : "", last ? last : "");
+}
+
+/* Called for every async publish (AckHandler replaces ErrHandler); the library hands us the message. */
+static void on_async_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+    (void)js;
+    (void)closure;
+    if (pa != NULL && pae == NULL)
+        atomic_fetch_add_explicit(&async_acks, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&async_errors, 1, memory_order_relaxed);
+    natsMsg_Destroy(msg);
+}
+
+static bool recreate_stream(jsCtx *js, bool file_storage) {
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteStream(js, STREAM_NAME, NULL, &jerr);
+    if (s != NATS_OK && jerr != JSStreamNotFoundErr && s != NATS_NOT_FOUND) {
+        /* Not fatal by itself; js_AddStream below tells whether the stream is usable. */
+        report_status("deleting stream " STREAM_NAME, s, jerr);
+    }
+
+    jsStreamConfig sc;
+    const char *subjects[] = {STREAM_SUBJECTS};
+    jsStreamConfig_Init(&sc);
+    sc.Name = STREAM_NAME;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = file_storage ? js_FileStorage : js_MemoryStorage;
+
+    jsStreamInfo *si = NULL;
+    jerr = 0;
+    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    if (s != NATS_OK) {
+        report_status("creating stream " STREAM_NAME, s, jerr);
+        return false;
+    }
+    jsStreamInfo_Destroy(si);
+    return true;
+}
+
+/* Core publish, optionally carrying a Nats-Msg-Id header (needs a natsMsg then). */
+static natsStatus core_publish(natsConnection *nc, const char *subject, const char *payload, int size,
+                               const char *msg_id) {
+    if (msg_id == NULL)
+        return natsConnection_Publish(nc, subject, payload, size);
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, payload, size);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(nc, m);
+    natsMsg_Destroy(m);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    config_t cfg;
+    if (!parse_args(argc, argv, &cfg))
+        return 2;
+
+    natsStatus s = nats_Open(-1);
+    if (s != NATS_OK) {
+        report_status("nats_Open", s, 0);
+        return 1;
+    }
+
+    natsConnection *nc = NULL;
+    s = natsConnection_ConnectTo(&nc, cfg.url);
+    if (s != NATS_OK) {
+        fprintf(stderr, "natsc-bench: cannot connect to %s: %s\n", cfg.url, natsStatus_GetText(s));
+        nats_Close();
+        return 1;
+    }
+
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = cfg.max_pending;
+    jo.PublishAsync.AckHandler = on_async_ack;
+    /* The default stall wait (200 ms) turns a full window into a publish error; wait as long as a
+     * synchronous publish would instead (the window still bounds what is in flight). */
+    jo.PublishAsync.StallWait = 30000;
+
+    jsCtx *js = NULL;
+    s = natsConnection_JetStream(&js, nc, &jo);
+    if (s != NATS_OK) {
+        report_status("creating JetStream context", s, 0);
+        natsConnection_Destroy(nc);
+        nats_Close();
+        return 1;
+    }
+
+    if (!recreate_stream(js, cfg.file_storage)) {
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        nats_Close();
+        return 1;
+    }
+
+    const int size = (int)cfg.size;
+    char *payload = malloc(cfg.size > 0 ? (size_t)cfg.size : 1);
+    if (payload == NULL) {
+        fprintf(stderr, "natsc-bench: out of memory\n");
+        return 1;
+    }
+    memset(payload, 'x', cfg.size > 0 ? (size_t)cfg.size : 1);
+
+    char id_buf[32];
+    long long acks = 0;
+    long long errors = 0;
+    atomic_store(&async_acks, 0);
+    atomic_store(&async_errors, 0);
+
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    const double t0 = now_seconds();
+
+    switch (cfg.scenario) {
+    case SC_INFO_SYNC:
+    case SC_SYNC: {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        for (long long i = 0; i < cfg.msgs; i++) {
+            jsErrCode jerr = 0;
+            if (cfg.scenario == SC_INFO_SYNC) {
+                jsStreamInfo *si = NULL;
+                s = js_GetStreamInfo(&si, js, STREAM_NAME, NULL, &jerr);
+                jsStreamInfo_Destroy(si);
+                if (s != NATS_OK) {
+                    /* A message counts as failed if either its info lookup or its publish fails. */
+                    if (errors++ == 0)
+                        report_status("js_GetStreamInfo", s, jerr);
+                    continue;
+                }
+            }
+            if (cfg.msg_ids) {
+                snprintf(id_buf, sizeof id_buf, "m-%lld", i);
+                po.MsgId = id_buf;
+            }
+            s = js_Publish(NULL, js, DATA_SUBJECT, payload, size, &po, &jerr);
+            if (s == NATS_OK) {
+                acks++;
+            } else if (errors++ == 0) {
+                report_status("js_Publish", s, jerr);
+            }
+        }
+        break;
+    }
+    case SC_ASYNC: {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        for (long long i = 0; i < cfg.msgs; i++) {
+            if (cfg.msg_ids) {
+                snprintf(id_buf, sizeof id_buf, "m-%lld", i);
+                po.MsgId = id_buf;
+            }
+            s = js_PublishAsync(js, DATA_SUBJECT, payload, size, &po);
+            if (s != NATS_OK && errors++ == 0)
+                report_status("js_PublishAsync", s, 0);
+        }
+        s = js_PublishAsyncComplete(js, NULL);
+        if (s != NATS_OK)
+            report_status("js_PublishAsyncComplete", s, 0);
+        break;
+    }
+    case SC_CORE:
+    case SC_CORE_JS: {
+        const char *subject = cfg.scenario == SC_CORE ? CORE_SUBJECT : DATA_SUBJECT;
+        for (long long i = 0; i < cfg.msgs; i++) {
+            const char *id = NULL;
+            if (cfg.msg_ids) {
+                snprintf(id_buf, sizeof id_buf, "m-%lld", i);
+                id = id_buf;
+            }
+            s = core_publish(nc, subject, payload, size, id);
+            if (s != NATS_OK && errors++ == 0)
+                report_status("natsConnection_Publish", s, 0);
+        }
+        s = natsConnection_Flush(nc);
+        if (s != NATS_OK) {
+            report_status("natsConnection_Flush", s, 0);
+            errors++;
+        }
+        break;
+    }
+    }
+
+    const double t1 = now_seconds();
+    getrusage(RUSAGE_SELF, &ru1);
+
+    if (cfg.scenario == SC_ASYNC) {
+        acks = atomic_load(&async_acks);
+        errors += atomic_load(&async_errors);
+        /* Anything neither acked nor failed (e.g. js_PublishAsyncComplete gave up) is an error too. */
+        if (acks + errors < cfg.msgs)
+            errors = cfg.msgs - acks;
+    }
+
+    const double seconds = t1 - t0;
+    const double user_s = timeval_seconds(ru1.ru_utime) - timeval_seconds(ru0.ru_utime);
+    const double sys_s = timeval_seconds(ru1.ru_stime) - timeval_seconds(ru0.ru_stime);
+    const double rate = seconds > 0 ? (double)cfg.msgs / seconds : 0.0;
+
+    printf("client=natsc scenario=%s storage=%s size=%lld msgs=%lld bytes=%lld seconds=%.6f msgs_per_s=%.0f "
+           "acks=%lld errors=%lld client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=-1\n",
+           scenario_names[cfg.scenario], cfg.file_storage ? "file" : "memory", cfg.size, cfg.msgs,
+           cfg.msgs * cfg.size, seconds, rate, acks, errors, user_s, sys_s);
+    fflush(stdout);
+
+    if (!cfg.keep) {
+        jsErrCode jerr = 0;
+        s = js_DeleteStream(js, STREAM_NAME, NULL, &jerr);
+        if (s != NATS_OK)
+            report_status("deleting stream " STREAM_NAME, s, jerr);
+    }
+
+    free(payload);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_Close();
+    return 0;
+}

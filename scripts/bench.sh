@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Side-by-side publish benchmark: natsbus (build/bench/natsbus-bench) against nats.c (build/bench/natsc-bench),
+# both driven against one local nats-server with JetStream on a free loopback port and a temporary store,
+# which is stopped on exit. Needs bash, coreutils and awk only.
+#
+# Usage: scripts/bench.sh [--scenarios "a b"] [--storages "memory file"] [--size N] [--msgs N] [--rt-msgs N]
+#                         [--runs N] [--max-pending N] [--timeout S]
+# Every option can also be given in the environment (flags win):
+#   SCENARIOS    scenarios to run                 default "async sync core core-js info-sync"
+#   STORAGES     stream storage types             default "memory file"
+#   SIZE         payload bytes                    default 16
+#   MSGS         messages per run                 default 100000
+#   RT_MSGS      messages per run for the round-trip bound scenarios (sync, info-sync, one request/reply
+#                per message or two):             default MSGS/10
+#   RUNS         runs per client and combination  default 3
+#   MAX_PENDING  async publish window             default 4000
+#   RUN_TIMEOUT  seconds before one run is killed default 600
+#   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
+#   BENCH_RAW    if set, every client's raw key=value line is appended to this file
+#
+# For each (scenario, storage) the two clients run RUNS times each, alternating (natsbus, natsc, natsbus, ...);
+# the table shows medians: msg/s, client CPU (user+sys) in microseconds per message, and natsbus
+# allocations per message (nats.c's are not counted). ratio = natsbus msg/s / natsc msg/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scenarios=${SCENARIOS:-"async sync core core-js info-sync"}
+storages=${STORAGES:-"memory file"}
+size=${SIZE:-16}
+msgs=${MSGS:-100000}
+rt_msgs=${RT_MSGS:-}
+runs=${RUNS:-3}
+max_pending=${MAX_PENDING:-4000}
+run_timeout=${RUN_TIMEOUT:-600}
+natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
+natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+  case "$1" in
+    --scenarios) scenarios=$2; shift 2 ;;
+    --storages) storages=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --msgs) msgs=$2; shift 2 ;;
+    --rt-msgs) rt_msgs=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --max-pending) max_pending=$2; shift 2 ;;
+    --timeout) run_timeout=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in size msgs runs max_pending run_timeout; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
+done
+((msgs > 0 && runs > 0)) || { echo "bench: msgs and runs must be positive" >&2; exit 2; }
+if [[ -z "$rt_msgs" ]]; then
+  rt_msgs=$((msgs / 10))
+  ((rt_msgs > 0)) || rt_msgs=1
+fi
+[[ $rt_msgs =~ ^[1-9][0-9]*$ ]] || { echo "bench: rt-msgs must be a positive integer, got '$rt_msgs'" >&2; exit 2; }
+
+missing=0
+for b in "$natsbus_bin" "$natsc_bin"; do
+  if [[ ! -x "$b" ]]; then
+    echo "bench: $b not found (or not executable)" >&2
+    missing=1
+  fi
+done
+if ((missing)); then
+  echo "bench: run scripts/setup.sh first (it builds build/, including bench/natsc-bench when libnats-dev is" \
+    "installed), or point NATSBUS_BENCH / NATSC_BENCH at the binaries" >&2
+  exit 1
+fi
+command -v nats-server >/dev/null || { echo "bench: nats-server not found; run scripts/setup.sh" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/natsbus-bench-XXXXXX)
+nats-server -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
+server=$!
+cleanup() {
+  local rc=$?
+  kill $server 2>/dev/null || true
+  wait $server 2>/dev/null || true
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+ports=
+for _ in $(seq 1 400); do
+  ports=$(ls "$work"/*.ports 2>/dev/null || true)
+  [[ -n "$ports" ]] && break
+  kill -0 $server 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.05
+done
+[[ -n "$ports" ]] || { echo "bench: nats-server did not write its ports file" >&2; exit 1; }
+url=$(grep -o 'nats://127.0.0.1:[0-9]*' "$ports" | head -n1)
+echo "bench: nats-server $(nats-server --version | grep -o 'v[0-9][0-9.]*') (pid $server) on $url;" \
+  "size=$size msgs=$msgs (sync/info-sync: $rt_msgs) runs=$runs max-pending=$max_pending" >&2
+
+results="$work/results"    # lines: <slot> <key=value line from the client>
+warnings="$work/warnings"
+: >"$results"
+: >"$warnings"
+
+# run_one SLOT BINARY SCENARIO STORAGE N: one client run; its line goes to $results, problems to $warnings.
+run_one() {
+  local slot=$1 bin=$2 sc=$3 st=$4 n=$5 out rc=0
+  out=$(timeout "$run_timeout" "$bin" --url "$url" --scenario "$sc" --storage "$st" --size "$size" --msgs "$n" \
+    --max-pending "$max_pending" --server-pid "$server" 2>"$work/stderr") || rc=$?
+  line=$(grep -m1 '^client=' <<<"$out" || true)
+  if ((rc != 0)) || [[ -z "$line" ]]; then
+    echo "WARNING: $slot $sc/$st run failed (exit $rc): $(tr '\n' ' ' <"$work/stderr" | cut -c1-300)" >>"$warnings"
+    return 0
+  fi
+  echo "$slot $line" >>"$results"
+  [[ -n "${BENCH_RAW:-}" ]] && echo "$line" >>"$BENCH_RAW"
+  awk -v slot="$slot" -v sc="$sc" -v st="$st" '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+    END {
+      if (f["errors"] + 0 > 0)
+        printf "WARNING: %s %s/%s: errors=%s (acks=%s of msgs=%s)\n", slot, sc, st, f["errors"], f["acks"], f["msgs"]
+      else if (sc != "core" && sc != "core-js" && f["acks"] + 0 != f["msgs"] + 0)
+        printf "WARNING: %s %s/%s: acks=%s but msgs=%s\n", slot, sc, st, f["acks"], f["msgs"]
+    }' <<<"$line" >>"$warnings"
+}
+
+rows="$work/rows"
+: >"$rows"
+for sc in $scenarios; do
+  case "$sc" in
+    sync|info-sync) n=$rt_msgs ;;
+    async|core|core-js) n=$msgs ;;
+    *) echo "bench: unknown scenario '$sc'" >&2; exit 2 ;;
+  esac
+  for st in $storages; do
+    case "$st" in memory|file) ;; *) echo "bench: unknown storage '$st'" >&2; exit 2 ;; esac
+    echo "bench: $sc/$st x$runs ($n msgs)" >&2
+    : >"$results"
+    for ((r = 1; r <= runs; r++)); do
+      run_one natsbus "$natsbus_bin" "$sc" "$st" "$n"
+      run_one natsc "$natsc_bin" "$sc" "$st" "$n"
+    done
+    # Medians per slot: msg/s, CPU us/msg, allocs/msg ("-" when no successful run, "n/a" when not counted).
+    awk -v sc="$sc" -v st="$st" -v size="$size" -v n="$n" '
+      function median(list,   a, k, m) {
+        if (list == "") return ""
+        k = split(substr(list, 2), a, " ")
+        m = asort_num(a, k)
+        return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+      }
+      function asort_num(a, k,   i, j, t) {   # insertion sort, numeric (POSIX awk has no asort)
+        for (i = 2; i <= k; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return k
+      }
+      {
+        slot = $1; delete f
+        for (i = 2; i <= NF; i++) { p = index($i, "="); f[substr($i, 1, p - 1)] = substr($i, p + 1) }
+        rate[slot] = rate[slot] " " f["msgs_per_s"]
+        cpu[slot] = cpu[slot] " " ((f["client_user_s"] + f["client_sys_s"]) / f["msgs"] * 1e6)
+        if (f["allocs_per_msg"] + 0 >= 0) allocs[slot] = allocs[slot] " " f["allocs_per_msg"]
+        else allocs_na[slot] = 1
+      }
+      END {
+        br = median(rate["natsbus"]); cr = median(rate["natsc"])
+        bc = median(cpu["natsbus"]);  cc = median(cpu["natsc"])
+        ba = median(allocs["natsbus"])
+        ratio = (br != "" && cr != "" && cr > 0) ? sprintf("%.2fx", br / cr) : "-"
+        printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s\n", sc, st, size, n,
+          (br == "" ? "-" : sprintf("%.0f", br)), (cr == "" ? "-" : sprintf("%.0f", cr)), ratio,
+          (bc == "" ? "-" : sprintf("%.2f", bc)), (cc == "" ? "-" : sprintf("%.2f", cc)),
+          (ba != "" ? sprintf("%.2f", ba) : (allocs_na["natsbus"] ? "n/a" : "-"))
+      }' "$results" >>"$rows"
+  done
+done
+
+printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s\n" scenario storage size msgs "natsbus msg/s" \
+  "natsc msg/s" ratio "natsbus cpu us/msg" "natsc cpu us/msg" "natsbus allocs/msg"
+cat "$rows"
+if [[ -s "$warnings" ]]; then
+  echo
+  cat "$warnings"
+fi
