@@ -106,6 +106,7 @@ asio::awaitable<void> connection_impl::connect_op() {
       continue;
     }
     socket_.set_option(asio::ip::tcp::no_delay(true));
+    socket_.non_blocking(true);  // the writer tries write_some before waiting on the reactor
     deadline.expires_after(opts_.connect_timeout);
     auto h = co_await (handshake(addr) || deadline.async_wait(use_ec));
     error_code hec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);

@@ -184,8 +184,17 @@ asio::awaitable<error_code> connection_impl::writer() {
       if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
     wire_.swap(wbuf_);
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wire_), use_ec);
+    // Try the socket at once: when the kernel takes everything (the common case) the write costs one system
+    // call and no trip through the scheduler. Only a partial write waits for the reactor.
+    error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(wire_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {}, n = 0;
     if (ec) co_return ec;
+    if (n < wire_.size()) {
+      auto [wec, m] = co_await asio::async_write(socket_, asio::buffer(wire_.data() + n, wire_.size() - n), use_ec);
+      if (wec) co_return wec;
+      n += m;
+    }
     out_bytes_.add(n);
     wire_.clear();
     release_blocked_publishers();
