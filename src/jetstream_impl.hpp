@@ -23,8 +23,13 @@ struct ack_state {
   error_code ec;
   pub_ack ack;
   std::optional<ack_handler> waiter;
+  std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::time_point deadline;
+  std::uint64_t tag = 0;
 };
+
+// Sees every publish outcome that carried a tag: the tag, the result, and the time from queueing to outcome.
+using publish_observer = std::function<void(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed)>;
 
 class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
  public:
@@ -54,6 +59,9 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
   // The synchronous start: null with ec clear when the window is full or the caller is off the owner thread.
   ack_state* try_start(std::string_view subject, std::string_view payload, const publish_options& opts,
                        error_code& ec);
+  // A future that is already resolved (for publishes that need no ack, such as the bus's core topics).
+  ack_state* make_resolved(error_code ec);
+  publish_observer observer_;
   ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
   void on_ack(const protocol::event& ev);
   void resolve(ack_state* s, error_code ec);

@@ -152,7 +152,9 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->done = false;
   s->ec = {};
   auto timeout = opts.timeout.count() > 0 ? opts.timeout : opts_.timeout;
-  s->deadline = std::chrono::steady_clock::now() + timeout;
+  s->started = std::chrono::steady_clock::now();
+  s->deadline = s->started + timeout;
+  s->tag = opts.tag;
   ring_[token & mask_] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
@@ -194,6 +196,7 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   s->ec = ec;
   --in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
+  if (s->tag && observer_) observer_(s->tag, ec, std::chrono::steady_clock::now() - s->started);
   if (s->waiter) {
     auto w = std::move(*s->waiter);
     s->waiter.reset();
@@ -204,6 +207,26 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
     for (auto& w : complete_waiters_) complete(conn_->strand_, std::move(w), error_code{});
     complete_waiters_.clear();
   }
+}
+
+ack_state* jetstream_impl::make_resolved(error_code ec) {
+  ack_state* s;
+  if (free_.empty()) {
+    all_.push_back(std::make_unique<ack_state>());
+    s = all_.back().get();
+  } else {
+    s = free_.back();
+    free_.pop_back();
+  }
+  s->owner = this;
+  s->token = 0;
+  s->tag = 0;
+  s->in_ring = false;
+  s->has_future = true;
+  s->done = true;
+  s->ec = ec;
+  s->ack = {};
+  return s;
 }
 
 void jetstream_impl::release(ack_state* s) {

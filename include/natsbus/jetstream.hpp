@@ -19,6 +19,7 @@ namespace natsbus {
 
 namespace detail {
 class jetstream_impl;
+class event_bus_impl;
 struct ack_state;
 }  // namespace detail
 
@@ -37,6 +38,7 @@ struct publish_options {
   std::optional<std::uint64_t> expected_last_subject_seq;  // Nats-Expected-Last-Subject-Sequence
   const headers* hdrs = nullptr;      // extra headers
   std::chrono::milliseconds timeout{0};  // 0: the context's default
+  std::uint64_t tag = 0;  // opaque; handed to the context's publish observer with the outcome (event_bus uses it)
 };
 
 struct purge_options {
@@ -76,6 +78,7 @@ class ack_future {
  private:
   friend class detail::jetstream_impl;
   friend class jetstream;
+  friend class detail::event_bus_impl;
   explicit ack_future(detail::ack_state* s) noexcept : state_(s) {}
   void get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h);
   asio::awaitable<pub_ack> get_awaitable();

@@ -43,6 +43,8 @@ class client_category_impl final : public boost::system::error_category {
       case error::jetstream_not_enabled: return "JetStream not enabled";
       case error::stream_not_found_for_topic: return "no stream for topic";
       case error::stream_config_mismatch: return "stream configuration mismatch";
+      case error::topic_config_conflict: return "topic options conflict with a shared stream";
+      case error::invalid_config: return "invalid configuration";
     }
     return "unknown natsbus error " + std::to_string(ev);
   }

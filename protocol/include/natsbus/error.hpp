@@ -52,6 +52,9 @@ enum class error {
   jetstream_not_enabled,
   stream_not_found_for_topic,  // the event bus could not find or create a stream for a topic
   stream_config_mismatch,      // validate_only found differences
+  topic_config_conflict,       // per-topic options would change a stream other topics share
+  // Configuration.
+  invalid_config,              // a configuration (file or code) that cannot be used
 };
 
 [[nodiscard]] const boost::system::error_category& client_category() noexcept;

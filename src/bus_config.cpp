@@ -1,0 +1,684 @@
+// The YAML loader for event_bus_config. The document is walked by the schema, never generically: each section
+// lists the keys it knows, so a misspelt key is an error rather than a silently ignored default, and an alias
+// that makes the node graph cyclic cannot make the walk recurse. Errors inside the walk are thrown as
+// config_failure and turned into (invalid_config, "line N: path: what") at the two entry points, which
+// catch everything.
+#include <natsbus/bus_config.hpp>
+#include <natsbus/protocol/subject.hpp>
+
+#include "connection_impl.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+namespace natsbus {
+
+// ---- strategies and durations ----
+
+std::string_view to_string(topic_strategy s) noexcept {
+  switch (s) {
+    case topic_strategy::create_only:
+      return "create_only";
+    case topic_strategy::create_or_update:
+      return "create_or_update";
+    case topic_strategy::validate_only:
+      return "validate_only";
+    case topic_strategy::skip:
+      return "skip";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr bool is_upper(char c) noexcept { return c >= 'A' && c <= 'Z'; }
+constexpr bool is_lower_or_digit(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+constexpr char to_lower(char c) noexcept { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Writes the snake_case form of an enumerator spelling into buf: any case, '-' for '_', and camel case
+// ("CreateOnly" -> "create_only"). Returns the length, or nothing when it does not fit.
+std::optional<std::size_t> normalize_name(std::string_view s, char* buf, std::size_t cap) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i > 0 && is_upper(c) && is_lower_or_digit(s[i - 1])) {
+      if (n == cap) return std::nullopt;
+      buf[n++] = '_';
+    }
+    if (n == cap) return std::nullopt;
+    buf[n++] = c == '-' ? '_' : to_lower(c);
+  }
+  return n;
+}
+
+// Looks a spelling up in a table of snake_case names (see normalize_name).
+template <class T, std::size_t N>
+std::optional<T> lookup_name(std::string_view s, const std::pair<std::string_view, T> (&table)[N],
+                             std::string_view optional_prefix = {}) noexcept {
+  char buf[64];
+  const auto n = normalize_name(s, buf, sizeof buf);
+  if (!n) return std::nullopt;
+  std::string_view norm(buf, *n);
+  if (!optional_prefix.empty() && norm.size() > optional_prefix.size() && norm.starts_with(optional_prefix))
+    norm.remove_prefix(optional_prefix.size());
+  for (const auto& [name, value] : table)
+    if (norm == name) return value;
+  return std::nullopt;
+}
+
+constexpr std::pair<std::string_view, topic_strategy> strategy_names[] = {
+    {"create_only", topic_strategy::create_only},
+    {"create_or_update", topic_strategy::create_or_update},
+    {"validate_only", topic_strategy::validate_only},
+    {"skip", topic_strategy::skip},
+};
+
+}  // namespace
+
+std::optional<topic_strategy> parse_topic_strategy(std::string_view s) noexcept {
+  // Also the Go client's names: StrategyCreateOnly, ...
+  return lookup_name(s, strategy_names, "strategy_");
+}
+
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) noexcept {
+  using rep = std::chrono::nanoseconds::rep;
+  if (s.empty()) return std::nullopt;
+
+  struct unit {
+    std::string_view name;
+    rep ns;
+  };
+  // Longest spellings first where one is a prefix of another ("ms" before "m").
+  constexpr unit units[] = {
+      {"ns", 1},
+      {"us", 1'000},
+      {"\xc2\xb5s", 1'000},  // U+00B5 micro sign
+      {"\xce\xbcs", 1'000},  // U+03BC Greek mu
+      {"ms", 1'000'000},
+      {"s", 1'000'000'000},
+      {"m", 60LL * 1'000'000'000},
+      {"h", 3600LL * 1'000'000'000},
+      {"d", 86400LL * 1'000'000'000},
+  };
+
+  rep total = 0;
+  std::size_t i = 0;
+  bool bare_allowed = true;  // a bare number (seconds) only as the whole text
+  while (i < s.size()) {
+    // number: digits [ '.' digits ], at least one digit in all
+    rep whole = 0;
+    bool whole_overflow = false;
+    const std::size_t whole_start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      if (__builtin_mul_overflow(whole, rep{10}, &whole) || __builtin_add_overflow(whole, rep{s[i] - '0'}, &whole))
+        whole_overflow = true;
+      ++i;
+    }
+    bool has_digits = i > whole_start;
+    std::string_view frac;
+    if (i < s.size() && s[i] == '.') {
+      const std::size_t frac_start = ++i;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+      frac = s.substr(frac_start, i - frac_start);
+      has_digits = has_digits || !frac.empty();
+    }
+    if (!has_digits || whole_overflow) return std::nullopt;
+
+    rep unit_ns = 0;
+    if (i == s.size()) {
+      if (!bare_allowed) return std::nullopt;  // "1h30": a number without a unit after a unit
+      unit_ns = 1'000'000'000;
+    } else {
+      for (const auto& u : units) {
+        if (s.substr(i).starts_with(u.name)) {
+          unit_ns = u.ns;
+          i += u.name.size();
+          break;
+        }
+      }
+      if (unit_ns == 0) return std::nullopt;
+    }
+    bare_allowed = false;
+
+    rep part = 0;
+    if (__builtin_mul_overflow(whole, unit_ns, &part)) return std::nullopt;
+    // The fraction, digit by digit at a tenth of the previous digit's weight; below a nanosecond it is dropped.
+    rep weight = unit_ns;
+    for (char c : frac) {
+      weight /= 10;
+      if (weight == 0) break;
+      if (__builtin_add_overflow(part, rep{c - '0'} * weight, &part)) return std::nullopt;
+    }
+    if (__builtin_add_overflow(total, part, &total)) return std::nullopt;
+  }
+  return std::chrono::nanoseconds(total);
+}
+
+// ---- the YAML walk ----
+
+namespace {
+
+struct config_failure {
+  int line;
+  std::string path;
+  std::string what;
+};
+
+// A value's place in the document: its dotted path and 1-based line.
+struct where {
+  std::string path;
+  int line;
+
+  [[nodiscard]] where field(std::string_view key, int at_line) const {
+    return {path.empty() ? std::string(key) : path + "." + std::string(key), at_line};
+  }
+  [[nodiscard]] where item(std::size_t index, int at_line) const {
+    return {path + "[" + std::to_string(index) + "]", at_line};
+  }
+};
+
+[[noreturn]] void fail(const where& w, std::string what) { throw config_failure{w.line, w.path, std::move(what)}; }
+
+// A null value's mark points at the token after it (often the next line), so nulls take the key's line.
+int line_of(const YAML::Node& n, int fallback) {
+  if (!n.IsDefined() || n.IsNull()) return fallback;
+  const auto m = n.Mark();
+  return m.line >= 0 ? m.line + 1 : fallback;
+}
+
+std::string kind(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+  }
+  return "something else";
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Calls f(key, value, where-of-value) for each entry of a map section; a null section is an empty one.
+// Keys must be strings, known, and not repeated.
+template <class F>
+void each_field(const YAML::Node& map, const where& w, std::initializer_list<std::string_view> known, F&& f) {
+  if (map.IsNull()) return;
+  if (!map.IsMap()) fail(w, "expected a map, got " + kind(map));
+  std::set<std::string, std::less<>> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    // Copies: `it->` is a proxy that dies with the full expression. (A Node is a handle; copying is cheap.)
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const int key_line = line_of(key, w.line);
+    if (!key.IsScalar()) fail(w.field("?", key_line), "a key must be a name, got " + kind(key));
+    const std::string& name = key.Scalar();
+    const where kw = w.field(name, key_line);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string what = "unknown field";
+      std::string_view best;
+      std::size_t best_d = 3;  // suggest only close names
+      for (auto k : known) {
+        const auto d = edit_distance(name, k);
+        if (d < best_d) best_d = d, best = k;
+      }
+      if (!best.empty()) what += " (did you mean " + std::string(best) + "?)";
+      fail(kw, std::move(what));
+    }
+    if (!seen.insert(name).second) fail(kw, "field given twice");
+    f(std::string_view(name), value, where{kw.path, line_of(value, key_line)});
+  }
+}
+
+std::string as_string(const YAML::Node& v, const where& w) {
+  if (!v.IsScalar()) fail(w, "expected a string, got " + kind(v));
+  return v.Scalar();
+}
+
+std::string as_nonempty_string(const YAML::Node& v, const where& w) {
+  auto s = as_string(v, w);
+  if (s.empty()) fail(w, "must not be empty");
+  return s;
+}
+
+bool as_bool(const YAML::Node& v, const where& w) {
+  if (v.IsScalar()) {
+    constexpr std::pair<std::string_view, bool> names[] = {{"true", true},  {"yes", true}, {"on", true},
+                                                           {"false", false}, {"no", false}, {"off", false}};
+    const auto& s = v.Scalar();
+    if (s.size() <= 5) {
+      char buf[8];
+      std::size_t n = 0;
+      for (char c : s) buf[n++] = to_lower(c);
+      for (const auto& [name, value] : names)
+        if (std::string_view(buf, n) == name) return value;
+    }
+  }
+  fail(w, "expected true or false, got " + kind(v));
+}
+
+std::int64_t as_int(const YAML::Node& v, const where& w, std::int64_t lo, std::int64_t hi) {
+  auto range = [&] {
+    if (hi == std::numeric_limits<std::int64_t>::max()) return "must be at least " + std::to_string(lo);
+    return "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+  };
+  if (!v.IsScalar()) fail(w, "expected an integer, got " + kind(v));
+  std::string_view s = v.Scalar();
+  if (s.size() > 1 && s.front() == '+' && s[1] != '-') s.remove_prefix(1);
+  std::int64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec == std::errc::result_out_of_range) fail(w, "number " + quoted(v.Scalar()) + " is too large; " + range());
+  if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty())
+    fail(w, "expected an integer, got " + kind(v));
+  if (value < lo || value > hi) fail(w, std::to_string(value) + " is out of range; " + range());
+  return value;
+}
+
+// -1 (or 0) is "no limit" for the size limits.
+std::int64_t as_limit(const YAML::Node& v, const where& w, std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
+  return as_int(v, w, -1, hi);
+}
+
+int as_replicas(const YAML::Node& v, const where& w) { return static_cast<int>(as_int(v, w, 1, 5)); }
+
+std::chrono::nanoseconds as_duration(const YAML::Node& v, const where& w) {
+  if (v.IsScalar()) {
+    if (auto d = parse_duration(v.Scalar())) return *d;
+  }
+  fail(w, "invalid duration " + kind(v) + " (expected e.g. 30s, 500ms, 90m, 24h, 1h30m, 2d; a bare number is seconds)");
+}
+
+std::chrono::milliseconds as_timeout(const YAML::Node& v, const where& w) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(as_duration(v, w));
+  if (ms.count() < 1) fail(w, "must be at least 1ms");
+  return ms;
+}
+
+// A list of strings; a single string is a list of one.
+std::vector<std::string> as_string_list(const YAML::Node& v, const where& w) {
+  std::vector<std::string> out;
+  if (v.IsScalar()) {
+    out.push_back(v.Scalar());
+  } else if (v.IsSequence()) {
+    std::size_t i = 0;
+    for (auto it = v.begin(); it != v.end(); ++it, ++i) out.push_back(as_string(*it, w.item(i, line_of(*it, w.line))));
+  } else {
+    fail(w, "expected a list of strings, got " + kind(v));
+  }
+  if (out.empty()) fail(w, "must not be empty");
+  return out;
+}
+
+template <class T, std::size_t N>
+T as_enum(const YAML::Node& v, const where& w, const std::pair<std::string_view, T> (&table)[N],
+          std::string_view what, std::string_view expected) {
+  if (v.IsScalar()) {
+    if (auto e = lookup_name(v.Scalar(), table)) return *e;
+    fail(w, "unknown " + std::string(what) + " " + quoted(v.Scalar()) + " (expected " + std::string(expected) + ")");
+  }
+  fail(w, "expected " + std::string(expected) + ", got " + kind(v));
+}
+
+constexpr std::pair<std::string_view, storage_type> storage_names[] = {{"file", storage_type::file},
+                                                                       {"memory", storage_type::memory}};
+constexpr std::pair<std::string_view, discard_policy> discard_names[] = {{"old", discard_policy::old},
+                                                                         {"new", discard_policy::new_}};
+constexpr std::pair<std::string_view, retention_policy> retention_names[] = {
+    {"limits", retention_policy::limits},
+    {"interest", retention_policy::interest},
+    {"workqueue", retention_policy::workqueue},
+    {"work_queue", retention_policy::workqueue}};
+constexpr std::pair<std::string_view, topic_persistence> persistence_names[] = {
+    {"auto", topic_persistence::automatic},
+    {"automatic", topic_persistence::automatic},
+    {"persistent", topic_persistence::persistent},
+    {"ephemeral", topic_persistence::ephemeral}};
+constexpr std::pair<std::string_view, stream_mapping> mapping_names[] = {{"per_topic", stream_mapping::per_topic},
+                                                                         {"shared", stream_mapping::shared}};
+
+topic_strategy as_strategy(const YAML::Node& v, const where& w) {
+  if (v.IsScalar()) {
+    if (auto s = parse_topic_strategy(v.Scalar())) return *s;
+    fail(w, "unknown strategy " + quoted(v.Scalar()) + " (expected create_only, create_or_update, validate_only or skip)");
+  }
+  fail(w, "expected create_only, create_or_update, validate_only or skip, got " + kind(v));
+}
+
+bool is_valid_stream_name(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '.' || c == '*' || c == '>' || c == '/' || c == '\\') return false;
+  }
+  return true;
+}
+
+void check_duplicate_window(std::chrono::nanoseconds window, std::chrono::nanoseconds max_age, const where& w) {
+  if (window.count() > 0 && max_age.count() > 0 && window > max_age)
+    fail(w, "must not be longer than the retention (max_age)");
+}
+
+stream_config parse_stream(const YAML::Node& node, const where& w) {
+  stream_config sc;
+  bool has_name = false;
+  std::optional<where> window_at;
+  each_field(node, w,
+             {"name", "subjects", "storage", "replicas", "retention", "max_age", "max_messages", "max_bytes",
+              "max_message_size", "discard", "duplicate_window", "description"},
+             [&](std::string_view key, const YAML::Node& v, const where& at) {
+               if (key == "name") {
+                 sc.name = as_string(v, at);
+                 if (!is_valid_stream_name(sc.name))
+                   fail(at, "invalid stream name " + quoted(sc.name) +
+                                " (must be non-empty, without '.', '*', '>', '/', '\\' or whitespace)");
+                 has_name = true;
+               } else if (key == "subjects") {
+                 sc.subjects = as_string_list(v, at);
+                 for (std::size_t i = 0; i < sc.subjects.size(); ++i) {
+                   if (!protocol::is_valid_subscription_subject(sc.subjects[i]))
+                     fail(v.IsSequence() ? at.item(i, line_of(v[i], at.line)) : at,
+                          "invalid subject " + quoted(sc.subjects[i]));
+                 }
+               } else if (key == "storage") {
+                 sc.storage = as_enum(v, at, storage_names, "storage", "file or memory");
+               } else if (key == "replicas") {
+                 sc.num_replicas = as_replicas(v, at);
+               } else if (key == "retention") {
+                 sc.retention = as_enum(v, at, retention_names, "retention policy", "limits, interest or workqueue");
+               } else if (key == "max_age") {
+                 sc.max_age = as_duration(v, at);
+               } else if (key == "max_messages") {
+                 sc.max_msgs = as_limit(v, at);
+               } else if (key == "max_bytes") {
+                 sc.max_bytes = as_limit(v, at);
+               } else if (key == "max_message_size") {
+                 sc.max_msg_size = static_cast<std::int32_t>(as_limit(v, at, std::numeric_limits<std::int32_t>::max()));
+               } else if (key == "discard") {
+                 sc.discard = as_enum(v, at, discard_names, "discard policy", "old or new");
+               } else if (key == "duplicate_window") {
+                 sc.duplicate_window = as_duration(v, at);
+                 window_at = at;
+               } else if (key == "description") {
+                 sc.description = as_string(v, at);
+               }
+             });
+  if (!has_name) fail(w.field("name", w.line), "missing (a stream needs a name)");
+  if (window_at) check_duplicate_window(sc.duplicate_window, sc.max_age, *window_at);
+  return sc;
+}
+
+// A topic's options; with `name`, also its name (precreation.topics), which is then required.
+topic_options parse_topic_options(const YAML::Node& node, const where& w, std::string* name, int* name_line) {
+  topic_options o;
+  bool has_name = false;
+  std::optional<where> window_at;
+  std::initializer_list<std::string_view> option_keys = {
+      "persistence", "retention", "max_messages", "max_bytes", "max_message_size", "replicas",
+      "storage",     "discard",   "duplicate_window", "description"};
+  std::initializer_list<std::string_view> topic_keys = {
+      "name",    "persistence", "retention", "max_messages", "max_bytes", "max_message_size",
+      "replicas", "storage",    "discard",   "duplicate_window", "description"};
+  each_field(node, w, name ? topic_keys : option_keys, [&](std::string_view key, const YAML::Node& v, const where& at) {
+    if (key == "name") {
+      *name = as_nonempty_string(v, at);
+      if (!protocol::is_valid_publish_subject(*name))
+        fail(at, "invalid topic " + quoted(*name) + " (must be a NATS subject without wildcards)");
+      *name_line = at.line;
+      has_name = true;
+    } else if (key == "persistence") {
+      o.persistence = as_enum(v, at, persistence_names, "persistence", "persistent, ephemeral or auto");
+    } else if (key == "retention") {
+      o.retention_time = as_duration(v, at);
+    } else if (key == "max_messages") {
+      o.max_messages = as_limit(v, at);
+    } else if (key == "max_bytes") {
+      o.max_bytes = as_limit(v, at);
+    } else if (key == "max_message_size") {
+      o.max_message_size = static_cast<std::int32_t>(as_limit(v, at, std::numeric_limits<std::int32_t>::max()));
+    } else if (key == "replicas") {
+      o.replicas = as_replicas(v, at);
+    } else if (key == "storage") {
+      o.storage = as_enum(v, at, storage_names, "storage", "file or memory");
+    } else if (key == "discard") {
+      o.discard = as_enum(v, at, discard_names, "discard policy", "old or new");
+    } else if (key == "duplicate_window") {
+      o.duplicate_window = as_duration(v, at);
+      window_at = at;
+    } else if (key == "description") {
+      o.description = as_string(v, at);
+    }
+  });
+  if (name && !has_name) fail(w.field("name", w.line), "missing (a topic needs a name)");
+  if (window_at) check_duplicate_window(o.duplicate_window, o.retention_time, *window_at);
+  return o;
+}
+
+void parse_jetstream(const YAML::Node& node, const where& w, event_bus_config& cfg) {
+  each_field(node, w, {"enabled", "api_prefix", "domain", "timeout", "max_pending", "stream"},
+             [&](std::string_view key, const YAML::Node& v, const where& at) {
+               if (key == "enabled") {
+                 cfg.jetstream_enabled = as_bool(v, at);
+               } else if (key == "api_prefix") {
+                 cfg.jetstream.api_prefix = as_nonempty_string(v, at);
+                 if (!protocol::is_valid_publish_subject(cfg.jetstream.api_prefix))
+                   fail(at, "invalid API prefix " + quoted(cfg.jetstream.api_prefix) + " (must be a NATS subject)");
+               } else if (key == "domain") {
+                 cfg.jetstream.domain = as_string(v, at);
+                 const auto& d = cfg.jetstream.domain;
+                 if (!d.empty() && (!protocol::is_valid_publish_subject(d) || d.find('.') != std::string::npos))
+                   fail(at, "invalid domain " + quoted(d) + " (must be a single subject token)");
+               } else if (key == "timeout") {
+                 cfg.jetstream.timeout = as_timeout(v, at);
+               } else if (key == "max_pending") {
+                 // The context allocates a ring of twice this many slots.
+                 cfg.jetstream.max_pending = static_cast<std::size_t>(as_int(v, at, 1, 1'000'000));
+               } else if (key == "stream") {
+                 cfg.default_stream = parse_stream(v, at);
+               }
+             });
+}
+
+void parse_precreation(const YAML::Node& node, const where& w, precreation_config& pc) {
+  each_field(node, w, {"enabled", "strategy", "topics"}, [&](std::string_view key, const YAML::Node& v,
+                                                             const where& at) {
+    if (key == "enabled") {
+      pc.enabled = as_bool(v, at);
+    } else if (key == "strategy") {
+      pc.strategy = as_strategy(v, at);
+    } else if (key == "topics") {
+      pc.topics.clear();
+      if (v.IsNull()) return;
+      if (!v.IsSequence()) fail(at, "expected a list of topics, got " + kind(v));
+      std::map<std::string, int, std::less<>> first_line;
+      std::size_t i = 0;
+      for (auto it = v.begin(); it != v.end(); ++it, ++i) {
+        const YAML::Node item = *it;
+        const where iw = at.item(i, line_of(item, at.line));
+        if (!item.IsMap()) fail(iw, "expected a map with a name, got " + kind(item));
+        topic_config tc;
+        int name_line = iw.line;
+        tc.options = parse_topic_options(item, iw, &tc.name, &name_line);
+        const auto [pos, inserted] = first_line.emplace(tc.name, name_line);
+        if (!inserted)
+          fail(iw.field("name", name_line),
+               "duplicate topic " + quoted(tc.name) + " (first given at line " + std::to_string(pos->second) + ")");
+        pc.topics.push_back(std::move(tc));
+      }
+    }
+  });
+}
+
+void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
+  std::optional<where> mapping_at;
+  each_field(
+      node, w,
+      {"urls", "client_id", "user", "password", "token", "connect_timeout", "request_timeout", "jetstream", "mapping",
+       "strategy", "auto_msg_id", "default_topic", "precreation"},
+      [&](std::string_view key, const YAML::Node& v, const where& at) {
+        if (key == "urls") {
+          auto urls = as_string_list(v, at);
+          for (std::size_t i = 0; i < urls.size(); ++i) {
+            detail::server_address addr;
+            if (detail::parse_server_url(urls[i], addr))
+              fail(v.IsSequence() ? at.item(i, line_of(v[i], at.line)) : at,
+                   "invalid server URL " + quoted(urls[i]) + " (expected nats://, tls://, ws://, wss://... or host:port)");
+          }
+          cfg.connection.servers = std::move(urls);
+        } else if (key == "client_id") {
+          cfg.connection.name = as_nonempty_string(v, at);
+        } else if (key == "user") {
+          cfg.connection.user = as_string(v, at);
+        } else if (key == "password") {
+          cfg.connection.password = as_string(v, at);
+        } else if (key == "token") {
+          cfg.connection.token = as_string(v, at);
+        } else if (key == "connect_timeout") {
+          cfg.connection.connect_timeout = as_timeout(v, at);
+        } else if (key == "request_timeout") {
+          cfg.connection.request_timeout = as_timeout(v, at);
+        } else if (key == "jetstream") {
+          parse_jetstream(v, at, cfg);
+        } else if (key == "mapping") {
+          cfg.mapping = as_enum(v, at, mapping_names, "mapping", "per_topic or shared");
+          mapping_at = at;
+        } else if (key == "strategy") {
+          cfg.strategy = as_strategy(v, at);
+        } else if (key == "auto_msg_id") {
+          cfg.auto_msg_id = as_bool(v, at);
+        } else if (key == "default_topic") {
+          cfg.default_topic_options = parse_topic_options(v, at, nullptr, nullptr);
+        } else if (key == "precreation") {
+          parse_precreation(v, at, cfg.precreation);
+        }
+      });
+  if (mapping_at && cfg.mapping == stream_mapping::shared && !cfg.default_stream)
+    fail(*mapping_at, "shared needs a stream: set " + w.path + ".jetstream.stream");
+}
+
+void parse_document(const YAML::Node& root, event_bus_config& cfg) {
+  if (root.IsNull()) {
+    fail({"eventbus", root.Mark().line >= 0 ? root.Mark().line + 1 : 1}, "missing (the document is empty)");
+  }
+  const where top{"", line_of(root, 1)};
+  if (!root.IsMap()) fail({"(document)", top.line}, "expected a map with an 'eventbus' key, got " + kind(root));
+  // Keys other than eventbus belong to the application that embeds this section.
+  std::optional<YAML::Node> section;
+  where at{"eventbus", top.line};
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const YAML::Node key = it->first;
+    if (!key.IsScalar() || key.Scalar() != "eventbus") continue;
+    const int key_line = line_of(key, top.line);
+    if (section) fail({"eventbus", key_line}, "field given twice");
+    section = it->second;
+    at = {"eventbus", line_of(*section, key_line)};
+  }
+  if (!section) fail(at, "missing (the document has no eventbus section)");
+  bool has_nats = false;
+  each_field(*section, at, {"nats"}, [&](std::string_view, const YAML::Node& v, const where& nats_at) {
+    parse_nats(v, nats_at, cfg);
+    has_nats = true;
+  });
+  if (!has_nats) fail(at.field("nats", at.line), "missing (required)");
+}
+
+error_code failure(std::string& message, int line, std::string_view path, std::string_view what) {
+  message = "line " + std::to_string(line) + ": " + std::string(path) + ": " + std::string(what);
+  return error::invalid_config;
+}
+
+}  // namespace
+
+error_code parse_event_bus_config(std::string_view yaml_text, event_bus_config& out, std::string& message) {
+  try {
+    message.clear();
+    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    event_bus_config cfg = out;  // fields the document leaves out keep the caller's values
+    parse_document(root, cfg);
+    out = std::move(cfg);
+    return {};
+  } catch (const config_failure& f) {
+    return failure(message, f.line, f.path, f.what);
+  } catch (const YAML::Exception& e) {
+    // e.msg is the bare reason; what() repeats the position.
+    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+    std::string what = e.msg.empty() ? std::string(e.what()) : e.msg;
+    if (e.mark.column >= 0) what += " (column " + std::to_string(e.mark.column + 1) + ")";
+    return failure(message, line, "YAML syntax error", what);
+  } catch (const std::exception& e) {
+    return failure(message, 1, "(document)", e.what());
+  } catch (...) {
+    return failure(message, 1, "(document)", "unexpected error");
+  }
+}
+
+error_code load_event_bus_config(const std::string& path, event_bus_config& out, std::string& message) {
+  constexpr std::size_t max_size = 16 * 1024 * 1024;
+  try {
+    message.clear();
+    struct closer {
+      void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+    };
+    errno = 0;
+    std::unique_ptr<std::FILE, closer> f(std::fopen(path.c_str(), "rb"));
+    if (!f) {
+      const int err = errno ? errno : ENOENT;
+      error_code ec(err, boost::system::generic_category());
+      message = path + ": " + ec.message();
+      return ec;
+    }
+    std::string text;
+    char buf[8192];
+    for (;;) {
+      const std::size_t n = std::fread(buf, 1, sizeof buf, f.get());
+      text.append(buf, n);
+      if (text.size() > max_size) {
+        message = path + ": larger than " + std::to_string(max_size) + " bytes";
+        return error::invalid_config;
+      }
+      if (n < sizeof buf) break;
+    }
+    if (std::ferror(f.get())) {
+      const int err = errno ? errno : EIO;
+      error_code ec(err, boost::system::generic_category());
+      message = path + ": " + ec.message();
+      return ec;
+    }
+    return parse_event_bus_config(text, out, message);
+  } catch (const std::exception& e) {
+    message = path + ": " + e.what();
+    return error::invalid_config;
+  } catch (...) {
+    message = path + ": unexpected error";
+    return error::invalid_config;
+  }
+}
+
+}  // namespace natsbus

@@ -1,0 +1,105 @@
+// Internal: the state behind natsbus::event_bus. The topic table (the stream cache) is touched only on the
+// connection's executor; the registry of configured options is cold and guarded by a mutex.
+#pragma once
+
+#include "jetstream_impl.hpp"
+
+#include <natsbus/event_bus.hpp>
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace natsbus::detail {
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// One topic in the stream cache.
+struct topic_entry {
+  bool ready = false;  // false: a resolution is under way and `waiters` wait for it
+  bool persistent = true;
+  std::string stream;
+  std::uint64_t id = 0;  // publish tag, for the JetStream observer
+  std::vector<asio::any_completion_handler<void(error_code)>> waiters;
+};
+
+// Ack latency: 4 buckets per power of two of nanoseconds. One writer (the executor), relaxed readers.
+class latency_histogram {
+ public:
+  void record(std::chrono::nanoseconds d) noexcept { buckets_[index(static_cast<std::uint64_t>(d.count()))].add(1); }
+  [[nodiscard]] std::chrono::nanoseconds percentile(double q) const noexcept;
+
+ private:
+  static std::size_t index(std::uint64_t ns) noexcept;
+  static std::uint64_t upper_bound(std::size_t i) noexcept;
+  std::array<counter, 256> buckets_{};
+};
+
+// The stream a topic should have: a config, and which of its fields the caller actually asked for.
+struct wanted_stream {
+  stream_config cfg;
+  bool description = false, storage = false, max_msgs = false, max_bytes = false, max_age = false,
+       max_msg_size = false, discard = false, replicas = false, duplicate_window = false;
+};
+
+class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
+ public:
+  event_bus_impl(asio::any_io_executor ex, event_bus_config cfg);
+
+  event_bus_config cfg_;
+  connection conn_;
+  jetstream js_;
+  std::shared_ptr<connection_impl> cimpl_;
+  std::shared_ptr<jetstream_impl> jimpl_;
+  std::atomic<topic_strategy> strategy_;
+
+  // ---- on the executor ----
+  asio::awaitable<error_code> start_op();
+  // Makes the topic's cache entry ready (resolving it once, however many callers ask at the same time).
+  asio::awaitable<error_code> ensure_topic(std::string topic);
+  asio::awaitable<error_code> resolve(const std::string& topic, topic_entry& entry_at_start);
+  asio::awaitable<error_code> configure_op(std::string topic, topic_options opts, topic_strategy strategy,
+                                           topic_configure_result& result);
+  asio::awaitable<error_code> ensure_stream(const wanted_stream& want, topic_strategy strategy, bool lookup_first,
+                                            topic_configure_result& result);
+  asio::awaitable<std::tuple<error_code, pub_ack>> publish_op(std::string_view topic, std::string_view payload,
+                                                             const bus_publish_options& opts);
+  asio::awaitable<std::tuple<error_code, ack_future>> publish_async_op(std::string_view topic,
+                                                                      std::string_view payload,
+                                                                      const bus_publish_options& opts);
+  void configure_many(std::vector<topic_config> topics,
+                      asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h);
+
+  // Fills `out` for a publish of `topic`: the caller's options plus a message id when auto_msg_id is on.
+  void publish_options_for(const topic_entry& e, const bus_publish_options& in, bool async, publish_options& out);
+  // The stream for a persistent topic under the configured mapping; an error text in `message` otherwise.
+  error_code wanted_for(std::string_view topic, const topic_options& opts, wanted_stream& out, std::string& message);
+  [[nodiscard]] topic_options options_for(std::string_view topic) const;
+  [[nodiscard]] bool is_persistent(const topic_options& o) const noexcept;
+  void drop(std::uint64_t id);
+  void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed);
+  void set_error(std::string text);
+
+  std::unordered_map<std::string, topic_entry, string_hash, std::equal_to<>> topics_;
+  std::unordered_map<std::uint64_t, std::string> topic_by_id_;
+  std::unordered_set<std::string, string_hash, std::equal_to<>> streams_;  // known to exist
+  std::uint64_t next_id_ = 1;
+  char id_prefix_[10] = {};  // random, for Nats-Msg-Id: prefix + base-62 counter (fits std::string's SSO)
+  std::uint64_t next_msg_ = 0;
+
+  counter published_, acked_, failed_, core_published_, lookups_, created_, updated_, hits_, misses_, repairs_;
+  std::atomic<std::size_t> cached_streams_{0};
+  latency_histogram latency_;
+
+  // ---- any thread ----
+  mutable std::mutex mutex_;
+  std::map<std::string, topic_options, std::less<>> registry_;
+  std::string last_error_;
+};
+
+}  // namespace natsbus::detail

@@ -1,0 +1,448 @@
+#ifndef BOOST_TEST_DYN_LINK
+#define BOOST_TEST_DYN_LINK
+#endif
+#include <boost/test/unit_test.hpp>
+
+#include <natsbus/bus_config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace natsbus;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string data_file(const std::string& name) { return std::string(NATSBUS_TEST_DATA_DIR) + "/config/" + name; }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct parsed {
+  error_code ec;
+  std::string message;
+  event_bus_config cfg;
+};
+
+parsed parse(std::string_view text) {
+  parsed p;
+  p.ec = parse_event_bus_config(text, p.cfg, p.message);
+  return p;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(bus_config)
+
+BOOST_AUTO_TEST_CASE(full_file) {
+  event_bus_config c;
+  std::string msg;
+  const auto ec = load_event_bus_config(data_file("valid.yaml"), c, msg);
+  BOOST_TEST_REQUIRE(!ec, ec.message() << ": " << msg);
+  BOOST_TEST(msg.empty());
+
+  const std::vector<std::string> urls = {"nats://nats-1.internal:4222", "tls://nats-2.internal:4443",
+                                         "nats-3.internal:4222"};
+  BOOST_TEST(c.connection.servers == urls, boost::test_tools::per_element());
+  BOOST_TEST(c.connection.name == "orders-service");
+  BOOST_TEST(c.connection.user.value_or("") == "orders");
+  BOOST_TEST(c.connection.password.value_or("") == "s3cret");
+  BOOST_TEST(c.connection.token.value_or("") == "tok-123");
+  BOOST_TEST(c.connection.connect_timeout.count() == 3000);
+  BOOST_TEST(c.connection.request_timeout.count() == 1500);
+
+  BOOST_TEST(c.jetstream_enabled);
+  BOOST_TEST(c.jetstream.api_prefix == "$JS.hub.API");
+  BOOST_TEST(c.jetstream.domain == "hub");
+  BOOST_TEST(c.jetstream.timeout.count() == 7000);
+  BOOST_TEST(c.jetstream.max_pending == 512u);
+
+  BOOST_TEST_REQUIRE(c.default_stream.has_value());
+  stream_config s;
+  s.name = "EVENTS";
+  s.description = "shared event stream";
+  s.subjects = {"business.>", "audit.*"};
+  s.storage = storage_type::memory;
+  s.num_replicas = 3;
+  s.retention = retention_policy::interest;
+  s.max_age = 7 * 24h;
+  s.max_msgs = 1000000;
+  s.max_bytes = 1073741824;
+  s.max_msg_size = 65536;
+  s.discard = discard_policy::new_;
+  s.duplicate_window = 2min;
+  BOOST_TEST((*c.default_stream == s));
+
+  BOOST_TEST((c.mapping == stream_mapping::shared));
+  BOOST_TEST(to_string(c.strategy) == "create_or_update");
+  BOOST_TEST(!c.auto_msg_id);
+
+  topic_options d;
+  d.persistence = topic_persistence::persistent;
+  d.retention_time = 48h;
+  d.max_messages = 5000;
+  d.max_bytes = 10485760;
+  d.max_message_size = 4096;
+  d.replicas = 2;
+  d.storage = storage_type::file;
+  d.discard = discard_policy::old;
+  d.duplicate_window = 90s;
+  d.description = "default for unconfigured topics";
+  BOOST_TEST((c.default_topic_options == d));
+
+  BOOST_TEST(c.precreation.enabled);
+  BOOST_TEST(to_string(c.precreation.strategy) == "validate_only");
+  BOOST_TEST_REQUIRE(c.precreation.topics.size() == 3u);
+
+  topic_options t0;
+  t0.persistence = topic_persistence::persistent;
+  t0.retention_time = 24h;
+  t0.max_messages = 10000;
+  t0.max_bytes = 104857600;
+  t0.max_message_size = 8192;
+  t0.replicas = 3;
+  t0.storage = storage_type::memory;
+  t0.discard = discard_policy::new_;
+  t0.duplicate_window = 90min;
+  t0.description = "orders that were placed";
+  BOOST_TEST(c.precreation.topics[0].name == "business.orders.created");
+  BOOST_TEST((c.precreation.topics[0].options == t0));
+
+  topic_options t1;
+  t1.retention_time = 3600s;
+  BOOST_TEST(c.precreation.topics[1].name == "business.orders.cancelled");
+  BOOST_TEST((c.precreation.topics[1].options == t1));
+
+  topic_options t2;
+  t2.persistence = topic_persistence::ephemeral;
+  BOOST_TEST(c.precreation.topics[2].name == "telemetry.heartbeat");
+  BOOST_TEST((c.precreation.topics[2].options == t2));
+}
+
+BOOST_AUTO_TEST_CASE(example_file_loads) {
+  event_bus_config c;
+  std::string msg;
+  const auto ec = load_event_bus_config(std::string(NATSBUS_TEST_DATA_DIR) + "/../../examples/eventbus.yaml", c, msg);
+  BOOST_TEST_REQUIRE(!ec, ec.message() << ": " << msg);
+  BOOST_TEST(c.precreation.enabled);
+  BOOST_TEST(c.precreation.topics.size() == 3u);
+  BOOST_TEST(c.precreation.topics[0].name == "business.orders.created");
+}
+
+BOOST_AUTO_TEST_CASE(minimal_file_keeps_defaults) {
+  auto p = parse("eventbus:\n  nats:\n");
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  const event_bus_config d;
+  BOOST_TEST(p.cfg.connection.servers == d.connection.servers, boost::test_tools::per_element());
+  BOOST_TEST(p.cfg.connection.name == d.connection.name);
+  BOOST_TEST(p.cfg.jetstream_enabled == d.jetstream_enabled);
+  BOOST_TEST(!p.cfg.default_stream.has_value());
+  BOOST_TEST((p.cfg.mapping == d.mapping));
+  BOOST_TEST(to_string(p.cfg.strategy) == to_string(d.strategy));
+  BOOST_TEST((p.cfg.default_topic_options == d.default_topic_options));
+  BOOST_TEST(p.cfg.auto_msg_id == d.auto_msg_id);
+  BOOST_TEST(!p.cfg.precreation.enabled);
+  BOOST_TEST(p.cfg.precreation.topics.empty());
+
+  // A single string is a list of one URL; durations given as plain numbers are seconds.
+  p = parse("eventbus:\n  nats:\n    urls: localhost:4333\n    connect_timeout: 4\n    jetstream: {enabled: off}\n");
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  BOOST_TEST(p.cfg.connection.servers == std::vector<std::string>{"localhost:4333"}, boost::test_tools::per_element());
+  BOOST_TEST(p.cfg.connection.connect_timeout.count() == 4000);
+  BOOST_TEST(!p.cfg.jetstream_enabled);
+}
+
+BOOST_AUTO_TEST_CASE(fields_left_out_keep_the_callers_values) {
+  event_bus_config c;
+  c.connection.ping_interval = 7s;
+  c.connection.name = "from-code";
+  c.jetstream.max_pending = 9;
+  std::string msg;
+  BOOST_TEST_REQUIRE(!parse_event_bus_config("eventbus:\n  nats:\n    client_id: from-file\n", c, msg), msg);
+  BOOST_TEST(c.connection.name == "from-file");
+  BOOST_TEST(c.connection.ping_interval.count() == 7000);
+  BOOST_TEST(c.jetstream.max_pending == 9u);
+
+  // A failed parse leaves the struct as it was.
+  BOOST_TEST(parse_event_bus_config("eventbus:\n  nats:\n    client_id: other\n    bogus: 1\n", c, msg) ==
+             error::invalid_config);
+  BOOST_TEST(c.connection.name == "from-file");
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_line_and_field) {
+  struct row {
+    std::string name;
+    std::string yaml;
+    std::string expected;  // the message must start with this
+  };
+  const std::string head = "eventbus:\n  nats:\n";  // lines 1-2
+  const std::vector<row> rows = {
+      {"unknown field", head + "    jetstream:\n      enabled: true\n    precreaton:\n      enabled: true\n",
+       "line 5: eventbus.nats.precreaton: unknown field (did you mean precreation?)"},
+      {"unknown nested field", head + "    precreation:\n      topics:\n        - name: a.b\n          retension: 1h\n",
+       "line 6: eventbus.nats.precreation.topics[0].retension: unknown field"},
+      {"name in default_topic", head + "    default_topic:\n      name: a.b\n",
+       "line 4: eventbus.nats.default_topic.name: unknown field"},
+      {"field given twice", head + "    client_id: a\n    client_id: b\n", "line 4: eventbus.nats.client_id: field given twice"},
+      {"bool wrong type", head + "    auto_msg_id: maybe\n", "line 3: eventbus.nats.auto_msg_id: expected true or false"},
+      {"bool is a map", head + "    jetstream:\n      enabled: {a: 1}\n",
+       "line 4: eventbus.nats.jetstream.enabled: expected true or false, got a map"},
+      {"string is a list", head + "    client_id: [a, b]\n", "line 3: eventbus.nats.client_id: expected a string, got a list"},
+      {"string is null", head + "    client_id:\n    auto_msg_id: true\n",
+       "line 3: eventbus.nats.client_id: expected a string, got nothing"},
+      {"section is a scalar", head + "    jetstream: yes\n", "line 3: eventbus.nats.jetstream: expected a map"},
+      {"nats is a list", "eventbus:\n  nats: [1]\n", "line 2: eventbus.nats: expected a map, got a list"},
+      {"bad strategy", head + "    precreation:\n      strategy: create_maybe\n",
+       "line 4: eventbus.nats.precreation.strategy: unknown strategy 'create_maybe' (expected create_only, "
+       "create_or_update, validate_only or skip)"},
+      {"bad runtime strategy", head + "    strategy: 3\n", "line 3: eventbus.nats.strategy: unknown strategy '3'"},
+      {"bad duration", head + "    precreation:\n      topics:\n        - name: a.b\n          retention: 24 hours\n",
+       "line 6: eventbus.nats.precreation.topics[0].retention: invalid duration '24 hours'"},
+      {"negative duration", head + "    request_timeout: -5s\n", "line 3: eventbus.nats.request_timeout: invalid duration"},
+      {"timeout under 1ms", head + "    connect_timeout: 10us\n",
+       "line 3: eventbus.nats.connect_timeout: must be at least 1ms"},
+      {"bad storage", head + "    jetstream:\n      stream:\n        name: S\n        storage: disk\n",
+       "line 6: eventbus.nats.jetstream.stream.storage: unknown storage 'disk' (expected file or memory)"},
+      {"bad topic storage", head + "    default_topic: {storage: ssd}\n",
+       "line 3: eventbus.nats.default_topic.storage: unknown storage 'ssd'"},
+      {"bad retention policy", head + "    jetstream:\n      stream: {name: S, retention: forever}\n",
+       "line 4: eventbus.nats.jetstream.stream.retention: unknown retention policy 'forever'"},
+      {"bad discard", head + "    default_topic:\n      discard: oldest\n",
+       "line 4: eventbus.nats.default_topic.discard: unknown discard policy 'oldest'"},
+      {"bad persistence", head + "    default_topic:\n      persistence: durable\n",
+       "line 4: eventbus.nats.default_topic.persistence: unknown persistence 'durable'"},
+      {"replicas too many", head + "    precreation:\n      topics:\n        - name: a.b\n          replicas: 7\n",
+       "line 6: eventbus.nats.precreation.topics[0].replicas: 7 is out of range; must be between 1 and 5"},
+      {"replicas zero", head + "    jetstream:\n      stream: {name: S, replicas: 0}\n",
+       "line 4: eventbus.nats.jetstream.stream.replicas: 0 is out of range"},
+      {"replicas not a number", head + "    default_topic: {replicas: three}\n",
+       "line 3: eventbus.nats.default_topic.replicas: expected an integer, got 'three'"},
+      {"integer with garbage", head + "    default_topic:\n      max_messages: 12abc\n",
+       "line 4: eventbus.nats.default_topic.max_messages: expected an integer, got '12abc'"},
+      {"integer float", head + "    default_topic:\n      max_bytes: 1.5\n",
+       "line 4: eventbus.nats.default_topic.max_bytes: expected an integer"},
+      {"huge integer", head + "    default_topic:\n      max_bytes: 99999999999999999999999\n",
+       "line 4: eventbus.nats.default_topic.max_bytes: number '99999999999999999999999' is too large"},
+      {"negative limit", head + "    default_topic:\n      max_messages: -2\n",
+       "line 4: eventbus.nats.default_topic.max_messages: -2 is out of range; must be at least -1"},
+      {"message size over int32", head + "    default_topic:\n      max_message_size: 3000000000\n",
+       "line 4: eventbus.nats.default_topic.max_message_size: 3000000000 is out of range"},
+      {"max_pending zero", head + "    jetstream:\n      max_pending: 0\n",
+       "line 4: eventbus.nats.jetstream.max_pending: 0 is out of range"},
+      {"shared without stream", head + "    jetstream:\n      enabled: true\n    mapping: shared\n",
+       "line 5: eventbus.nats.mapping: shared needs a stream"},
+      {"bad mapping", head + "    mapping: global\n", "line 3: eventbus.nats.mapping: unknown mapping 'global'"},
+      {"missing topic name", head + "    precreation:\n      topics:\n        - name: a.b\n        - retention: 1h\n",
+       "line 6: eventbus.nats.precreation.topics[1].name: missing"},
+      {"topic is a string", head + "    precreation:\n      topics:\n        - a.b\n",
+       "line 5: eventbus.nats.precreation.topics[0]: expected a map with a name, got 'a.b'"},
+      {"topics is a map", head + "    precreation:\n      topics: {name: a.b}\n",
+       "line 4: eventbus.nats.precreation.topics: expected a list of topics, got a map"},
+      {"invalid topic subject", head + "    precreation:\n      topics:\n        - name: orders.*\n",
+       "line 5: eventbus.nats.precreation.topics[0].name: invalid topic 'orders.*'"},
+      {"topic with space", head + "    precreation:\n      topics:\n        - name: \"a b\"\n",
+       "line 5: eventbus.nats.precreation.topics[0].name: invalid topic 'a b'"},
+      {"duplicate topic",
+       head + "    precreation:\n      topics:\n        - name: a.b\n        - name: c.d\n        -\n          retention: 1h\n"
+              "          name: a.b\n",
+       "line 9: eventbus.nats.precreation.topics[2].name: duplicate topic 'a.b' (first given at line 5)"},
+      {"invalid stream name", head + "    jetstream:\n      stream:\n        name: my.stream\n",
+       "line 5: eventbus.nats.jetstream.stream.name: invalid stream name 'my.stream'"},
+      {"stream without name", head + "    jetstream:\n      stream:\n        storage: file\n",
+       "line 5: eventbus.nats.jetstream.stream.name: missing"},
+      {"invalid stream subject", head + "    jetstream:\n      stream:\n        name: S\n        subjects:\n          - a.>\n          - a..b\n",
+       "line 8: eventbus.nats.jetstream.stream.subjects[1]: invalid subject 'a..b'"},
+      {"empty urls", head + "    urls: []\n", "line 3: eventbus.nats.urls: must not be empty"},
+      {"bad url", head + "    urls:\n      - nats://ok:4222\n      - http://web:80\n",
+       "line 5: eventbus.nats.urls[1]: invalid server URL 'http://web:80'"},
+      {"url is a map", head + "    urls:\n      - {host: a}\n", "line 4: eventbus.nats.urls[0]: expected a string, got a map"},
+      {"duplicate window over max age", head + "    default_topic:\n      retention: 1m\n      duplicate_window: 2m\n",
+       "line 5: eventbus.nats.default_topic.duplicate_window: must not be longer than the retention"},
+      {"yaml syntax error", head + "    urls: [nats://a:4222\n    client_id: x\n", "line 4: YAML syntax error: "},
+      {"yaml bad indentation", "eventbus:\n  nats:\n    client_id: x\n   auto_msg_id: true\n", "line 4: YAML syntax error: "},
+      {"undefined alias", head + "    client_id: *nope\n", "line 3: YAML syntax error: the referenced anchor is not defined"},
+      {"empty document", "", "line 1: eventbus: missing (the document is empty)"},
+      {"only comments", "# nothing here\n\n", "line 1: eventbus: missing"},
+      {"only eventbus", "eventbus:\n", "line 1: eventbus.nats: missing"},
+      {"no eventbus", "app:\n  x: 1\nevents:\n  nats: {}\n", "line 1: eventbus: missing"},
+      {"root is a list", "- eventbus\n", "line 1: (document): expected a map with an 'eventbus' key, got a list"},
+      {"root is a scalar", "eventbus\n", "line 1: (document): expected a map"},
+      {"key is a list", head + "    [a, b]: 1\n", "line 3: eventbus.nats.?: a key must be a name"},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT(r.name) {
+      parsed p;
+      BOOST_REQUIRE_NO_THROW(p = parse(r.yaml));
+      BOOST_TEST(p.ec == error::invalid_config);
+      BOOST_TEST(p.message.starts_with(r.expected), "got: " << p.message << "\nexpected: " << r.expected);
+      BOOST_TEST_MESSAGE(p.message);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(missing_file) {
+  event_bus_config c;
+  std::string msg;
+  const std::string path = data_file("does-not-exist.yaml");
+  const auto ec = load_event_bus_config(path, c, msg);
+  BOOST_TEST((ec == boost::system::errc::no_such_file_or_directory));
+  BOOST_TEST(msg.find(path) != std::string::npos, msg);
+
+  // A directory opens but cannot be read.
+  msg.clear();
+  const auto ec2 = load_event_bus_config(std::string(NATSBUS_TEST_DATA_DIR) + "/config", c, msg);
+  BOOST_TEST(!!ec2);
+  BOOST_TEST(!msg.empty());
+}
+
+// Whatever the input, the loader answers with a code and never throws: every prefix of the full file, and
+// every value of it replaced by each kind of node.
+BOOST_AUTO_TEST_CASE(never_throws) {
+  const std::string text = read_text(data_file("valid.yaml"));
+  BOOST_TEST_REQUIRE(!text.empty());
+  std::size_t failures = 0;
+  for (std::size_t n = 0; n <= text.size(); ++n) {
+    parsed p;
+    BOOST_REQUIRE_NO_THROW(p = parse(std::string_view(text).substr(0, n)));
+    if (p.ec) {
+      ++failures;
+      BOOST_TEST(p.ec == error::invalid_config);
+      BOOST_TEST(p.message.starts_with("line "), p.message);
+    }
+  }
+  BOOST_TEST(failures > 0u);
+
+  const std::vector<std::string> replacements = {"", "~", "{}", "[]", "{a: 1}", "[1, [2]]", "-1", "0",
+                                                 "99999999999999999999", "\"\"", "!!binary aGVsbG8=", "&a [*a]"};
+  std::istringstream lines(text);
+  std::vector<std::string> all;
+  for (std::string l; std::getline(lines, l);) all.push_back(l);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto colon = all[i].find(": ");
+    if (colon == std::string::npos) continue;
+    for (const auto& r : replacements) {
+      std::string doc;
+      for (std::size_t j = 0; j < all.size(); ++j) doc += (j == i ? all[j].substr(0, colon + 2) + r : all[j]) + "\n";
+      parsed p;
+      BOOST_REQUIRE_NO_THROW(p = parse(doc));
+      if (p.ec) BOOST_TEST(p.message.starts_with("line "), p.message);
+    }
+  }
+
+  for (std::string_view odd : {std::string_view("eventbus: {nats: &n {precreation: {topics: [*n]}}}"),
+                               std::string_view("eventbus: &e {nats: *e}"), std::string_view("\t"),
+                               std::string_view("eventbus:\0\n", 11), std::string_view("\xff\xfe\x00", 3),
+                               std::string_view("%YAML 9.9\n---\neventbus: {}"), std::string_view("--- |\n  x\n")}) {
+    parsed p;
+    BOOST_REQUIRE_NO_THROW(p = parse(odd));
+    BOOST_TEST(p.ec == error::invalid_config, p.message);
+  }
+  std::string deep(100000, '[');
+  parsed p;
+  BOOST_REQUIRE_NO_THROW(p = parse(deep));
+  BOOST_TEST(p.ec == error::invalid_config);
+}
+
+BOOST_AUTO_TEST_CASE(durations) {
+  struct row {
+    std::string_view text;
+    std::optional<std::chrono::nanoseconds> want;
+  };
+  const row rows[] = {
+      {"24h", 24h},
+      {"90m", 90min},
+      {"30s", 30s},
+      {"500ms", 500ms},
+      {"1h30m", 90min},
+      {"2d", 48h},
+      {"1.5h", 90min},
+      {"250us", 250us},
+      {"250\xc2\xb5s", 250us},
+      {"10ns", 10ns},
+      {"0", 0ns},
+      {"0s", 0ns},
+      {"45", 45s},
+      {"1.5", 1500ms},
+      {".5s", 500ms},
+      {"1d2h3m4s5ms6us7ns", 26h + 3min + 4s + 5ms + 6us + 7ns},
+      {"0.000000001s", 1ns},
+      {"9223372036s", 9223372036s},
+      {"", std::nullopt},
+      {"-1s", std::nullopt},
+      {"-5", std::nullopt},
+      {"+5s", std::nullopt},
+      {"s", std::nullopt},
+      {"5x", std::nullopt},
+      {"5S", std::nullopt},
+      {"1h30", std::nullopt},
+      {"1h 30m", std::nullopt},
+      {" 5s", std::nullopt},
+      {".", std::nullopt},
+      {".s", std::nullopt},
+      {"1..5s", std::nullopt},
+      {"abc", std::nullopt},
+      {"9223372037s", std::nullopt},          // over the range of nanoseconds
+      {"107000d", std::nullopt},
+      {"99999999999999999999999ns", std::nullopt},
+      {"9223372036s9223372036s", std::nullopt},
+  };
+  for (const auto& r : rows) {
+    const auto got = parse_duration(r.text);
+    BOOST_TEST(got.has_value() == r.want.has_value(), "'" << r.text << "'");
+    if (got && r.want) BOOST_TEST(got->count() == r.want->count(), "'" << r.text << "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(strategies) {
+  struct row {
+    std::string_view text;
+    std::optional<topic_strategy> want;
+  };
+  const row rows[] = {
+      {"create_only", topic_strategy::create_only},
+      {"create-only", topic_strategy::create_only},
+      {"CREATE_ONLY", topic_strategy::create_only},
+      {"CreateOnly", topic_strategy::create_only},
+      {"StrategyCreateOnly", topic_strategy::create_only},
+      {"create_or_update", topic_strategy::create_or_update},
+      {"Create-Or-Update", topic_strategy::create_or_update},
+      {"CreateOrUpdate", topic_strategy::create_or_update},
+      {"validate_only", topic_strategy::validate_only},
+      {"ValidateOnly", topic_strategy::validate_only},
+      {"StrategyValidateOnly", topic_strategy::validate_only},
+      {"skip", topic_strategy::skip},
+      {"SKIP", topic_strategy::skip},
+      {"StrategySkip", topic_strategy::skip},
+      {"", std::nullopt},
+      {"create", std::nullopt},
+      {"createonly", std::nullopt},
+      {"create__only", std::nullopt},
+      {"strategy", std::nullopt},
+      {"strategy_", std::nullopt},
+      {"create_maybe", std::nullopt},
+      {" skip", std::nullopt},
+      {std::string_view("skip\0", 5), std::nullopt},
+      {"create_only_create_only_create_only_create_only_create_only_create_only", std::nullopt},
+  };
+  for (const auto& r : rows) {
+    const auto got = parse_topic_strategy(r.text);
+    BOOST_TEST(got.has_value() == r.want.has_value(), "'" << r.text << "'");
+    if (got && r.want) BOOST_TEST(to_string(*got) == to_string(*r.want), "'" << r.text << "'");
+  }
+  for (auto s : {topic_strategy::create_only, topic_strategy::create_or_update, topic_strategy::validate_only,
+                 topic_strategy::skip}) {
+    const auto back = parse_topic_strategy(to_string(s));
+    BOOST_TEST_REQUIRE(back.has_value());
+    BOOST_TEST((*back == s));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
