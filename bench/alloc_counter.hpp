@@ -11,7 +11,7 @@
 namespace bench {
 inline std::atomic<unsigned long long> allocation_count{0};
 inline bool trace_allocs = false;
-inline unsigned long long allocations() noexcept { return allocation_count.load(std::memory_order_relaxed); }
+unsigned long long allocations() noexcept { return allocation_count.load(std::memory_order_relaxed); }
 }  // namespace bench
 
 void* operator new(std::size_t n) {

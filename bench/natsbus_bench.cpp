@@ -6,6 +6,7 @@
 // Scenarios: info-sync, sync, async, core, core-js (see usage()). Unknown flags are ignored.
 // TRACE_ALLOCS=1 prints a backtrace of every allocation made by the 5001st sync publish (see alloc_counter.hpp).
 #include "alloc_counter.hpp"
+#include "bench_common.hpp"
 
 #include <natsbus/connection.hpp>
 #include <natsbus/jetstream.hpp>
@@ -30,26 +31,21 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct bench_args {
-  std::string url = "nats://127.0.0.1:4222";
-  std::string scenario = "async";
-  std::string storage = "memory";
-  std::size_t size = 16;
-  std::size_t msgs = 100000;
-  std::size_t max_pending = 4000;
-  bool keep = false;
-  bool msg_ids = false;
-};
+using namespace bench;
 
 void usage() {
   std::cerr << "usage: natsbus-bench [--url U] [--scenario S] [--storage memory|file] [--size N] [--msgs N]\n"
-               "                     [--max-pending N] [--keep] [--msg-ids]\n"
+               "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id]\n"
                "scenarios:\n"
                "  info-sync  a STREAM.INFO request before each synchronous publish\n"
                "  sync       one publisher awaiting each ack\n"
                "  async      pipelined publishes within the max-pending window, every ack awaited\n"
                "  core       core publish to a subject no stream holds, then a flush\n"
-               "  core-js    core publish into the stream's subject (no ack), then a flush\n";
+               "  core-js    core publish into the stream's subject (no ack), then a flush\n"
+               "  bus-info-per-publish, bus-create-only, bus-skip\n"
+               "             event bus publishes (see bus_bench.cpp)\n"
+               "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
+               "  configure  1,000 topics configured pipelined against one at a time\n";
 }
 
 bool parse(int argc, char** argv, bench_args& a) {
@@ -78,6 +74,7 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--max-pending") a.max_pending = number();
     else if (f == "--keep") a.keep = true;
     else if (f == "--msg-ids") a.msg_ids = true;
+    else if (f == "--no-auto-msg-id") a.auto_msg_id = false;
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
@@ -87,34 +84,6 @@ bool parse(int argc, char** argv, bench_args& a) {
   }
   return true;
 }
-
-struct cpu_clock {
-  double user = 0, sys = 0;
-  static cpu_clock now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
-  }
-};
-
-struct result {
-  std::size_t acks = 0;
-  std::size_t errors = 0;
-  std::string first_error;
-};
-
-void note_error(result& r, const natsbus::error_code& ec) {
-  if (r.errors++ == 0) r.first_error = ec.message();
-}
-
-// Message ids are written into a reused buffer: the id costs no allocation of its own.
-struct id_maker {
-  char buf[32];
-  std::string_view make(std::size_t i) {
-    int n = std::snprintf(buf, sizeof buf, "m-%zu", i);
-    return {buf, static_cast<std::size_t>(n)};
-  }
-};
 
 asio::awaitable<void> run_sync(natsbus::jetstream& js, const bench_args& a, std::string_view payload, bool info,
                                result& r) {
@@ -133,14 +102,12 @@ asio::awaitable<void> run_sync(natsbus::jetstream& js, const bench_args& a, std:
   }
 }
 
-// One coroutine keeps the window full; another awaits the acks in order. Backpressure comes from the
-// context's max_pending window, so the futures queue never holds more than that.
+// One coroutine keeps the window full and awaits the acks in order. Backpressure comes from the context's
+// max_pending window.
 asio::awaitable<void> run_async(natsbus::jetstream& js, const bench_args& a, std::string_view payload, result& r) {
   natsbus::publish_options opts;
   id_maker ids;
-  std::vector<natsbus::ack_future> futures(a.max_pending * 2 + 1);
-  std::size_t head = 0, tail = 0;  // ring of futures, awaited in publish order
-  auto n = futures.size();
+  ack_reaper reaper(a.max_pending, r);
   for (std::size_t i = 0; i < a.msgs; ++i) {
     if (a.msg_ids) opts.msg_id.assign(ids.make(i));
     auto [ec, f] = co_await js.publish_async("bench.data", payload, opts, asio::as_tuple(asio::use_awaitable));
@@ -148,24 +115,9 @@ asio::awaitable<void> run_async(natsbus::jetstream& js, const bench_args& a, std
       note_error(r, ec);
       continue;
     }
-    futures[tail] = std::move(f);
-    tail = (tail + 1) % n;
-    // Reap what has resolved; wait only when the ring is full.
-    while (head != tail && (futures[head].ready() || (tail + 1) % n == head)) {
-      auto [aec, ack] = co_await futures[head].get(asio::as_tuple(asio::use_awaitable));
-      if (aec) note_error(r, aec);
-      else ++r.acks;
-      futures[head] = {};
-      head = (head + 1) % n;
-    }
+    co_await reaper.push(f);
   }
-  while (head != tail) {
-    auto [aec, ack] = co_await futures[head].get(asio::as_tuple(asio::use_awaitable));
-    if (aec) note_error(r, aec);
-    else ++r.acks;
-    futures[head] = {};
-    head = (head + 1) % n;
-  }
+  co_await reaper.drain();
 }
 
 asio::awaitable<void> run_core(natsbus::connection& conn, const bench_args& a, std::string_view subject,
@@ -245,15 +197,13 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
-  asio::io_context io(1);
+  asio::io_context io(1);  // one thread: the connection needs no strand and every call takes the fast path
   natsbus::connection_options copts;
   copts.servers = {a.url};
   copts.name = "natsbus-bench";
   natsbus::connection conn(io.get_executor(), copts);
   int rc = 1;
-  // Publishing coroutines run on the connection's strand: every call then goes straight to the connection,
-  // with no hop.
-  asio::co_spawn(conn.get_executor(), run_bench(conn, a), [&](std::exception_ptr e, int r) {
+  auto done = [&](std::exception_ptr e, int r) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -264,7 +214,11 @@ int main(int argc, char** argv) {
     } else {
       rc = r;
     }
-  });
+  };
+  if (a.scenario == "strategy-table") asio::co_spawn(io, run_strategy_table(a), done);
+  else if (a.scenario == "configure") asio::co_spawn(io, run_configure_bench(a), done);
+  else if (a.scenario.starts_with("bus-")) asio::co_spawn(io, run_bus_scenario(a), done);
+  else asio::co_spawn(io, run_bench(conn, a), done);
   io.run();
   return rc;
 }

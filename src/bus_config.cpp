@@ -195,13 +195,29 @@ int line_of(const YAML::Node& n, int fallback) {
   return m.line >= 0 ? m.line + 1 : fallback;
 }
 
+// A value quoted for a message, cut short when long.
+std::string quoted(std::string_view s) {
+  constexpr std::size_t max = 80;
+  if (s.size() <= max) return "'" + std::string(s) + "'";
+  return "'" + std::string(s.substr(0, max)) + "...'";
+}
+
+// A URL for a message, without its credentials.
+std::string quoted_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  const auto start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const auto at = url.find('@', start);
+  if (at == std::string_view::npos) return quoted(url);
+  return quoted(std::string(url.substr(0, start)) + "***" + std::string(url.substr(at)));
+}
+
 std::string kind(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
       return "nothing (null)";
     case YAML::NodeType::Scalar:
-      return "'" + n.Scalar() + "'";
+      return quoted(n.Scalar());
     case YAML::NodeType::Sequence:
       return "a list";
     case YAML::NodeType::Map:
@@ -209,8 +225,6 @@ std::string kind(const YAML::Node& n) {
   }
   return "something else";
 }
-
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -248,7 +262,10 @@ void each_field(const YAML::Node& map, const where& w, std::initializer_list<std
       std::size_t best_d = 3;  // suggest only close names
       for (auto k : known) {
         const auto d = edit_distance(name, k);
-        if (d < best_d) best_d = d, best = k;
+        if (d < best_d) {
+          best_d = d;
+          best = k;
+        }
       }
       if (!best.empty()) what += " (did you mean " + std::string(best) + "?)";
       fail(kw, std::move(what));
@@ -549,7 +566,7 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
             detail::server_address addr;
             if (detail::parse_server_url(urls[i], addr))
               fail(v.IsSequence() ? at.item(i, line_of(v[i], at.line)) : at,
-                   "invalid server URL " + quoted(urls[i]) + " (expected nats://, tls://, ws://, wss://... or host:port)");
+                   "invalid server URL " + quoted_url(urls[i]) + " (expected nats://, tls://, ws://, wss://... or host:port)");
           }
           cfg.connection.servers = std::move(urls);
         } else if (key == "client_id") {

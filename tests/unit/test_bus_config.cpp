@@ -263,6 +263,8 @@ BOOST_AUTO_TEST_CASE(errors_name_line_and_field) {
       {"empty urls", head + "    urls: []\n", "line 3: eventbus.nats.urls: must not be empty"},
       {"bad url", head + "    urls:\n      - nats://ok:4222\n      - http://web:80\n",
        "line 5: eventbus.nats.urls[1]: invalid server URL 'http://web:80'"},
+      {"bad url hides credentials", head + "    urls: http://user:pw@web:80\n",
+       "line 3: eventbus.nats.urls: invalid server URL 'http://***@web:80'"},
       {"url is a map", head + "    urls:\n      - {host: a}\n", "line 4: eventbus.nats.urls[0]: expected a string, got a map"},
       {"duplicate window over max age", head + "    default_topic:\n      retention: 1m\n      duplicate_window: 2m\n",
        "line 5: eventbus.nats.default_topic.duplicate_window: must not be longer than the retention"},

@@ -1,0 +1,95 @@
+// Shared by the natsbus-bench scenarios: arguments, result accounting, CPU time, the ack reaper.
+#pragma once
+
+#include <natsbus/jetstream.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+namespace asio = boost::asio;
+
+struct bench_args {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string scenario = "async";
+  std::string storage = "memory";
+  std::size_t size = 16;
+  std::size_t msgs = 100000;
+  std::size_t max_pending = 4000;
+  bool keep = false;
+  bool msg_ids = false;
+  bool auto_msg_id = true;  // the bus gives every publish a Nats-Msg-Id (--no-auto-msg-id turns it off)
+};
+
+struct cpu_clock {
+  double user = 0, sys = 0;
+  static cpu_clock now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
+  }
+};
+
+struct result {
+  std::size_t acks = 0;
+  std::size_t errors = 0;
+  std::string first_error;
+};
+
+inline void note_error(result& r, const natsbus::error_code& ec) {
+  if (r.errors++ == 0) r.first_error = ec.message();
+}
+
+// Message ids are written into a reused buffer: the id costs no allocation of its own.
+struct id_maker {
+  char buf[32];
+  std::string_view make(std::size_t i) {
+    int n = std::snprintf(buf, sizeof buf, "m-%zu", i);
+    return {buf, static_cast<std::size_t>(n)};
+  }
+};
+
+// Awaits ack futures in publish order, reaping the resolved ones as it goes; waits only when its ring is full.
+class ack_reaper {
+ public:
+  ack_reaper(std::size_t window, result& r) : ring_(window * 2 + 1), r_(r) {}
+  asio::awaitable<void> push(natsbus::ack_future& f) {
+    ring_[tail_] = std::move(f);
+    tail_ = (tail_ + 1) % ring_.size();
+    while (head_ != tail_ && (ring_[head_].ready() || (tail_ + 1) % ring_.size() == head_)) co_await pop();
+  }
+  asio::awaitable<void> drain() {
+    while (head_ != tail_) co_await pop();
+  }
+
+ private:
+  asio::awaitable<void> pop() {
+    auto [ec, ack] = co_await ring_[head_].get(asio::as_tuple(asio::use_awaitable));
+    if (ec) note_error(r_, ec);
+    else ++r_.acks;
+    ring_[head_] = {};
+    head_ = (head_ + 1) % ring_.size();
+  }
+  std::vector<natsbus::ack_future> ring_;
+  std::size_t head_ = 0, tail_ = 0;
+  result& r_;
+};
+
+// Heap allocations so far (alloc_counter.hpp, in natsbus_bench.cpp).
+unsigned long long allocations() noexcept;
+
+// Bus scenarios (bus_bench.cpp).
+asio::awaitable<int> run_bus_scenario(const bench_args& a);
+asio::awaitable<int> run_strategy_table(const bench_args& a);
+asio::awaitable<int> run_configure_bench(const bench_args& a);
+
+}  // namespace bench

@@ -1,0 +1,281 @@
+// Event bus scenarios of natsbus-bench: the strategy comparison and topic pre-creation.
+//
+//   bus-info-per-publish  the original slow path: a STREAM.INFO round trip before every publish, each ack awaited
+//   bus-create-only       configure_topic under create_only, then windowed publishes, every ack awaited
+//   bus-skip              the same after switching to skip
+//   strategy-table        the three above plus raw JetStream async, for 500 to 100,000 messages, as a table
+//   configure             1,000 topics: configure_topics (pipelined) against one configure_topic at a time
+#include "bench_common.hpp"
+
+#include <natsbus/event_bus.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <chrono>
+#include <iostream>
+
+namespace bench {
+namespace {
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view bus_topic = "busbench.events";
+
+struct timing {
+  double seconds = 0, user = 0, sys = 0;
+};
+
+natsbus::event_bus_config bus_config(const bench_args& a, natsbus::topic_strategy s) {
+  natsbus::event_bus_config c;
+  c.connection.servers = {a.url};
+  c.connection.name = "natsbus-bench-bus";
+  c.jetstream.max_pending = a.max_pending;
+  c.strategy = s;
+  c.auto_msg_id = a.auto_msg_id;
+  c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
+  c.default_topic_options.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+  return c;
+}
+
+natsbus::topic_options topic_opts(const bench_args& a) {
+  natsbus::topic_options o;
+  o.persistence = natsbus::topic_persistence::persistent;
+  o.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+  return o;
+}
+
+asio::awaitable<void> windowed(natsbus::event_bus& bus, const bench_args& a, std::string_view payload, result& r) {
+  ack_reaper reaper(a.max_pending, r);
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    auto [ec, f] = co_await bus.publish_async(bus_topic, payload, use_ec);
+    if (ec) {
+      note_error(r, ec);
+      continue;
+    }
+    co_await reaper.push(f);
+  }
+  co_await reaper.drain();
+}
+
+asio::awaitable<void> info_per_publish(natsbus::event_bus& bus, const bench_args& a, std::string_view payload,
+                                       result& r) {
+  auto stream = natsbus::event_bus::stream_name_for(bus_topic);
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    auto [iec, si] = co_await bus.js().get_stream_info(stream, use_ec);
+    if (iec) note_error(r, iec);
+    auto [ec, ack] = co_await bus.publish(bus_topic, payload, use_ec);
+    if (ec) note_error(r, ec);
+    else ++r.acks;
+  }
+}
+
+// Runs one bus scenario on a fresh stream; fills r and t.
+asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario, result& r, timing& t,
+                                  std::size_t& allocs) {
+  auto ex = co_await asio::this_coro::executor;
+  natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
+  auto [sec] = co_await bus.start(use_ec);
+  if (sec) {
+    std::cerr << "bus start " << a.url << ": " << sec.message() << " " << bus.last_error() << "\n";
+    co_return 1;
+  }
+  auto stream = natsbus::event_bus::stream_name_for(bus_topic);
+  auto [dec] = co_await bus.js().delete_stream(stream, use_ec);
+  (void)dec;
+  auto opts = topic_opts(a);
+  auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
+  if (cec) {
+    std::cerr << "configure_topic: " << cr.message << "\n";
+    co_return 1;
+  }
+  if (scenario == "bus-skip" || scenario == "bus-info-per-publish")
+    bus.set_topic_config_strategy(natsbus::topic_strategy::skip);
+  std::string payload(a.size, 'x');
+  auto allocs0 = allocations();
+  auto cpu0 = cpu_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
+  if (scenario == "bus-info-per-publish") co_await info_per_publish(bus, a, payload, r);
+  else co_await windowed(bus, a, payload, r);
+  auto t1 = std::chrono::steady_clock::now();
+  auto cpu1 = cpu_clock::now();
+  allocs = allocations() - allocs0;
+  t.seconds = std::chrono::duration<double>(t1 - t0).count();
+  t.user = cpu1.user - cpu0.user;
+  t.sys = cpu1.sys - cpu0.sys;
+  if (!a.keep) {
+    auto [ec] = co_await bus.js().delete_stream(stream, use_ec);
+    (void)ec;
+  }
+  bus.close();
+  co_return 0;
+}
+
+// Raw JetStream async on its own stream, for the table's reference column.
+asio::awaitable<int> js_async(const bench_args& a, result& r, timing& t) {
+  auto ex = co_await asio::this_coro::executor;
+  natsbus::connection_options co;
+  co.servers = {a.url};
+  natsbus::connection conn(ex, co);
+  auto [cec] = co_await conn.connect(use_ec);
+  if (cec) co_return 1;
+  natsbus::jetstream_options jo;
+  jo.max_pending = a.max_pending;
+  natsbus::jetstream js(conn, jo);
+  natsbus::stream_config sc;
+  sc.name = "BUSBENCH_RAW";
+  sc.subjects.push_back("busbench.raw");
+  sc.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+  auto [dec] = co_await js.delete_stream(sc.name, use_ec);
+  (void)dec;
+  auto [sec, si] = co_await js.create_stream(sc, use_ec);
+  if (sec) co_return 1;
+  std::string payload(a.size, 'x');
+  ack_reaper reaper(a.max_pending, r);
+  natsbus::publish_options po;
+  id_maker ids;
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    // Like for like: when the bus gives every publish a message id, so does this column.
+    if (a.auto_msg_id) po.msg_id.assign(ids.make(i));
+    auto [ec, f] = co_await js.publish_async("busbench.raw", payload, po, use_ec);
+    if (ec) {
+      note_error(r, ec);
+      continue;
+    }
+    co_await reaper.push(f);
+  }
+  co_await reaper.drain();
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto [ec] = co_await js.delete_stream(sc.name, use_ec);
+  (void)ec;
+  conn.close();
+  co_return 0;
+}
+
+// Waits until `left` reaches zero (every spawned operation decrements it and pokes the timer).
+asio::awaitable<void> wait_all(std::size_t& left, asio::steady_timer& poke) {
+  while (left > 0) {
+    poke.expires_at(asio::steady_timer::time_point::max());
+    auto [ec] = co_await poke.async_wait(use_ec);
+    (void)ec;
+  }
+}
+
+asio::awaitable<void> delete_one(natsbus::jetstream& js, std::string name, std::size_t& left, asio::steady_timer& poke) {
+  auto [ec] = co_await js.delete_stream(name, use_ec);
+  (void)ec;
+  --left;
+  poke.cancel();
+}
+
+}  // namespace
+
+asio::awaitable<int> run_bus_scenario(const bench_args& a) {
+  result r;
+  timing t;
+  std::size_t allocs = 0;
+  int rc = co_await bus_scenario(a, a.scenario, r, t, allocs);
+  if (rc) co_return rc;
+  std::printf(
+      "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f\n",
+      a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, t.seconds, a.msgs / t.seconds, r.acks,
+      r.errors, t.user, t.sys, static_cast<double>(allocs) / static_cast<double>(a.msgs ? a.msgs : 1));
+  if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
+  co_return 0;
+}
+
+asio::awaitable<int> run_strategy_table(const bench_args& base) {
+  std::vector<std::size_t> sizes = {500, 2000, 5000, 10000, 100000};
+  if (base.msgs != 100000) sizes = {base.msgs};  // --msgs picks one row
+  std::printf("strategy comparison: storage=%s size=%zu window=%zu msg-ids=%s; throughput counts acks, every ack "
+              "awaited\n",
+              base.storage.c_str(), base.size, base.max_pending, base.auto_msg_id ? "on" : "off");
+  std::printf("%8s %14s %14s %14s %14s %10s %12s %12s %12s\n", "msgs", "info/publish", "create-only", "skip",
+              "js-async", "skip/slow", "c-only/slow", "c-only/skip", "skip/js");
+  int errors = 0;
+  for (auto n : sizes) {
+    bench_args a = base;
+    a.msgs = n;
+    double rate[4] = {};
+    const char* names[3] = {"bus-info-per-publish", "bus-create-only", "bus-skip"};
+    for (int k = 0; k < 3; ++k) {
+      result r;
+      timing t;
+      std::size_t allocs = 0;
+      if (co_await bus_scenario(a, names[k], r, t, allocs)) co_return 1;
+      errors += static_cast<int>(r.errors);
+      rate[k] = r.acks / t.seconds;
+    }
+    result r;
+    timing t;
+    if (co_await js_async(a, r, t)) co_return 1;
+    errors += static_cast<int>(r.errors);
+    rate[3] = r.acks / t.seconds;
+    std::printf("%8zu %14.0f %14.0f %14.0f %14.0f %9.1fx %11.1fx %11.2fx %11.2fx\n", n, rate[0], rate[1], rate[2],
+                rate[3], rate[2] / rate[0], rate[1] / rate[0], rate[1] / rate[2], rate[2] / rate[3]);
+    std::fflush(stdout);
+  }
+  if (errors) std::printf("errors: %d\n", errors);
+  co_return errors ? 1 : 0;
+}
+
+asio::awaitable<int> run_configure_bench(const bench_args& a) {
+  auto ex = co_await asio::this_coro::executor;
+  natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
+  auto [sec] = co_await bus.start(use_ec);
+  if (sec) {
+    std::cerr << "bus start: " << bus.last_error() << "\n";
+    co_return 1;
+  }
+  const std::size_t n = 1000;
+  std::vector<natsbus::topic_config> topics(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    topics[i].name = "cfgbench.t" + std::to_string(i);
+    topics[i].options = topic_opts(a);
+  }
+  asio::steady_timer poke(ex);
+
+  // Pipelined.
+  auto t0 = std::chrono::steady_clock::now();
+  auto [pec, results] = co_await bus.configure_topics(topics, use_ec);
+  double pipelined_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (pec) {
+    std::cerr << "configure_topics: " << bus.last_error() << "\n";
+    co_return 1;
+  }
+  std::size_t left = n;
+  t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < n; ++i)
+    asio::co_spawn(ex, delete_one(bus.js(), results[i].stream, left, poke), asio::detached);
+  co_await wait_all(left, poke);
+  double pipelined_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& t : topics) bus.remove_topic_config(t.name);
+
+  // One at a time, each round trip awaited.
+  t0 = std::chrono::steady_clock::now();
+  for (const auto& t : topics) {
+    auto [ec, res] = co_await bus.configure_topic(t.name, t.options, use_ec);
+    if (ec) {
+      std::cerr << "configure_topic: " << res.message << "\n";
+      co_return 1;
+    }
+  }
+  double sequential_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t0 = std::chrono::steady_clock::now();
+  for (const auto& r : results) {
+    auto [ec] = co_await bus.js().delete_stream(r.stream, use_ec);
+    (void)ec;
+  }
+  double sequential_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  bus.close();
+  std::printf("configure %zu topics (storage=%s): pipelined %.3f s, one by one %.3f s, %.2fx; "
+              "delete pipelined %.3f s, one by one %.3f s, %.2fx\n",
+              n, a.storage.c_str(), pipelined_create, sequential_create, sequential_create / pipelined_create,
+              pipelined_delete, sequential_delete, sequential_delete / pipelined_delete);
+  co_return 0;
+}
+
+}  // namespace bench
