@@ -418,39 +418,4 @@ BOOST_AUTO_TEST_CASE(precreation_at_start) {
   });
 }
 
-// Strategy switches while publishers run on a multi-threaded pool; built with -fsanitize=thread this is the
-// data-race check.
-BOOST_AUTO_TEST_CASE(strategy_switch_under_concurrent_publishers) {
-  asio::thread_pool pool(4);
-  natsbus::event_bus bus(pool.get_executor(), bus_config(server));
-  bus.start(asio::use_future).get();
-  bus.configure_topic("race.topic", memory_topic(), asio::use_future).get();
-  std::atomic<int> acked{0}, failed{0}, finished{0};
-  std::promise<void> all;
-  for (int p = 0; p < 100; ++p) {
-    asio::co_spawn(
-        pool,
-        [](natsbus::event_bus& b, std::atomic<int>& ok, std::atomic<int>& bad, std::atomic<int>& fin,
-           std::promise<void>& done) -> asio::awaitable<void> {
-          for (int i = 0; i < 20; ++i) {
-            auto [ec, ack] = co_await b.publish("race.topic", "x", use_ec);
-            (ec ? bad : ok)++;
-          }
-          if (++fin == 100) done.set_value();
-        }(bus, acked, failed, finished, all),
-        asio::detached);
-  }
-  for (int i = 0; i < 50; ++i) {
-    bus.set_topic_config_strategy(i % 2 ? topic_strategy::skip : topic_strategy::create_only);
-    std::this_thread::yield();
-  }
-  bus.set_topic_config_strategy(topic_strategy::skip);
-  BOOST_REQUIRE(all.get_future().wait_for(60s) == std::future_status::ready);
-  BOOST_TEST(acked.load() == 2000);
-  BOOST_TEST(failed.load() == 0);
-  BOOST_TEST((bus.get_topic_config_strategy() == topic_strategy::skip));
-  bus.close();
-  pool.join();
-}
-
 BOOST_AUTO_TEST_SUITE_END()

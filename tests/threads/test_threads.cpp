@@ -1,0 +1,155 @@
+// Multi-threaded io_context use: every public call from any thread, state on one strand. This binary is also
+// built with -fsanitize=thread by scripts/tsan.sh (the ctest "tsan"), where it is the data-race check.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include "nats_server.hpp"
+
+#include <natsbus/event_bus.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+namespace asio = boost::asio;
+using natsbus::topic_strategy;
+using natsbus::test::nats_server;
+using namespace std::chrono_literals;
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+natsbus::event_bus_config bus_config(const nats_server& s) {
+  natsbus::event_bus_config c;
+  c.connection.servers = {s.url()};
+  c.default_topic_options.storage = natsbus::storage_type::memory;
+  return c;
+}
+
+natsbus::topic_options memory_topic() {
+  natsbus::topic_options o;
+  o.persistence = natsbus::topic_persistence::persistent;
+  o.storage = natsbus::storage_type::memory;
+  return o;
+}
+
+struct fixture {
+  nats_server server;
+};
+
+// Publishes `n` messages from its own thread pool coroutine, then counts down.
+asio::awaitable<void> core_publisher(natsbus::connection& c, int n, std::atomic<int>& failed,
+                                     std::atomic<int>& finished, std::promise<void>& done, int publishers) {
+  for (int i = 0; i < n; ++i) {
+    auto [ec] = co_await c.publish("mt.data", "x", use_ec);
+    if (ec) ++failed;
+  }
+  if (++finished == publishers) done.set_value();
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(threads, fixture)
+
+BOOST_AUTO_TEST_CASE(connection_used_from_many_threads) {
+  asio::thread_pool pool(4);
+  natsbus::connection_options o;
+  o.servers = {server.url()};
+  natsbus::connection conn(pool.get_executor(), o);
+  conn.connect(asio::use_future).get();
+  auto sub = conn.subscribe("mt.data", {}, asio::use_future).get();
+  conn.flush(asio::use_future).get();
+
+  // Coroutines on the pool (not on the connection's strand) and plain threads with futures, at once.
+  constexpr int publishers = 8, per = 500, threads = 4, per_thread = 250;
+  std::atomic<int> failed{0}, finished{0};
+  std::promise<void> all;
+  for (int p = 0; p < publishers; ++p)
+    asio::co_spawn(pool, core_publisher(conn, per, failed, finished, all, publishers), asio::detached);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) conn.publish("mt.data", "y", asio::use_future).get();
+      (void)conn.stats();
+      (void)conn.is_connected();
+    });
+  for (auto& t : ts) t.join();
+  BOOST_REQUIRE(all.get_future().wait_for(30s) == std::future_status::ready);
+  conn.flush(asio::use_future).get();
+  const int total = publishers * per + threads * per_thread;
+  int got = 0;
+  while (got < total) {
+    auto m = sub.next(asio::use_future);
+    BOOST_REQUIRE(m.wait_for(10s) == std::future_status::ready);
+    m.get();
+    ++got;
+  }
+  BOOST_TEST(got == total);
+  BOOST_TEST(failed.load() == 0);
+  // Requests from several threads share the one inbox.
+  auto replier = conn.subscribe("mt.echo", {}, asio::use_future).get();
+  std::thread echo([&] {
+    for (int i = 0; i < 200; ++i) {
+      auto m = replier.next(asio::use_future).get();
+      conn.publish(m.reply, m.payload, asio::use_future).get();
+    }
+  });
+  std::vector<std::thread> askers;
+  std::atomic<int> answered{0};
+  for (int t = 0; t < 4; ++t)
+    askers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string body = std::to_string(t) + "-" + std::to_string(i);
+        auto reply = conn.request("mt.echo", body, 5000ms, asio::use_future).get();
+        if (reply.payload == body) ++answered;
+      }
+    });
+  for (auto& t : askers) t.join();
+  echo.join();
+  BOOST_TEST(answered.load() == 200);
+  conn.close();
+  pool.join();
+}
+
+// Strategy switches while publishers run on a multi-threaded pool; built with -fsanitize=thread this is the
+// data-race check.
+BOOST_AUTO_TEST_CASE(strategy_switch_under_concurrent_publishers) {
+  asio::thread_pool pool(4);
+  natsbus::event_bus bus(pool.get_executor(), bus_config(server));
+  bus.start(asio::use_future).get();
+  bus.configure_topic("race.topic", memory_topic(), asio::use_future).get();
+  std::atomic<int> acked{0}, failed{0}, finished{0};
+  std::promise<void> all;
+  for (int p = 0; p < 100; ++p) {
+    asio::co_spawn(
+        pool,
+        [](natsbus::event_bus& b, std::atomic<int>& ok, std::atomic<int>& bad, std::atomic<int>& fin,
+           std::promise<void>& done) -> asio::awaitable<void> {
+          for (int i = 0; i < 20; ++i) {
+            auto [ec, ack] = co_await b.publish("race.topic", "x", use_ec);
+            (ec ? bad : ok)++;
+          }
+          if (++fin == 100) done.set_value();
+        }(bus, acked, failed, finished, all),
+        asio::detached);
+  }
+  for (int i = 0; i < 50; ++i) {
+    bus.set_topic_config_strategy(i % 2 ? topic_strategy::skip : topic_strategy::create_only);
+    std::this_thread::yield();
+  }
+  bus.set_topic_config_strategy(topic_strategy::skip);
+  BOOST_REQUIRE(all.get_future().wait_for(60s) == std::future_status::ready);
+  BOOST_TEST(acked.load() == 2000);
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST((bus.get_topic_config_strategy() == topic_strategy::skip));
+  bus.close();
+  pool.join();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
