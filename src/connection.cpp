@@ -49,7 +49,10 @@ connection_impl::connection_impl(asio::any_io_executor ex, connection_options op
       rbuf_(std::max<std::size_t>(opts_.read_buffer_size, 4096)),
       writer_wake_(strand_),
       ping_timer_(strand_),
+      reconnect_timer_(strand_),
       request_timer_(strand_) {
+  rng_state_ = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               reinterpret_cast<std::uintptr_t>(this);
   if (opts_.max_pings_out < 1) opts_.max_pings_out = 1;
   wbuf_.reserve(64 * 1024);
   wire_.reserve(64 * 1024);
@@ -64,70 +67,88 @@ void connection_impl::emit(event_kind kind, error_code ec, std::string text, std
   if (h) h(connection_event{kind, ec, std::move(text), sid});
 }
 
+std::uint64_t connection_impl::random() noexcept {
+  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+asio::awaitable<error_code> connection_impl::try_server(pool_entry& e, std::string& error_text) {
+  const auto& addr = e.addr;
+  asio::ip::tcp::resolver resolver(strand_);
+  asio::steady_timer deadline(strand_);
+  auto [rec, results] = co_await resolver.async_resolve(addr.host, std::to_string(addr.port), use_ec);
+  if (rec) co_return rec;
+  if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+  socket_ = asio::ip::tcp::socket(strand_);
+  deadline.expires_after(opts_.connect_timeout);
+  auto r = co_await (asio::async_connect(socket_, results, use_ec) || deadline.async_wait(use_ec));
+  if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+  if (r.index() == 1) co_return error_code(error::connect_timeout);
+  auto [cec, ep] = std::get<0>(r);
+  if (cec) co_return cec;
+  socket_.set_option(asio::ip::tcp::no_delay(true));
+  socket_.non_blocking(true);  // the writer tries write_some before waiting on the reactor
+  deadline.expires_after(opts_.connect_timeout);
+  auto h = co_await (handshake(addr) || deadline.async_wait(use_ec));
+  error_code hec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);
+  if (state_ == conn_state::closed) hec = error::connection_closed;
+  if (hec) {
+    log_->warn("natsbus: handshake with {} failed: {}", addr.redacted, hec.message());
+    {
+      std::lock_guard lock(cold_mutex_);
+      error_text = last_error_;
+    }
+    error_code ignored;
+    socket_.close(ignored);
+    co_return hec;
+  }
+  log_->info("natsbus: connected to {}", addr.redacted);
+  co_return error_code{};
+}
+
 asio::awaitable<void> connection_impl::connect_op() {
   auto self = shared_from_this();
   if (state_ != conn_state::idle) throw boost::system::system_error(error::invalid_argument, "connect called twice");
   state_ = conn_state::connecting;
-  servers_.clear();
+  pool_.clear();
   for (const auto& url : opts_.servers) {
-    server_address a;
-    if (auto ec = parse_server_url(url, a)) {
+    pool_entry e;
+    if (auto ec = parse_server_url(url, e.addr)) {
       state_ = conn_state::idle;
       throw boost::system::system_error(ec, "bad server URL '" + url + "'");
     }
-    servers_.push_back(std::move(a));
+    pool_.push_back(std::move(e));
   }
-  if (servers_.empty()) {
+  if (pool_.empty()) {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::no_servers, "no server URLs");
   }
+  if (opts_.randomize_servers)
+    for (std::size_t i = pool_.size(); i > 1; --i) std::swap(pool_[i - 1], pool_[random() % i]);
 
   error_code last = error::no_servers;
   std::string last_text;
-  asio::ip::tcp::resolver resolver(strand_);
-  asio::steady_timer deadline(strand_);
-  for (const auto& addr : servers_) {
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
     if (state_ == conn_state::closed) break;
-    auto [rec, results] = co_await resolver.async_resolve(addr.host, std::to_string(addr.port), use_ec);
-    if (rec) {
-      last = rec;
-      continue;
-    }
-    socket_ = asio::ip::tcp::socket(strand_);
-    deadline.expires_after(opts_.connect_timeout);
-    auto r = co_await (asio::async_connect(socket_, results, use_ec) || deadline.async_wait(use_ec));
-    if (r.index() == 1) {
-      last = error::connect_timeout;
-      continue;
-    }
-    auto [cec, ep] = std::get<0>(r);
-    if (cec) {
-      last = cec;
-      continue;
-    }
-    socket_.set_option(asio::ip::tcp::no_delay(true));
-    socket_.non_blocking(true);  // the writer tries write_some before waiting on the reactor
-    deadline.expires_after(opts_.connect_timeout);
-    auto h = co_await (handshake(addr) || deadline.async_wait(use_ec));
-    error_code hec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);
-    if (hec) {
-      log_->warn("natsbus: handshake with {} failed: {}", addr.redacted, hec.message());
-      last = hec;
-      {
-        std::lock_guard lock(cold_mutex_);
-        last_text = last_error_;
-      }
-      error_code ignored;
-      socket_.close(ignored);
-      continue;
-    }
-    log_->info("natsbus: connected to {}", addr.redacted);
+    pool_[i].last_attempt = std::chrono::steady_clock::now();
+    last = co_await try_server(pool_[i], last_text);
+    if (last) continue;
+    current_ = i;
     state_ = conn_state::connected;
     emit(event_kind::connected);
     asio::co_spawn(strand_, run(), asio::detached);
     co_return;
   }
-  if (state_ != conn_state::closed) state_ = conn_state::idle;
+  if (state_ == conn_state::closed) throw boost::system::system_error(error::connection_closed);
+  if (opts_.retry_on_failed_connect && opts_.allow_reconnect) {
+    log_->warn("natsbus: first connect failed ({}); retrying in the background", last.message());
+    state_ = conn_state::reconnecting;
+    asio::co_spawn(strand_, reconnect_then_run(), asio::detached);
+    co_return;
+  }
+  state_ = conn_state::idle;
   throw boost::system::system_error(last, last_text);
 }
 
@@ -135,7 +156,7 @@ error_code connection_impl::check_publish(std::string_view subject, std::string_
                                           std::string_view reply) const {
   auto st = state_.load(std::memory_order_relaxed);
   if (st == conn_state::closed) return error::connection_closed;
-  if (st != conn_state::connected && st != conn_state::draining) return error::disconnected;
+  if (!accepting()) return error::disconnected;
   if (!protocol::is_valid_publish_subject(subject)) return error::invalid_subject;
   if (!reply.empty() && !protocol::is_valid_publish_subject(reply)) return error::invalid_subject;
   (void)hdrs;
@@ -146,12 +167,14 @@ error_code connection_impl::check_publish(std::string_view subject, std::string_
 void connection_impl::do_publish(std::string_view subject, std::string_view payload, const headers* hdrs,
                                  std::string_view reply, void_handler h) {
   if (auto ec = check_publish(subject, payload, hdrs, reply)) return done(std::move(h), ec);
+  auto before = wbuf_.size();
   error_code ec = hdrs && !hdrs->empty() ? protocol::encode_hpub(wbuf_, subject, reply, *hdrs, payload)
                                          : protocol::encode_pub(wbuf_, subject, reply, payload);
-  if (ec) return done(std::move(h), ec);
+  if (ec || !fits_reconnect_buffer(before, ec)) return done(std::move(h), ec);
   out_msgs_.add(1);
   wake_writer();
-  if (wbuf_.size() > opts_.write_buffer_limit) blocked_publishers_.push_back(std::move(h));
+  // While reconnecting the reconnect buffer bounds what is queued: no suspension, an error when full.
+  if (wbuf_.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
   else done(std::move(h), error_code{});
 }
 
@@ -160,9 +183,10 @@ bool connection_impl::try_queue(std::string_view subject, std::string_view paylo
   ec = {};
   if (!on_owner_thread() || wbuf_.size() > opts_.write_buffer_limit) return false;
   if ((ec = check_publish(subject, payload, hdrs, reply))) return false;
+  auto before = wbuf_.size();
   ec = hdrs && !hdrs->empty() ? protocol::encode_hpub(wbuf_, subject, reply, *hdrs, payload)
                               : protocol::encode_pub(wbuf_, subject, reply, payload);
-  if (ec) return false;
+  if (ec || !fits_reconnect_buffer(before, ec)) return false;
   out_msgs_.add(1);
   wake_writer();
   return true;
@@ -171,12 +195,13 @@ bool connection_impl::try_queue(std::string_view subject, std::string_view paylo
 void connection_impl::queue_frame(std::string_view frame, std::uint64_t, void_handler h) {
   auto st = state_.load(std::memory_order_relaxed);
   if (st == conn_state::closed) return done(std::move(h), error_code(error::connection_closed));
-  if (st != conn_state::connected && st != conn_state::draining)
-    return done(std::move(h), error_code(error::disconnected));
+  if (!accepting()) return done(std::move(h), error_code(error::disconnected));
+  auto before = wbuf_.size();
   wbuf_.append(frame);
+  if (error_code ec; !fits_reconnect_buffer(before, ec)) return done(std::move(h), ec);
   out_msgs_.add(1);
   wake_writer();
-  if (wbuf_.size() > opts_.write_buffer_limit) blocked_publishers_.push_back(std::move(h));
+  if (wbuf_.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
   else done(std::move(h), error_code{});
 }
 
@@ -184,7 +209,8 @@ void connection_impl::do_subscribe(std::string_view subject, std::string_view qu
                                    asio::any_completion_handler<void(error_code, subscription)> h) {
   auto st = state_.load();
   if (st == conn_state::closed) return done(std::move(h), error_code(error::connection_closed), subscription{});
-  if (st != conn_state::connected) return done(std::move(h), error_code(error::disconnected), subscription{});
+  if (st != conn_state::connected && st != conn_state::reconnecting)
+    return done(std::move(h), error_code(error::disconnected), subscription{});
   auto s = std::make_shared<sub_state>();
   s->conn = weak_from_this();
   s->sid = next_sid_++;
@@ -192,8 +218,9 @@ void connection_impl::do_subscribe(std::string_view subject, std::string_view qu
   s->queue = std::string(queue);
   s->max_pending_msgs = opts_.subscription_pending_msgs;
   s->max_pending_bytes = opts_.subscription_pending_bytes;
-  if (auto ec = protocol::encode_sub(wbuf_, subject, queue, s->sid))
-    return done(std::move(h), ec, subscription{});
+  // While reconnecting the SUB goes out with the replay of every subscription.
+  if (st == conn_state::connected)
+    if (auto ec = protocol::encode_sub(wbuf_, subject, queue, s->sid)) return done(std::move(h), ec, subscription{});
   subs_.emplace(s->sid, s);
   wake_writer();
   done(std::move(h), error_code{}, subscription(std::move(s)));
@@ -243,13 +270,13 @@ void connection_impl::sub_unsubscribe(const std::shared_ptr<sub_state>& s, std::
 
 std::uint64_t connection_impl::subscribe_raw(std::string_view pattern,
                                             std::function<void(const protocol::event&)> fn) {
-  if (!writable()) return 0;
+  if (!accepting()) return 0;
   auto s = std::make_shared<sub_state>();
   s->conn = weak_from_this();
   s->sid = next_sid_++;
   s->subject = std::string(pattern);
   s->raw = std::move(fn);
-  if (protocol::encode_sub(wbuf_, pattern, {}, s->sid)) return 0;
+  if (writable() && protocol::encode_sub(wbuf_, pattern, {}, s->sid)) return 0;
   subs_.emplace(s->sid, s);
   wake_writer();
   return s->sid;
@@ -265,6 +292,7 @@ const std::string& connection_impl::inbox_prefix() {
 void connection_impl::ensure_inbox() {
   if (inbox_sid_ != 0) return;
   inbox_sid_ = next_sid_++;
+  if (!writable()) return;  // replayed with the subscriptions after the reconnect
   std::string pattern = inbox_prefix() + "*";
   (void)protocol::encode_sub(wbuf_, pattern, {}, inbox_sid_);
   wake_writer();
@@ -344,6 +372,7 @@ void connection_impl::do_flush(void_handler h) {
   if (st != conn_state::connected && st != conn_state::draining)
     return done(std::move(h), error_code(error::disconnected));
   protocol::encode_ping(wbuf_);
+  ++wbuf_pings_;
   pong_waiters_.emplace_back(std::move(h));
   wake_writer();
 }
@@ -384,6 +413,7 @@ void connection_impl::do_close(error_code reason) {
   socket_.close(ignored);
   writer_wake_.cancel();
   ping_timer_.cancel();
+  reconnect_timer_.cancel();
   request_timer_.cancel();
   error_code pending_ec = reason == error::connection_closed ? reason : error_code(error::disconnected);
   fail_pending(pending_ec);

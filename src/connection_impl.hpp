@@ -73,7 +73,18 @@ struct sub_state {
   bool in_slow_state = false;  // reported once per overflow episode
 };
 
-enum class conn_state { idle, connecting, connected, draining, closed };
+// idle -> connecting -> connected <-> reconnecting; draining and closed are terminal paths.
+enum class conn_state { idle, connecting, connected, reconnecting, draining, closed };
+
+// One server of the pool: a seed URL or one the cluster announced.
+struct pool_entry {
+  server_address addr;
+  bool discovered = false;
+  bool lame_duck = false;
+  int attempts = 0;     // failed attempts since the last success
+  int auth_errors = 0;  // authorization failures in a row
+  std::chrono::steady_clock::time_point last_attempt{};
+};
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
  public:
@@ -120,8 +131,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     auto st = state_.load(std::memory_order_relaxed);
     return st == conn_state::connected || st == conn_state::draining;
   }
+  // Connected, or reconnecting with a reconnect buffer: frames may be appended to wbuf_.
+  [[nodiscard]] bool accepting() const noexcept { return writable() || buffering(); }
   // Called on every close with the reason, after pending operations failed (for the JetStream layer).
   std::vector<std::function<void(error_code)>> on_close_;
+  // Called when the connection is lost and a reconnect begins, and once a new session has replayed its
+  // subscriptions (frames appended then go out first thing).
+  std::vector<std::function<void()>> on_disconnect_;
+  std::vector<std::function<void()>> on_reconnect_;
+  [[nodiscard]] bool buffering() const noexcept {
+    auto st = state_.load(std::memory_order_relaxed);
+    return st == conn_state::reconnecting && opts_.reconnect_buffer_size > 0;
+  }
 
   // Set when the executor is a single-threaded io_context's: its one thread owns the state.
   std::optional<asio::io_context::executor_type> io_ex_;
@@ -156,7 +177,22 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   int pings_out_ = 0;
   std::deque<std::optional<void_handler>> pong_waiters_;  // nullopt: a keepalive PING
   std::deque<void_handler> blocked_publishers_;           // waiting for the buffer to drain
-  std::vector<server_address> servers_;
+  std::vector<pool_entry> pool_;
+  std::size_t current_ = 0;  // index in pool_ of the server of the current (or last) session
+  std::size_t wbuf_pings_ = 0;  // PING frames in wbuf_ (not yet handed to the writer)
+  asio::steady_timer reconnect_timer_;
+  std::uint64_t rng_state_ = 0;
+  std::uint64_t random() noexcept;  // splitmix64
+
+  asio::awaitable<error_code> try_server(pool_entry& e, std::string& error_text);
+  asio::awaitable<error_code> reconnect_loop();
+  asio::awaitable<void> reconnect_then_run();
+  void begin_reconnect(error_code reason);
+  void finish_reconnect();
+  void add_discovered(const std::vector<std::string>& urls);
+  // After appending a frame while reconnecting: false (and the frame removed) when it overflows the
+  // reconnect buffer.
+  bool fits_reconnect_buffer(std::size_t size_before, error_code& ec);
 
   asio::awaitable<error_code> handshake(const server_address& addr);
   asio::awaitable<error_code> read_more();

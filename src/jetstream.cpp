@@ -95,6 +95,12 @@ jetstream::jetstream(connection& conn, jetstream_options opts)
     impl->conn_->on_close_.push_back([w](error_code reason) {
       if (auto i = w.lock()) i->fail_all(reason == error::connection_closed ? reason : error_code(error::disconnected));
     });
+    impl->conn_->on_disconnect_.push_back([w] {
+      if (auto i = w.lock()) i->on_disconnect();
+    });
+    impl->conn_->on_reconnect_.push_back([w] {
+      if (auto i = w.lock()) i->on_reconnect();
+    });
   });
 }
 

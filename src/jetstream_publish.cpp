@@ -131,9 +131,10 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
   (void)tec;
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
+  auto before = conn_->wbuf_.size();
   ec = any_header ? protocol::encode_hpub(conn_->wbuf_, subject, reply_sv, std::string_view(header_scratch_), payload)
                   : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload);
-  if (ec) return nullptr;
+  if (ec || !conn_->fits_reconnect_buffer(before, ec)) return nullptr;
   conn_->out_msgs_.add(1);
   conn_->wake_writer();
 
@@ -155,6 +156,8 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->started = std::chrono::steady_clock::now();
   s->deadline = s->started + timeout;
   s->tag = opts.tag;
+  if (opts.msg_id.empty()) s->frame.clear();
+  else s->frame.assign(conn_->wbuf_, before, std::string::npos);
   ring_[token & mask_] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
@@ -271,6 +274,26 @@ void jetstream_impl::fail_all(error_code ec) {
   complete_waiters_.clear();
   ack_sid_ = 0;
   sweep_timer_.cancel();
+}
+
+void jetstream_impl::on_disconnect() {
+  bool any = false;
+  for (auto* slot : ring_) {
+    if (slot && slot->frame.empty()) {
+      resolve(slot, error::disconnected);
+      any = true;
+    }
+  }
+  if (any) unblock();
+}
+
+void jetstream_impl::on_reconnect() {
+  for (auto* slot : ring_) {
+    if (slot && !slot->frame.empty()) {
+      conn_->wbuf_.append(slot->frame);
+      ++resent_;
+    }
+  }
 }
 
 void jetstream_impl::wait_complete(asio::any_completion_handler<void(error_code)> h) {

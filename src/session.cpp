@@ -12,6 +12,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <variant>
@@ -144,13 +145,184 @@ asio::awaitable<error_code> connection_impl::handshake(const server_address& add
   }
 }
 
+// The lifetime loop: a session (reader || writer || keepalive) until the connection is lost, then the reconnect
+// loop, then the next session; until close(), or until no server is left.
 asio::awaitable<void> connection_impl::run() {
   auto self = shared_from_this();
-  auto result = co_await (reader() || writer() || keepalive());
-  error_code ec = std::visit([](auto v) { return error_code(v); }, result);
+  for (;;) {
+    writer_idle_ = false;
+    auto result = co_await (reader() || writer() || keepalive());
+    error_code ec = std::visit([](auto v) { return error_code(v); }, result);
+    if (state_ == conn_state::closed) co_return;
+    if (!ec) ec = error::disconnected;
+    log_->warn("natsbus: connection to {} lost: {}", pool_.empty() ? "" : pool_[current_].addr.redacted,
+               ec.message());
+    if (!opts_.allow_reconnect || state_ == conn_state::draining) {
+      do_close(ec);
+      co_return;
+    }
+    begin_reconnect(ec);
+    auto rec = co_await reconnect_loop();
+    if (state_ == conn_state::closed) co_return;
+    if (rec) {
+      do_close(rec);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> connection_impl::reconnect_then_run() {
+  auto self = shared_from_this();
+  auto rec = co_await reconnect_loop();
   if (state_ == conn_state::closed) co_return;
-  log_->warn("natsbus: connection lost: {}", ec.message());
-  do_close(ec ? ec : error_code(error::disconnected));
+  if (rec) {
+    do_close(rec);
+    co_return;
+  }
+  co_await run();
+}
+
+void connection_impl::begin_reconnect(error_code reason) {
+  state_ = conn_state::reconnecting;
+  error_code ignored;
+  socket_.close(ignored);
+  // The batch that was on the wire may have arrived in part: it is dropped. wbuf_ holds whole frames that
+  // never left; it becomes the reconnect buffer.
+  wire_.clear();
+  pings_out_ = 0;
+  // Flushes whose PING left with the old session can never be answered; those still in wbuf_ will be.
+  std::size_t gone = pong_waiters_.size() > wbuf_pings_ ? pong_waiters_.size() - wbuf_pings_ : 0;
+  for (std::size_t i = 0; i < gone; ++i) {
+    if (pong_waiters_.front()) done(std::move(*pong_waiters_.front()), error_code(error::disconnected));
+    pong_waiters_.pop_front();
+  }
+  if (opts_.fail_requests_on_disconnect) {
+    for (auto& [tok, r] : requests_) done(std::move(r.handler), error_code(error::disconnected), message{});
+    requests_.clear();
+  }
+  // Publishers waiting for the write buffer: their frames are queued; the reconnect buffer bounds the rest.
+  for (auto& h : blocked_publishers_) done(std::move(h), error_code{});
+  blocked_publishers_.clear();
+  if (!pool_.empty()) pool_[current_].last_attempt = std::chrono::steady_clock::now();
+  for (auto& fn : on_disconnect_) fn();
+  emit(event_kind::disconnected, reason);
+}
+
+void connection_impl::finish_reconnect() {
+  // Subscriptions first, so that buffered publishes and resent JetStream publishes find them in place.
+  std::string replay;
+  if (inbox_sid_ != 0) (void)protocol::encode_sub(replay, inbox_prefix() + "*", {}, inbox_sid_);
+  for (auto& [sid, sub] : subs_) {
+    if (sub->closed) continue;
+    (void)protocol::encode_sub(replay, sub->subject, sub->queue, sid);
+    if (sub->max_msgs != 0) {
+      auto delivered = sub->delivered.load(std::memory_order_relaxed);
+      if (delivered < sub->max_msgs) protocol::encode_unsub(replay, sid, sub->max_msgs - delivered);
+    }
+  }
+  wbuf_.insert(0, replay);
+  state_ = conn_state::connected;
+  reconnects_.add(1);
+  for (auto& fn : on_reconnect_) fn();
+  wake_writer();
+  emit(event_kind::reconnected);
+}
+
+asio::awaitable<error_code> connection_impl::reconnect_loop() {
+  auto self = shared_from_this();
+  std::size_t next = pool_.empty() ? 0 : (current_ + 1) % pool_.size();
+  error_code last = error::no_servers;
+  for (;;) {
+    if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+    if (pool_.empty()) co_return last;
+    if (next >= pool_.size()) next = 0;
+    // Servers in lame duck mode come last: skip them while any other is left.
+    bool all_lame = std::all_of(pool_.begin(), pool_.end(), [](const pool_entry& e) { return e.lame_duck; });
+    if (all_lame) {
+      for (auto& e : pool_) e.lame_duck = false;
+    } else if (pool_[next].lame_duck) {
+      next = (next + 1) % pool_.size();
+      continue;
+    }
+    std::size_t idx = next;
+    next = (next + 1) % pool_.size();
+    {
+      auto& e = pool_[idx];
+      std::chrono::milliseconds wait = opts_.reconnect_delay
+                                           ? opts_.reconnect_delay(e.attempts + 1)
+                                           : opts_.reconnect_wait;
+      if (!opts_.reconnect_delay && opts_.reconnect_jitter.count() > 0)
+        wait += std::chrono::milliseconds(random() % static_cast<std::uint64_t>(opts_.reconnect_jitter.count() + 1));
+      auto due = e.last_attempt + wait;
+      if (e.last_attempt.time_since_epoch().count() != 0 && due > std::chrono::steady_clock::now()) {
+        reconnect_timer_.expires_at(due);
+        auto [tec] = co_await reconnect_timer_.async_wait(use_ec);
+        (void)tec;
+        if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+      }
+    }
+    if (idx >= pool_.size()) continue;  // the pool changed while waiting
+    pool_[idx].last_attempt = std::chrono::steady_clock::now();
+    std::string text;
+    auto ec = co_await try_server(pool_[idx], text);
+    if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+    if (idx >= pool_.size()) continue;
+    auto& e = pool_[idx];
+    if (!ec) {
+      e.attempts = 0;
+      e.auth_errors = 0;
+      current_ = idx;
+      log_->info("natsbus: reconnected to {}", e.addr.redacted);
+      finish_reconnect();
+      co_return error_code{};
+    }
+    last = ec;
+    ++e.attempts;
+    bool auth = ec == error::authorization_violation || ec == error::authentication_expired;
+    e.auth_errors = auth ? e.auth_errors + 1 : 0;
+    bool drop = (auth && e.auth_errors >= 2) || (opts_.max_reconnects >= 0 && e.attempts > opts_.max_reconnects);
+    if (drop) {
+      log_->warn("natsbus: removing {} from the server pool after {} failed attempts ({})", e.addr.redacted,
+                 e.attempts, ec.message());
+      pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(idx));
+      if (current_ > idx) --current_;
+      if (current_ >= pool_.size()) current_ = 0;
+      next = idx;
+    }
+  }
+}
+
+void connection_impl::add_discovered(const std::vector<std::string>& urls) {
+  if (opts_.ignore_discovered_servers) return;
+  bool added = false;
+  for (const auto& u : urls) {
+    pool_entry e;
+    if (parse_server_url(u, e.addr)) continue;
+    bool known = std::any_of(pool_.begin(), pool_.end(), [&](const pool_entry& p) {
+      return p.addr.host == e.addr.host && p.addr.port == e.addr.port;
+    });
+    if (known) continue;
+    e.discovered = true;
+    // Credentials come from the options, or from the seed the client connected with.
+    if (!pool_.empty()) {
+      const auto& seed = pool_[current_].addr;
+      e.addr.user = seed.user;
+      e.addr.password = seed.password;
+      e.addr.token = seed.token;
+    }
+    log_->info("natsbus: discovered server {}", e.addr.redacted);
+    pool_.push_back(std::move(e));
+    added = true;
+  }
+  if (added) emit(event_kind::discovered_servers);
+}
+
+bool connection_impl::fits_reconnect_buffer(std::size_t size_before, error_code& ec) {
+  if (state_.load(std::memory_order_relaxed) != conn_state::reconnecting) return true;
+  if (wbuf_.size() <= opts_.reconnect_buffer_size) return true;
+  wbuf_.resize(size_before);  // never a partial frame
+  ec = error::reconnect_buffer_full;
+  return false;
 }
 
 asio::awaitable<error_code> connection_impl::reader() {
@@ -184,6 +356,7 @@ asio::awaitable<error_code> connection_impl::writer() {
       if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
     wire_.swap(wbuf_);
+    wbuf_pings_ = 0;
     // Try the socket at once: when the kernel takes everything (the common case) the write costs one system
     // call and no trip through the scheduler. Only a partial write waits for the reactor.
     error_code ec;
@@ -213,6 +386,7 @@ asio::awaitable<error_code> connection_impl::keepalive() {
     ++pings_out_;
     pong_waiters_.emplace_back(std::nullopt);
     protocol::encode_ping(wbuf_);
+    ++wbuf_pings_;
     wake_writer();
   }
 }
@@ -274,13 +448,22 @@ error_code connection_impl::handle_info(std::string_view json, bool initial) {
     parser_.set_max_payload(static_cast<std::size_t>(info.max_payload));
   }
   bool ldm = info.lame_duck_mode;
+  auto urls = info.connect_urls;
   {
     std::lock_guard lock(cold_mutex_);
     info_ = std::move(info);
   }
+  add_discovered(urls);
   if (!initial) {
     emit(event_kind::server_info);
-    if (ldm) emit(event_kind::lame_duck);
+    if (ldm) {
+      log_->warn("natsbus: {} entered lame duck mode; moving to another server",
+                 pool_.empty() ? "" : pool_[current_].addr.redacted);
+      emit(event_kind::lame_duck);
+      if (!pool_.empty()) pool_[current_].lame_duck = true;
+      // Leave now: the session ends, and the reconnect loop prefers any other server.
+      if (opts_.allow_reconnect && pool_.size() > 1) return error::lame_duck_mode;
+    }
   }
   return {};
 }

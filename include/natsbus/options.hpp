@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,26 @@ struct connection_options {
   // Per-subscription queue bounds; overflow drops the message and counts it (slow consumer).
   std::size_t subscription_pending_msgs = 65536;
   std::size_t subscription_pending_bytes = 64 * 1024 * 1024;
+
+  // ---- server pool and reconnect ----
+  bool randomize_servers = true;           // shuffle the seed URLs before the first connect
+  bool ignore_discovered_servers = false;  // do not add the servers INFO announces (connect_urls)
+  bool allow_reconnect = true;
+  // Failed attempts per server before it leaves the pool (nats.go's MaxReconnect); negative: never.
+  int max_reconnects = 60;
+  std::chrono::milliseconds reconnect_wait{2000};   // between two attempts on the same server
+  std::chrono::milliseconds reconnect_jitter{100};  // random extra wait, up to this
+  // When set, replaces reconnect_wait + jitter: the wait before the attempt numbered `attempt` (from 1) on a
+  // server.
+  std::function<std::chrono::milliseconds(int attempt)> reconnect_delay;
+  // Bytes of publishes kept while reconnecting, sent after the subscriptions are replayed. A publish that does
+  // not fit fails at once with reconnect_buffer_full. 0: publishes fail with disconnected while reconnecting.
+  std::size_t reconnect_buffer_size = 8 * 1024 * 1024;
+  // Requests awaiting a reply fail at once with disconnected when the connection is lost.
+  bool fail_requests_on_disconnect = true;
+  // When the first connect finds no server, connect() still succeeds and the client keeps trying in the
+  // background (publishes are buffered meanwhile).
+  bool retry_on_failed_connect = false;
 
   // Logging goes through spdlog; null means quiet.
   std::shared_ptr<spdlog::logger> logger;

@@ -45,6 +45,8 @@ class client_category_impl final : public boost::system::error_category {
       case error::stream_config_mismatch: return "stream configuration mismatch";
       case error::topic_config_conflict: return "topic options conflict with a shared stream";
       case error::invalid_config: return "invalid configuration";
+      case error::reconnect_buffer_full: return "reconnect buffer full";
+      case error::lame_duck_mode: return "server entered lame duck mode";
     }
     return "unknown natsbus error " + std::to_string(ev);
   }

@@ -93,6 +93,7 @@ asio::awaitable<error_code> closed_with(natsbus::connection_options o, Script sc
   auto ex = co_await asio::this_coro::executor;
   fake_server fake(ex);
   o.servers = {fake.url()};
+  o.allow_reconnect = false;  // the fault must surface as the close reason
   natsbus::connection c(ex, o);
   natsbus::test::signal closed(ex);
   error_code close_ec;

@@ -47,6 +47,8 @@ enum class error {
   subscription_closed,      // the subscription was unsubscribed or its limit reached
   tls_required,             // server requires TLS and the client is not configured for it
   not_supported,            // a feature the server does not have (headers, JetStream, ...)
+  reconnect_buffer_full,    // a publish while reconnecting that does not fit in the reconnect buffer
+  lame_duck_mode,           // the server announced lame duck mode; the client moves to another server
 
   // JetStream.
   jetstream_not_enabled,
