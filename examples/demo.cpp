@@ -49,10 +49,6 @@ asio::awaitable<void> demo(std::string url) {
   natsbus::connection_options o;
   o.servers = {url};
   o.name = "natsbus-demo";
-  // The reader below takes one message per scheduler turn while the connection parses a whole socket read per
-  // turn, so a burst piles up in the subscription's queue: let it hold the whole burst (the default, 65536
-  // messages, drops about a quarter of it).
-  o.subscription_pending_msgs = burst;
   natsbus::connection c(co_await asio::this_coro::executor, o);
   co_await c.connect();
   auto info = c.info();

@@ -577,6 +577,30 @@ asio::awaitable<void> connection::publish_awaitable(std::string_view subject, st
 
 // ---- subscription ----
 
+asio::awaitable<std::tuple<error_code, message>> subscription::next_awaitable_ec() {
+  if (state_) {
+    auto conn = state_->conn.lock();
+    if (conn && conn->on_owner_thread() && !state_->queue_msgs.empty()) {
+      std::tuple<error_code, message> r;
+      auto& q = state_->queue_msgs;
+      std::get<1>(r) = std::move(q.front());
+      q.pop_front();
+      state_->queue_bytes -= std::get<1>(r).payload.size();
+      state_->pending.store(q.size(), std::memory_order_relaxed);
+      co_return r;
+    }
+  }
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code, message)>(
+      [this](auto handler) { next_impl(asio::any_completion_handler<void(error_code, message)>(std::move(handler))); },
+      asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<message> subscription::next_awaitable() {
+  auto [ec, m] = co_await next_awaitable_ec();
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(m);
+}
+
 void subscription::next_impl(asio::any_completion_handler<void(error_code, message)> handler) {
   if (!state_) return detail::complete(asio::system_executor{}, std::move(handler), error_code(error::invalid_argument), message{});
   auto conn = state_->conn.lock();

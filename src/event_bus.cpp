@@ -232,8 +232,11 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
     if (strategy == topic_strategy::validate_only) co_return error_code(error::stream_not_found_for_topic);
     auto [ec, si] = co_await js_.create_stream(want.cfg, use_ec);
     if (!ec) {
-      created_.add(1);
-      result.created = true;
+      // The server answers CREATE for an identical existing stream with success and did_create false.
+      if (si.did_create) {
+        created_.add(1);
+        result.created = true;
+      }
       streams_.insert(name);
       co_return error_code{};
     }

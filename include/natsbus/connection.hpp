@@ -86,11 +86,19 @@ class subscription {
  public:
   subscription() = default;
 
+  // Awaited from a coroutine on the connection's thread, a message already queued is taken without
+  // suspending: a subscriber keeps up with a reader that parses a whole socket read per turn.
   template <class Token = default_token>
   auto next(Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, message)>(
-        [this](auto handler) { next_impl(asio::any_completion_handler<void(error_code, message)>(std::move(handler))); },
-        token);
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return next_awaitable();
+    } else if constexpr (detail::is_as_tuple_awaitable<Token>) {
+      return next_awaitable_ec();
+    } else {
+      return asio::async_initiate<Token, void(error_code, message)>(
+          [this](auto handler) { next_impl(asio::any_completion_handler<void(error_code, message)>(std::move(handler))); },
+          token);
+    }
   }
 
   // Sends UNSUB; messages already queued can still be taken, then next() fails with subscription_closed.
@@ -109,6 +117,8 @@ class subscription {
   friend class detail::connection_impl;
   explicit subscription(std::shared_ptr<detail::sub_state> s) : state_(std::move(s)) {}
   void next_impl(asio::any_completion_handler<void(error_code, message)> handler);
+  asio::awaitable<std::tuple<error_code, message>> next_awaitable_ec();
+  asio::awaitable<message> next_awaitable();
   std::shared_ptr<detail::sub_state> state_;
 };
 

@@ -397,6 +397,7 @@ bool read(const json::object& o, stream_info& out) {
     if (!sf.ok()) return false;
   }
   f.str("created", out.created);
+  f.boolean("did_create", out.did_create);
   return read_cluster(f, out.cluster);
 }
 

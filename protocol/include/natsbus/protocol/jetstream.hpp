@@ -90,6 +90,7 @@ struct stream_info {
   stream_state state;
   std::string created;  // RFC 3339 as sent by the server
   std::optional<cluster_info> cluster;
+  bool did_create = false;  // STREAM.CREATE: false when an identical stream existed already
 };
 
 struct pub_ack {
