@@ -339,4 +339,42 @@ BOOST_AUTO_TEST_CASE(lame_duck_moves_to_another_server) {
   });
 }
 
+// The server comes back with other credentials: the same authorization error twice takes it out of the pool,
+// and with no server left the connection closes with that error, rather than retrying forever.
+BOOST_AUTO_TEST_CASE(repeated_auth_errors_end_retries) {
+  natsbus::test::server_options first;
+  first.config = R"(authorization { user: "ann", password: "one" })";
+  auto a = std::make_unique<nats_server>(first);
+  int port = a->port();
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection_options o;
+    o.servers = {a->url()};
+    o.user = "ann";
+    o.password = "one";
+    o.reconnect_wait = 50ms;
+    o.reconnect_jitter = 10ms;
+    o.max_reconnects = -1;  // only the auth rule can end the retries
+    natsbus::connection c(ex, o);
+    error_code close_reason;
+    natsbus::test::signal closed(ex);
+    c.set_event_handler([&](const natsbus::connection_event& e) {
+      if (e.kind == event_kind::closed) {
+        close_reason = e.ec;
+        closed.notify();
+      }
+    });
+    co_await c.connect();
+    a->kill();
+    natsbus::test::server_options second;
+    second.config = R"(authorization { user: "ann", password: "two" })";
+    second.port = port;
+    nats_server b(second);
+    auto t0 = std::chrono::steady_clock::now();
+    co_await closed.wait();
+    BOOST_TEST((close_reason == error::authorization_violation));
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s));
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
