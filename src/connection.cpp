@@ -75,7 +75,8 @@ std::uint64_t connection_impl::random() noexcept {
 }
 
 asio::awaitable<error_code> connection_impl::try_server(pool_entry& e, std::string& error_text) {
-  const auto& addr = e.addr;
+  // A copy: the INFO of the handshake may add discovered servers to pool_, which moves its entries.
+  const server_address addr = e.addr;
   asio::ip::tcp::resolver resolver(strand_);
   asio::steady_timer deadline(strand_);
   auto [rec, results] = co_await resolver.async_resolve(addr.host, std::to_string(addr.port), use_ec);
@@ -432,7 +433,11 @@ void connection_impl::do_close(error_code reason) {
 connection::connection(asio::any_io_executor ex, connection_options opts)
     : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(opts))) {}
 
-connection::~connection() { close(); }
+connection::~connection() {
+  // No callback into the owner from its own destructor: the handler may refer to objects already gone.
+  set_event_handler(nullptr);
+  close();
+}
 
 connection::executor_type connection::get_executor() const noexcept { return impl_->strand_; }
 

@@ -180,6 +180,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::vector<pool_entry> pool_;
   std::size_t current_ = 0;  // index in pool_ of the server of the current (or last) session
   std::size_t wbuf_pings_ = 0;  // PING frames in wbuf_ (not yet handed to the writer)
+  // Bumped each time the writer takes wbuf_: a frame appended while it was g has left wbuf_ once it is past g.
+  std::uint64_t wbuf_gen_ = 0;
   asio::steady_timer reconnect_timer_;
   std::uint64_t rng_state_ = 0;
   std::uint64_t random() noexcept;  // splitmix64

@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -156,6 +157,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->started = std::chrono::steady_clock::now();
   s->deadline = s->started + timeout;
   s->tag = opts.tag;
+  s->wbuf_gen = conn_->wbuf_gen_;
   if (opts.msg_id.empty()) s->frame.clear();
   else s->frame.assign(conn_->wbuf_, before, std::string::npos);
   ring_[token & mask_] = s;
@@ -288,11 +290,15 @@ void jetstream_impl::on_disconnect() {
 }
 
 void jetstream_impl::on_reconnect() {
-  for (auto* slot : ring_) {
-    if (slot && !slot->frame.empty()) {
-      conn_->wbuf_.append(slot->frame);
-      ++resent_;
-    }
+  // Only frames that had left: those still in the write buffer go out with it. Oldest first (tokens grow).
+  std::vector<ack_state*> left;
+  for (auto* slot : ring_)
+    if (slot && !slot->frame.empty() && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
+  std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->token < b->token; });
+  for (auto* s : left) {
+    conn_->wbuf_.append(s->frame);
+    s->wbuf_gen = conn_->wbuf_gen_;
+    ++resent_;
   }
 }
 

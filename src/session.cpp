@@ -220,10 +220,15 @@ void connection_impl::finish_reconnect() {
       if (delivered < sub->max_msgs) protocol::encode_unsub(replay, sid, sub->max_msgs - delivered);
     }
   }
-  wbuf_.insert(0, replay);
+  // Then what had left with the old session and is sent again (JetStream publishes by message id), then the
+  // frames that never left: publish order is kept, and nothing goes twice.
+  std::string never_left;
+  never_left.swap(wbuf_);
+  wbuf_ = std::move(replay);
   state_ = conn_state::connected;
   reconnects_.add(1);
   for (auto& fn : on_reconnect_) fn();
+  wbuf_.append(never_left);
   wake_writer();
   emit(event_kind::reconnected);
 }
@@ -356,6 +361,7 @@ asio::awaitable<error_code> connection_impl::writer() {
       if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
     wire_.swap(wbuf_);
+    ++wbuf_gen_;
     wbuf_pings_ = 0;
     // Try the socket at once: when the kernel takes everything (the common case) the write costs one system
     // call and no trip through the scheduler. Only a partial write waits for the reactor.

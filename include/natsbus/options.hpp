@@ -27,7 +27,8 @@ struct connection_options {
   std::optional<std::string> token;
 
   std::chrono::milliseconds connect_timeout{2000};
-  // PING after this much writer idleness; max_pings_out unanswered PINGs mean a stale connection.
+  // A PING every ping_interval; max_pings_out unanswered PINGs mean a stale connection (a half-open link is
+  // detected within ping_interval * (max_pings_out + 1)).
   std::chrono::milliseconds ping_interval{120000};
   int max_pings_out = 2;
   // Deadline for request() when the caller gives none.

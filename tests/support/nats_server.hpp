@@ -27,6 +27,7 @@ class nats_server {
   [[nodiscard]] int pid() const noexcept { return pid_; }
   [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] const std::string& store_dir() const noexcept { return store_dir_; }
+  [[nodiscard]] std::string log_file() const { return work_dir_ + "/server.log"; }  // the server's stderr
 
   void stop();                 // SIGTERM, then SIGKILL after a bound; waits for the process
   void kill();                 // SIGKILL now
