@@ -27,8 +27,13 @@ struct ack_state {
   std::chrono::steady_clock::time_point deadline;
   std::uint64_t tag = 0;
   std::uint64_t wbuf_gen = 0;  // the connection's wbuf_gen_ when the frame was appended
-  // The encoded frame, kept for publishes with a message id: sent again after a reconnect, so the server's
-  // duplicate window turns "maybe stored" into "stored once". Pooled with the state: no allocation once warm.
+  bool resendable = false;     // carries a message id: sent again after a reconnect
+  int retries = 0;             // resends after a 503
+  bool retry_pending = false;  // waiting for retry_at
+  std::chrono::steady_clock::time_point retry_at{};
+  // The encoded frame, for resends: after a 503, and after a reconnect for publishes with a message id (the
+  // server's duplicate window turns "maybe stored" into "stored once"). Pooled with the state: no allocation
+  // once warm.
   std::string frame;
 };
 

@@ -158,8 +158,10 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->deadline = s->started + timeout;
   s->tag = opts.tag;
   s->wbuf_gen = conn_->wbuf_gen_;
-  if (opts.msg_id.empty()) s->frame.clear();
-  else s->frame.assign(conn_->wbuf_, before, std::string::npos);
+  s->frame.assign(conn_->wbuf_, before, std::string::npos);
+  s->resendable = !opts.msg_id.empty();
+  s->retries = 0;
+  s->retry_pending = false;
   ring_[token & mask_] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
@@ -180,6 +182,14 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   if (!s || s->token != token) return;  // late ack for a publish that already timed out
   error_code ec;
   if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
+    auto now = std::chrono::steady_clock::now();
+    if (s->retries < opts_.publish_retry_attempts && now + opts_.publish_retry_wait < s->deadline) {
+      ++s->retries;
+      s->retry_pending = true;
+      s->retry_at = now + opts_.publish_retry_wait;
+      sweep_timer_.cancel();  // the sweeper recomputes its next wake-up
+      return;
+    }
     ec = error::no_responders;
   } else {
     api_error err;
@@ -281,7 +291,7 @@ void jetstream_impl::fail_all(error_code ec) {
 void jetstream_impl::on_disconnect() {
   bool any = false;
   for (auto* slot : ring_) {
-    if (slot && slot->frame.empty()) {
+    if (slot && !slot->resendable) {
       resolve(slot, error::disconnected);
       any = true;
     }
@@ -293,7 +303,7 @@ void jetstream_impl::on_reconnect() {
   // Only frames that had left: those still in the write buffer go out with it. Oldest first (tokens grow).
   std::vector<ack_state*> left;
   for (auto* slot : ring_)
-    if (slot && !slot->frame.empty() && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
+    if (slot && slot->resendable && !slot->retry_pending && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
   std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->token < b->token; });
   for (auto* s : left) {
     conn_->wbuf_.append(s->frame);
@@ -312,18 +322,29 @@ asio::awaitable<void> jetstream_impl::sweeper() {
   auto self = shared_from_this();
   while (in_flight_ > 0 && !closed_) {
     auto next = std::chrono::steady_clock::time_point::max();
-    for (auto* s : ring_)
-      if (s && s->deadline < next) next = s->deadline;
+    for (auto* s : ring_) {
+      if (!s) continue;
+      if (s->deadline < next) next = s->deadline;
+      if (s->retry_pending && s->retry_at < next) next = s->retry_at;
+    }
     sweep_timer_.expires_at(next);
     co_await sweep_timer_.async_wait(use_ec);
     auto now = std::chrono::steady_clock::now();
-    bool any = false;
+    bool any = false, resent = false;
     for (auto* s : ring_) {
-      if (s && s->deadline <= now) {
+      if (!s) continue;
+      if (s->deadline <= now) {
         resolve(s, error::timeout);
         any = true;
+      } else if (s->retry_pending && s->retry_at <= now && conn_->accepting()) {
+        s->retry_pending = false;
+        conn_->wbuf_.append(s->frame);
+        s->wbuf_gen = conn_->wbuf_gen_;
+        ++resent_;
+        resent = true;
       }
     }
+    if (resent) conn_->wake_writer();
     if (any) unblock();
   }
   sweeper_running_ = false;

@@ -184,6 +184,7 @@ asio::awaitable<void> connection_impl::reconnect_then_run() {
 
 void connection_impl::begin_reconnect(error_code reason) {
   state_ = conn_state::reconnecting;
+  writer_idle_ = false;  // no early writes until the next session's writer waits
   error_code ignored;
   socket_.close(ignored);
   // The batch that was on the wire may have arrived in part: it is dropped. wbuf_ holds whole frames that
@@ -350,7 +351,7 @@ asio::awaitable<error_code> connection_impl::reader() {
 
 asio::awaitable<error_code> connection_impl::writer() {
   for (;;) {
-    while (wbuf_.empty()) {
+    while (wbuf_.empty() && wire_.empty()) {
       writer_idle_ = true;
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       co_await writer_wake_.async_wait(use_ec);
@@ -360,9 +361,12 @@ asio::awaitable<error_code> connection_impl::writer() {
       auto cs = (co_await asio::this_coro::cancellation_state).cancelled();
       if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
-    wire_.swap(wbuf_);
-    ++wbuf_gen_;
-    wbuf_pings_ = 0;
+    // wire_ may hold the rest of an early write (see wake_writer); it goes first.
+    if (wire_.empty()) {
+      wire_.swap(wbuf_);
+      ++wbuf_gen_;
+      wbuf_pings_ = 0;
+    }
     // Try the socket at once: when the kernel takes everything (the common case) the write costs one system
     // call and no trip through the scheduler. Only a partial write waits for the reactor.
     error_code ec;
@@ -398,10 +402,23 @@ asio::awaitable<error_code> connection_impl::keepalive() {
 }
 
 void connection_impl::wake_writer() {
-  if (writer_idle_) {
-    writer_idle_ = false;
-    writer_wake_.cancel();
+  if (!writer_idle_) return;
+  // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
+  // early, straight from here, so the server works while the publisher goes on; the idle writer takes any rest.
+  if (wbuf_.size() >= early_write_bytes && wire_.empty() && state_.load(std::memory_order_relaxed) == conn_state::connected) {
+    error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
+    if (!ec && n > 0) {
+      out_bytes_.add(n);
+      ++wbuf_gen_;  // every frame has left wbuf_, in whole or in part
+      wbuf_pings_ = 0;
+      if (n < wbuf_.size()) wire_.assign(wbuf_, n, std::string::npos);
+      wbuf_.clear();
+      if (wire_.empty()) return;
+    }
   }
+  writer_idle_ = false;
+  writer_wake_.cancel();
 }
 
 void connection_impl::release_blocked_publishers() {

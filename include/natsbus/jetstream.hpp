@@ -28,6 +28,11 @@ struct jetstream_options {
   std::string domain;  // when set, the prefix is $JS.<domain>.API
   std::chrono::milliseconds timeout{5000};  // default deadline for requests and publishes
   std::size_t max_pending = 4000;           // un-acked publishes in flight; more suspends the publisher
+  // A publish answered with 503 (no responders: no stream, or a clustered stream between leaders) is sent again
+  // after publish_retry_wait, up to publish_retry_attempts times within its deadline; then it fails with
+  // no_responders. A 503 means nothing was stored, so the resend is safe with or without a message id.
+  int publish_retry_attempts = 2;
+  std::chrono::milliseconds publish_retry_wait{250};
 };
 
 struct publish_options {
