@@ -70,6 +70,7 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
                        error_code& ec);
   // A future that is already resolved (for publishes that need no ack, such as the bus's core topics).
   ack_state* make_resolved(error_code ec);
+  ack_state* acquire();  // a state from the pool (or a new one while warming up)
   publish_observer observer_;
   ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
   void on_ack(const protocol::event& ev);

@@ -139,15 +139,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   conn_->out_msgs_.add(1);
   conn_->wake_writer();
 
-  ack_state* s;
-  if (free_.empty()) {
-    all_.push_back(std::make_unique<ack_state>());
-    s = all_.back().get();
-  } else {
-    s = free_.back();
-    free_.pop_back();
-  }
-  s->owner = this;
+  ack_state* s = acquire();
   s->token = token;
   s->in_ring = true;
   s->has_future = false;
@@ -224,7 +216,7 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   }
 }
 
-ack_state* jetstream_impl::make_resolved(error_code ec) {
+ack_state* jetstream_impl::acquire() {
   ack_state* s;
   if (free_.empty()) {
     all_.push_back(std::make_unique<ack_state>());
@@ -234,6 +226,11 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
     free_.pop_back();
   }
   s->owner = this;
+  return s;
+}
+
+ack_state* jetstream_impl::make_resolved(error_code ec) {
+  ack_state* s = acquire();
   s->token = 0;
   s->tag = 0;
   s->in_ring = false;
