@@ -293,6 +293,7 @@ asio::awaitable<error_code> event_bus_impl::resolve(const std::string& topic, to
     co_return ec;
   }
   e.stream = want.cfg.name;
+  e.replicated = want.cfg.num_replicas > 1;
   auto strategy = strategy_.load(std::memory_order_relaxed);
   if (strategy == topic_strategy::skip || streams_.contains(want.cfg.name)) co_return error_code{};
   topic_configure_result result;
@@ -359,6 +360,8 @@ void event_bus_impl::publish_options_for(const topic_entry& e, const bus_publish
   out.hdrs = in.hdrs;
   out.timeout = in.timeout;
   out.tag = (e.id << 1) | (async ? async_flag : 0);
+  // A replicated stream rides out a leader election: its 503s are retried until the publish's deadline.
+  out.retry_until_deadline = e.replicated;
   if (!in.msg_id.empty()) {
     out.msg_id = in.msg_id;
   } else if (cfg_.auto_msg_id) {
@@ -526,6 +529,7 @@ asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topi
   it->second.ready = true;
   it->second.persistent = persistent;
   it->second.stream = want.cfg.name;
+  it->second.replicated = want.cfg.num_replicas > 1;
   cached_streams_.store(streams_.size(), std::memory_order_relaxed);
   co_return error_code{};
 }

@@ -24,6 +24,7 @@ struct topic_entry {
   bool ready = false;  // false: a resolution is under way and `waiters` wait for it
   bool persistent = true;
   std::string stream;
+  bool replicated = false;  // the stream has more than one replica: its 503s are retried until the deadline
   std::uint64_t id = 0;  // publish tag, for the JetStream observer
   std::vector<asio::any_completion_handler<void(error_code)>> waiters;
 };

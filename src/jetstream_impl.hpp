@@ -31,6 +31,9 @@ struct ack_state {
   int retries = 0;             // resends after a 503
   bool retry_pending = false;  // waiting for retry_at
   std::chrono::steady_clock::time_point retry_at{};
+  bool retry_until_deadline = false;  // publish_options::retry_until_deadline
+  // Resendable: when to send it again if still unacknowledged (max(): never).
+  std::chrono::steady_clock::time_point resend_at = std::chrono::steady_clock::time_point::max();
   // The encoded frame, for resends: after a 503, and after a reconnect for publishes with a message id (the
   // server's duplicate window turns "maybe stored" into "stored once"). Pooled with the state: no allocation
   // once warm.
@@ -81,6 +84,7 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
   void on_disconnect();  // publishes without a message id fail with disconnected; the others wait
   void on_reconnect();   // ... and are sent again
   std::uint64_t resent_ = 0;
+  [[nodiscard]] std::chrono::steady_clock::time_point unacked_resend_after(std::chrono::steady_clock::time_point sent) const;
   void wait_complete(asio::any_completion_handler<void(error_code)> h);
   asio::awaitable<void> sweeper();
 

@@ -154,6 +154,8 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->resendable = !opts.msg_id.empty();
   s->retries = 0;
   s->retry_pending = false;
+  s->retry_until_deadline = opts.retry_until_deadline;
+  s->resend_at = s->resendable ? unacked_resend_after(s->started) : std::chrono::steady_clock::time_point::max();
   ring_[token & mask_] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
@@ -173,19 +175,26 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   ack_state* s = ring_[token & mask_];
   if (!s || s->token != token) return;  // late ack for a publish that already timed out
   error_code ec;
-  if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
+  // Nothing was stored: the publish is sent again after publish_retry_wait, within its retry budget and deadline.
+  auto retry = [&] {
     auto now = std::chrono::steady_clock::now();
-    if (s->retries < opts_.publish_retry_attempts && now + opts_.publish_retry_wait < s->deadline) {
-      ++s->retries;
-      s->retry_pending = true;
-      s->retry_at = now + opts_.publish_retry_wait;
-      sweep_timer_.cancel();  // the sweeper recomputes its next wake-up
-      return;
-    }
+    if (s->retries >= opts_.publish_retry_attempts && !s->retry_until_deadline) return false;
+    if (now + opts_.publish_retry_wait >= s->deadline) return false;
+    ++s->retries;
+    s->retry_pending = true;
+    s->retry_at = now + opts_.publish_retry_wait;
+    sweep_timer_.cancel();  // the sweeper recomputes its next wake-up
+    return true;
+  };
+  if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
+    if (retry()) return;
     ec = error::no_responders;
   } else {
     api_error err;
     ec = protocol::decode_pub_ack(ev.payload, s->ack, err);
+    // A stream leader that has just stepped down refuses the proposal: code 503 "raft: not leader", no JetStream
+    // error code (the same 503 also carries storage errors, hence the exact text).
+    if (!ec && err.code == 503 && err.err_code == 0 && err.description == "raft: not leader" && retry()) return;
     if (!ec && (err.err_code != 0 || err.code != 0)) {
       ec = err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error);
       std::lock_guard lock(error_mutex_);
@@ -194,6 +203,11 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   }
   resolve(s, ec);
   unblock();
+}
+
+std::chrono::steady_clock::time_point jetstream_impl::unacked_resend_after(std::chrono::steady_clock::time_point sent) const {
+  return opts_.resend_unacked_after.count() > 0 ? sent + opts_.resend_unacked_after
+                                                : std::chrono::steady_clock::time_point::max();
 }
 
 void jetstream_impl::resolve(ack_state* s, error_code ec) {
@@ -302,9 +316,11 @@ void jetstream_impl::on_reconnect() {
   for (auto* slot : ring_)
     if (slot && slot->resendable && !slot->retry_pending && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
   std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->token < b->token; });
+  auto now = std::chrono::steady_clock::now();
   for (auto* s : left) {
     conn_->wbuf_.append(s->frame);
     s->wbuf_gen = conn_->wbuf_gen_;
+    s->resend_at = unacked_resend_after(now);
     ++resent_;
   }
 }
@@ -323,6 +339,7 @@ asio::awaitable<void> jetstream_impl::sweeper() {
       if (!s) continue;
       if (s->deadline < next) next = s->deadline;
       if (s->retry_pending && s->retry_at < next) next = s->retry_at;
+      if (!s->retry_pending && s->resend_at < next) next = s->resend_at;
     }
     sweep_timer_.expires_at(next);
     co_await sweep_timer_.async_wait(use_ec);
@@ -337,8 +354,19 @@ asio::awaitable<void> jetstream_impl::sweeper() {
         s->retry_pending = false;
         conn_->wbuf_.append(s->frame);
         s->wbuf_gen = conn_->wbuf_gen_;
+        if (s->resendable) s->resend_at = unacked_resend_after(now);
         ++resent_;
         resent = true;
+      } else if (!s->retry_pending && s->resend_at <= now) {
+        // No ack for a while: send it again, unless it has not left yet (it is on its way) or the connection is
+        // down (the reconnect sends it).
+        if (conn_->writable() && s->wbuf_gen != conn_->wbuf_gen_) {
+          conn_->wbuf_.append(s->frame);
+          s->wbuf_gen = conn_->wbuf_gen_;
+          ++resent_;
+          resent = true;
+        }
+        s->resend_at = unacked_resend_after(now);
       }
     }
     if (resent) conn_->wake_writer();

@@ -33,6 +33,10 @@ struct jetstream_options {
   // no_responders. A 503 means nothing was stored, so the resend is safe with or without a message id.
   int publish_retry_attempts = 2;
   std::chrono::milliseconds publish_retry_wait{250};
+  // A publish with a message id still unacknowledged this long after it was sent is sent again: its message or
+  // its ack may have been lost with a stream leader that died while the connection stayed up (the duplicate
+  // window stores it once). 0: never.
+  std::chrono::milliseconds resend_unacked_after{2000};
 };
 
 struct publish_options {
@@ -43,6 +47,9 @@ struct publish_options {
   std::optional<std::uint64_t> expected_last_subject_seq;  // Nats-Expected-Last-Subject-Sequence
   const headers* hdrs = nullptr;      // extra headers
   std::chrono::milliseconds timeout{0};  // 0: the context's default
+  // A 503 is retried every publish_retry_wait until the deadline, rather than publish_retry_attempts times: for
+  // replicated streams, whose leader elections take seconds.
+  bool retry_until_deadline = false;
   std::uint64_t tag = 0;  // opaque; handed to the context's publish observer with the outcome (event_bus uses it)
 };
 

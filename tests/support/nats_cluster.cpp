@@ -1,0 +1,208 @@
+#include "nats_cluster.hpp"
+
+#include <natsbus/connection.hpp>
+#include <natsbus/jetstream.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+
+namespace natsbus::test {
+namespace {
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+// `n` distinct free TCP ports on 127.0.0.1: every socket stays bound until all are picked, so none repeats.
+// Another process may still take one before the server binds it; the caller starts again then.
+std::vector<int> pick_ports(std::size_t n) {
+  std::vector<int> fds, ports;
+  for (std::size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      break;
+    ports.push_back(ntohs(a.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  if (ports.size() != n) throw std::runtime_error("could not pick free ports on 127.0.0.1");
+  return ports;
+}
+
+std::string make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "natsbus-cluster-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+}  // namespace
+
+nats_cluster::nats_cluster(cluster_options opts) : opts_(std::move(opts)) {
+  if (opts_.size == 0) throw std::invalid_argument("a cluster needs at least one server");
+  work_dir_ = make_temp_dir();
+  std::string last_error;
+  for (int round = 0; round < 5; ++round) {
+    try {
+      start_all();
+      return;
+    } catch (const std::exception& e) {
+      // Most likely a port taken between picking and binding: pick again.
+      last_error = e.what();
+      for (auto& s : servers_) s->kill();
+      servers_.clear();
+      std::error_code ec;
+      fs::remove_all(work_dir_, ec);
+      fs::create_directories(work_dir_, ec);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(work_dir_, ec);
+  throw std::runtime_error("could not start the cluster: " + last_error);
+}
+
+nats_cluster::~nats_cluster() {
+  for (auto& s : servers_) s->kill();
+  servers_.clear();
+  std::error_code ec;
+  fs::remove_all(work_dir_, ec);
+}
+
+void nats_cluster::start_all() {
+  auto ports = pick_ports(2 * opts_.size);
+  client_ports_.assign(ports.begin(), ports.begin() + static_cast<std::ptrdiff_t>(opts_.size));
+  cluster_ports_.assign(ports.begin() + static_cast<std::ptrdiff_t>(opts_.size), ports.end());
+  for (std::size_t i = 0; i < opts_.size; ++i) {
+    server_options so;
+    so.jetstream = false;  // the config file enables it, with its store
+    so.port = client_ports_[i];
+    so.config = config_for(i);
+    servers_.push_back(std::make_unique<nats_server>(so));
+  }
+}
+
+std::string nats_cluster::config_for(std::size_t i) const {
+  std::string store = work_dir_ + "/" + server_name(i);
+  std::string c;
+  c += "server_name: " + server_name(i) + "\n";
+  c += "jetstream {\n  store_dir: \"" + store + "\"\n}\n";
+  c += "cluster {\n";
+  c += "  name: " + opts_.name + "\n";
+  c += "  listen: 127.0.0.1:" + std::to_string(cluster_ports_[i]) + "\n";
+  c += "  routes: [\n";
+  for (std::size_t j = 0; j < cluster_ports_.size(); ++j)
+    if (j != i) c += "    nats-route://127.0.0.1:" + std::to_string(cluster_ports_[j]) + "\n";
+  c += "  ]\n}\n";
+  c += opts_.extra_config;
+  c += "\n";
+  return c;
+}
+
+std::string nats_cluster::url(std::size_t i) const { return "nats://127.0.0.1:" + std::to_string(port(i)); }
+
+std::vector<std::string> nats_cluster::urls() const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < size(); ++i) out.push_back(url(i));
+  return out;
+}
+
+int nats_cluster::index_of_port(int p) const noexcept {
+  for (std::size_t i = 0; i < client_ports_.size(); ++i)
+    if (client_ports_[i] == p) return static_cast<int>(i);
+  return -1;
+}
+
+int nats_cluster::index_of_name(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < size(); ++i)
+    if (server_name(i) == name) return static_cast<int>(i);
+  return -1;
+}
+
+std::string nats_cluster::log(std::size_t i, std::string_view filter) const {
+  std::ifstream in(servers_.at(i)->log_file());
+  std::string line, out;
+  while (std::getline(in, line))
+    if (filter.empty() || line.find(filter) != std::string::npos) out += line + "\n";
+  return out;
+}
+
+void nats_cluster::kill(std::size_t i) { servers_.at(i)->kill(); }
+void nats_cluster::restart(std::size_t i) { servers_.at(i)->restart(); }
+void nats_cluster::signal(std::size_t i, int sig) { servers_.at(i)->signal(sig); }
+
+asio::awaitable<void> nats_cluster::ready(std::chrono::milliseconds limit) const {
+  auto ex = co_await asio::this_coro::executor;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  asio::steady_timer retry(ex);
+  for (std::size_t i = 0; i < size(); ++i) {
+    if (!running(i)) continue;
+    std::string last = "not tried";
+    connection_options o;
+    o.servers = {url(i)};
+    o.randomize_servers = false;
+    o.ignore_discovered_servers = true;
+    o.allow_reconnect = false;
+    o.connect_timeout = std::chrono::seconds(1);
+    std::unique_ptr<connection> c;
+    for (;;) {
+      if (!c) {
+        auto fresh = std::make_unique<connection>(ex, o);
+        auto [cec] = co_await fresh->connect(use_ec);
+        if (cec) last = "connect: " + cec.message();
+        else c = std::move(fresh);
+      }
+      if (c) {
+        // A short deadline: without a meta leader the API may not answer at all.
+        jetstream_options jo;
+        jo.timeout = std::chrono::milliseconds(250);
+        jetstream js(*c, jo);
+        auto [aec, info] = co_await js.get_account_info(use_ec);
+        if (!aec) break;
+        last = "$JS.API.INFO: " + aec.message();
+        if (!c->is_connected()) c.reset();
+      }
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw std::runtime_error(server_name(i) + " (" + url(i) + "): JetStream not ready within " +
+                                 std::to_string(limit.count()) + " ms; last: " + last);
+      // No event announces the meta leader to a client: retry after a short pause.
+      retry.expires_after(std::chrono::milliseconds(100));
+      co_await retry.async_wait(use_ec);
+    }
+    c->close();
+  }
+}
+
+void nats_cluster::wait_ready(std::chrono::milliseconds limit) const {
+  asio::io_context io(1);
+  std::exception_ptr failure;
+  bool done = false;
+  asio::co_spawn(io, ready(limit), [&](std::exception_ptr e) {
+    failure = e;
+    done = true;
+  });
+  io.run_for(limit + std::chrono::seconds(5));
+  if (failure) std::rethrow_exception(failure);
+  if (!done) throw std::runtime_error("nats_cluster::wait_ready did not finish");
+}
+
+}  // namespace natsbus::test
