@@ -172,7 +172,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::string wbuf_;      // producers append here
   std::string wire_;      // the batch on the wire
   bool writer_idle_ = false;
-  static constexpr std::size_t early_write_bytes = 64 * 1024;
+  static constexpr std::size_t early_write_bytes = 1024 * 1024;
   asio::steady_timer writer_wake_;
   asio::steady_timer ping_timer_;
   int pings_out_ = 0;
