@@ -339,6 +339,35 @@ BOOST_AUTO_TEST_CASE(lame_duck_moves_to_another_server) {
   });
 }
 
+// The first connect finds no server: connect() still succeeds, publishes are buffered, and they go out once a
+// server is up. The custom delay function decides the waits.
+BOOST_AUTO_TEST_CASE(retry_on_failed_connect_buffers_until_a_server_is_up) {
+  server.kill();
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto o = fast_reconnect(server);
+    o.retry_on_failed_connect = true;
+    int delays = 0;
+    o.reconnect_delay = [&delays](int attempt) {
+      ++delays;
+      return std::chrono::milliseconds(attempt < 3 ? 20 : 50);
+    };
+    natsbus::connection c(ex, o);
+    event_log events(ex);
+    events.attach(c);
+    co_await c.connect();
+    BOOST_TEST(!c.is_connected());
+    auto sub = co_await c.subscribe("early.topic");
+    co_await c.publish("early.topic", "sent before any server was up");
+    server.restart();
+    co_await events.wait(event_kind::reconnected, 1);
+    auto m = co_await sub.next();
+    BOOST_TEST(m.payload == "sent before any server was up");
+    BOOST_TEST(delays > 0);
+    BOOST_TEST(c.is_connected());
+  });
+}
+
 // The server comes back with other credentials: the same authorization error twice takes it out of the pool,
 // and with no server left the connection closes with that error, rather than retrying forever.
 BOOST_AUTO_TEST_CASE(repeated_auth_errors_end_retries) {
