@@ -48,6 +48,12 @@ struct wanted_stream {
        max_msg_size = false, discard = false, replicas = false, duplicate_window = false;
 };
 
+// A publish outcome that says the topic's stream is gone (or has no leader): 503, or JetStream error 10059.
+inline bool is_missing_stream(const error_code& ec) noexcept {
+  return ec == error::no_responders ||
+         (ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_not_found);
+}
+
 class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
  public:
   event_bus_impl(asio::any_io_executor ex, event_bus_config cfg);
@@ -68,6 +74,10 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
                                            topic_configure_result& result);
   asio::awaitable<error_code> ensure_stream(const wanted_stream& want, topic_strategy strategy, bool lookup_first,
                                             topic_configure_result& result);
+  // The topic's ready cache entry (a hit), or null.
+  topic_entry* cached(std::string_view topic) noexcept;
+  // Resolves the topic (once for all callers) and returns its entry; null with ec set when that failed.
+  asio::awaitable<topic_entry*> resolved(std::string_view topic, error_code& ec);
   asio::awaitable<std::tuple<error_code, pub_ack>> publish_op(std::string_view topic, std::string_view payload,
                                                              const bus_publish_options& opts);
   asio::awaitable<std::tuple<error_code, ack_future>> publish_async_op(std::string_view topic,

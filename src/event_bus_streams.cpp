@@ -1,0 +1,268 @@
+// natsbus::event_bus: the stream a topic should have, and making the server's stream match it under a
+// strategy (create, update, validate), plus the latency histogram and per_topic stream names.
+#include "event_bus_impl.hpp"
+
+#include <natsbus/protocol/subject.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <sstream>
+
+namespace natsbus {
+namespace detail {
+namespace {
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+std::string describe(std::chrono::nanoseconds d) {
+  auto ns = d.count();
+  if (ns % 1000000000 == 0) return std::to_string(ns / 1000000000) + "s";
+  if (ns % 1000000 == 0) return std::to_string(ns / 1000000) + "ms";
+  return std::to_string(ns) + "ns";
+}
+
+std::string_view name(storage_type s) noexcept { return s == storage_type::memory ? "memory" : "file"; }
+std::string_view name(discard_policy d) noexcept { return d == discard_policy::new_ ? "new" : "old"; }
+
+template <class T>
+void differ(std::vector<std::string>& out, std::string_view field, const T& server, const T& wanted) {
+  if (server == wanted) return;
+  std::ostringstream s;
+  s << field << ": server " << server << ", wanted " << wanted;
+  out.push_back(s.str());
+}
+
+// The fields of `want` that were asked for and that `server` does not have.
+std::vector<std::string> differences(const stream_config& server, const wanted_stream& want) {
+  std::vector<std::string> out;
+  const auto& w = want.cfg;
+  for (const auto& subj : w.subjects)
+    if (std::find(server.subjects.begin(), server.subjects.end(), subj) == server.subjects.end())
+      out.push_back("subjects: server lacks " + subj);
+  if (want.description) differ(out, "description", server.description, w.description);
+  if (want.storage) differ(out, "storage", name(server.storage), name(w.storage));
+  if (want.max_msgs) differ(out, "max_msgs", server.max_msgs, w.max_msgs);
+  if (want.max_bytes) differ(out, "max_bytes", server.max_bytes, w.max_bytes);
+  if (want.max_age) differ(out, "max_age", describe(server.max_age), describe(w.max_age));
+  if (want.max_msg_size) differ(out, "max_msg_size", server.max_msg_size, w.max_msg_size);
+  if (want.discard) differ(out, "discard", name(server.discard), name(w.discard));
+  if (want.replicas) differ(out, "num_replicas", server.num_replicas, w.num_replicas);
+  if (want.duplicate_window) differ(out, "duplicate_window", describe(server.duplicate_window), describe(w.duplicate_window));
+  return out;
+}
+
+// The server's config with the asked-for fields of `want` applied: an update never resets what was not asked.
+stream_config merged(const stream_config& server, const wanted_stream& want) {
+  stream_config c = server;
+  const auto& w = want.cfg;
+  for (const auto& subj : w.subjects)
+    if (std::find(c.subjects.begin(), c.subjects.end(), subj) == c.subjects.end()) c.subjects.push_back(subj);
+  if (want.description) c.description = w.description;
+  if (want.storage) c.storage = w.storage;
+  if (want.max_msgs) c.max_msgs = w.max_msgs;
+  if (want.max_bytes) c.max_bytes = w.max_bytes;
+  if (want.max_age) c.max_age = w.max_age;
+  if (want.max_msg_size) c.max_msg_size = w.max_msg_size;
+  if (want.discard) c.discard = w.discard;
+  if (want.replicas) c.num_replicas = w.num_replicas;
+  if (want.duplicate_window) c.duplicate_window = w.duplicate_window;
+  return c;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += "; ";
+    out += s;
+  }
+  return out;
+}
+}  // namespace
+
+// ---- latency histogram ----
+
+std::size_t latency_histogram::index(std::uint64_t ns) noexcept {
+  if (ns < 4) return static_cast<std::size_t>(ns);
+  int lg = 63 - std::countl_zero(ns);
+  auto sub = static_cast<std::size_t>((ns >> (lg - 2)) & 3);
+  return std::min<std::size_t>(255, static_cast<std::size_t>(lg) * 4 + sub);
+}
+
+std::uint64_t latency_histogram::upper_bound(std::size_t i) noexcept {
+  if (i < 4) return i + 1;
+  std::size_t lg = i / 4, sub = i % 4;
+  if (lg >= 62) return ~std::uint64_t{0};
+  return (std::uint64_t{1} << lg) + ((sub + 1) << (lg - 2));
+}
+
+std::chrono::nanoseconds latency_histogram::percentile(double q) const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& b : buckets_) total += b.get();
+  if (total == 0) return std::chrono::nanoseconds{0};
+  auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total - 1)) + 1;
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    seen += buckets_[i].get();
+    if (seen >= rank) return std::chrono::nanoseconds(static_cast<std::int64_t>(upper_bound(i)));
+  }
+  return std::chrono::nanoseconds{0};
+}
+
+error_code event_bus_impl::wanted_for(std::string_view topic, const topic_options& o, wanted_stream& out,
+                                      std::string& message) {
+  if (cfg_.mapping == stream_mapping::shared) {
+    if (!cfg_.default_stream) {
+      message = "shared stream mapping needs a default stream";
+      return error::invalid_config;
+    }
+    const auto& shared = *cfg_.default_stream;
+    bool covered = std::any_of(shared.subjects.begin(), shared.subjects.end(),
+                               [&](const std::string& p) { return protocol::subject_matches(p, topic); });
+    if (!covered) {
+      message = "no subject of the shared stream " + shared.name + " covers topic " + std::string(topic);
+      return error::stream_not_found_for_topic;
+    }
+    out = wanted_stream{};
+    out.cfg = shared;
+    out.description = !shared.description.empty();
+    out.storage = out.max_msgs = out.max_bytes = out.max_age = out.max_msg_size = out.discard = out.replicas = true;
+    out.duplicate_window = shared.duplicate_window.count() > 0;
+    // Per-topic options may not change what other topics share.
+    wanted_stream mine;
+    mine.cfg = shared;
+    mine.cfg.subjects.clear();
+    if (o.retention_time.count() > 0) mine.max_age = true, mine.cfg.max_age = o.retention_time;
+    if (o.max_messages > 0) mine.max_msgs = true, mine.cfg.max_msgs = o.max_messages;
+    if (o.max_bytes > 0) mine.max_bytes = true, mine.cfg.max_bytes = o.max_bytes;
+    if (o.max_message_size > 0) mine.max_msg_size = true, mine.cfg.max_msg_size = o.max_message_size;
+    if (o.replicas > 0) mine.replicas = true, mine.cfg.num_replicas = o.replicas;
+    if (o.storage) mine.storage = true, mine.cfg.storage = *o.storage;
+    if (o.discard) mine.discard = true, mine.cfg.discard = *o.discard;
+    if (o.duplicate_window.count() > 0) mine.duplicate_window = true, mine.cfg.duplicate_window = o.duplicate_window;
+    auto diff = differences(shared, mine);
+    if (!diff.empty()) {
+      message = "topic " + std::string(topic) + " would change the shared stream " + shared.name + ": " + join(diff);
+      return error::topic_config_conflict;
+    }
+    return {};
+  }
+  out = wanted_stream{};
+  auto& c = out.cfg;
+  c.name = event_bus::stream_name_for(topic);
+  c.subjects.emplace_back(topic);
+  c.storage = o.storage.value_or(storage_type::file);
+  out.storage = true;
+  if (o.retention_time.count() > 0) out.max_age = true, c.max_age = o.retention_time;
+  if (o.max_messages > 0) out.max_msgs = true, c.max_msgs = o.max_messages;
+  if (o.max_bytes > 0) out.max_bytes = true, c.max_bytes = o.max_bytes;
+  if (o.max_message_size > 0) out.max_msg_size = true, c.max_msg_size = o.max_message_size;
+  c.num_replicas = o.replicas > 0 ? o.replicas : 1;
+  out.replicas = true;
+  if (o.discard) out.discard = true, c.discard = *o.discard;
+  if (o.duplicate_window.count() > 0) out.duplicate_window = true, c.duplicate_window = o.duplicate_window;
+  if (!o.description.empty()) out.description = true, c.description = o.description;
+  return {};
+}
+
+asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& want, topic_strategy strategy,
+                                                          bool lookup_first, topic_configure_result& result) {
+  const auto& name = want.cfg.name;
+  result.stream = name;
+  stream_info info;
+  bool have_info = false;
+  if (lookup_first || strategy == topic_strategy::validate_only) {
+    lookups_.add(1);
+    auto [ec, si] = co_await js_.get_stream_info(name, use_ec);
+    if (!ec) {
+      info = std::move(si);
+      have_info = true;
+    } else if (!is_missing_stream(ec) || ec == error::no_responders) {
+      result.message = "stream info " + name + ": " + ec.message();
+      if (ec.category() == jetstream_category()) result.message += " (" + js_.last_api_error().description + ")";
+      co_return ec;
+    } else if (strategy == topic_strategy::validate_only) {
+      result.message = "stream " + name + " does not exist";
+      co_return error_code(error::stream_not_found_for_topic);
+    }
+  }
+  if (!have_info) {
+    if (strategy == topic_strategy::validate_only) co_return error_code(error::stream_not_found_for_topic);
+    auto [ec, si] = co_await js_.create_stream(want.cfg, use_ec);
+    if (!ec) {
+      // The server answers CREATE for an identical existing stream with success and did_create false.
+      if (si.did_create) {
+        created_.add(1);
+        result.created = true;
+      }
+      streams_.insert(name);
+      co_return error_code{};
+    }
+    if (!(ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_name_in_use)) {
+      result.message = "create stream " + name + ": " + ec.message();
+      if (ec.category() == jetstream_category()) result.message += " (" + js_.last_api_error().description + ")";
+      co_return ec;
+    }
+    // It exists with another configuration.
+    if (strategy == topic_strategy::create_only) {
+      streams_.insert(name);
+      co_return error_code{};
+    }
+    lookups_.add(1);
+    auto [iec, si2] = co_await js_.get_stream_info(name, use_ec);
+    if (iec) {
+      result.message = "stream info " + name + ": " + iec.message();
+      co_return iec;
+    }
+    info = std::move(si2);
+  }
+  streams_.insert(name);
+  result.differences = differences(info.config, want);
+  if (result.differences.empty() || strategy == topic_strategy::create_only) co_return error_code{};
+  if (strategy == topic_strategy::validate_only) {
+    result.message = "stream " + name + " differs: " + join(result.differences);
+    co_return error_code(error::stream_config_mismatch);
+  }
+  // create_or_update
+  stream_config next = merged(info.config, want);
+  auto [uec, ui] = co_await js_.update_stream(next, use_ec);
+  if (uec) {
+    result.message = "update stream " + name + ": " + uec.message();
+    if (uec.category() == jetstream_category()) result.message += " (" + js_.last_api_error().description + ")";
+    co_return uec;
+  }
+  updated_.add(1);
+  result.updated = true;
+  co_return error_code{};
+}
+}  // namespace detail
+
+std::string event_bus::stream_name_for(std::string_view topic) {
+  std::string out;
+  out.reserve(topic.size() + 9);
+  bool lossy = false;
+  for (char c : topic) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '.') {
+      out += '_';
+    } else if (c == '_' || c == '*' || c == '>' || c == '/' || c == '\\' || u <= ' ' || u >= 0x7f) {
+      out += '_';
+      lossy = true;
+    } else {
+      out += c;
+    }
+  }
+  if (lossy || out.size() > 200 || out.empty()) {
+    if (out.size() > 200) out.resize(200);
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (char c : topic) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    char buf[20];
+    int n = std::snprintf(buf, sizeof buf, "_%08x", static_cast<unsigned>(h ^ (h >> 32)));
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace natsbus
