@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "nats_cluster.hpp"
+#include "event_log.hpp"
 #include "run.hpp"
 
 #include <natsbus/event_bus.hpp>
@@ -29,6 +30,8 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
+using natsbus::test::event_log;
+
 namespace {
 
 // Local time of day with microseconds, as the server logs it, to line up with their lines.
@@ -42,58 +45,6 @@ std::string wall_clock() {
   std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%06lld", tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
   return buf;
 }
-
-const char* kind_name(event_kind k) {
-  switch (k) {
-    case event_kind::connected: return "connected";
-    case event_kind::disconnected: return "disconnected";
-    case event_kind::reconnected: return "reconnected";
-    case event_kind::closed: return "closed";
-    case event_kind::error: return "error";
-    case event_kind::slow_consumer: return "slow_consumer";
-    case event_kind::server_info: return "server_info";
-    case event_kind::lame_duck: return "lame_duck";
-    case event_kind::discovered_servers: return "discovered_servers";
-  }
-  return "?";
-}
-
-// Counts events of each kind, remembers when the last one of each kind came, and lets a coroutine wait for
-// the n-th one of a kind.
-class event_log {
- public:
-  explicit event_log(asio::any_io_executor ex) : ex_(ex) {}
-  void attach(natsbus::connection& c) {
-    c.set_event_handler([this](const natsbus::connection_event& e) {
-      auto k = static_cast<int>(e.kind);
-      ++counts_[k];
-      last_[k] = clock_type::now();
-      std::ostringstream line;
-      line << kind_name(e.kind) << (e.ec ? " (" + e.ec.message() + ")" : std::string()) << " " << e.text;
-      lines_.push_back(line.str());
-      for (auto& w : waiters_)
-        if (w.first == e.kind) w.second->notify();
-    });
-  }
-  int count(event_kind k) const { return counts_[static_cast<int>(k)]; }
-  clock_type::time_point last(event_kind k) const { return last_[static_cast<int>(k)]; }
-  const std::vector<std::string>& lines() const { return lines_; }
-  asio::awaitable<void> wait(event_kind k, int n) {
-    while (count(k) < n) {
-      auto sig = std::make_shared<natsbus::test::signal>(ex_);
-      waiters_.emplace_back(k, sig);
-      co_await sig->wait();
-      std::erase_if(waiters_, [&](const auto& w) { return w.second == sig; });
-    }
-  }
-
- private:
-  asio::any_io_executor ex_;
-  int counts_[16] = {};
-  clock_type::time_point last_[16] = {};
-  std::vector<std::string> lines_;
-  std::vector<std::pair<event_kind, std::shared_ptr<natsbus::test::signal>>> waiters_;
-};
 
 // The outcome of a run of windowed publishes.
 struct publish_tally {
@@ -358,7 +309,7 @@ BOOST_AUTO_TEST_CASE(discovers_the_other_servers) {
 
     cluster.kill(0);
     co_await events.wait(event_kind::reconnected, 1);
-    BOOST_TEST((events.last(event_kind::discovered_servers) < events.last(event_kind::disconnected)));
+    BOOST_TEST((events.last_time(event_kind::discovered_servers) < events.last_time(event_kind::disconnected)));
     int now_on = cluster.index_of_port(c.info().port);
     BOOST_TEST(now_on > 0);
     if (now_on > 0) BOOST_TEST(c.info().server_name == cluster.server_name(static_cast<std::size_t>(now_on)));
@@ -392,7 +343,7 @@ BOOST_AUTO_TEST_CASE(reconnects_within_wait_and_jitter) {
     auto killed_at = clock_type::now();
     cluster.kill(static_cast<std::size_t>(was_on));
     co_await events.wait(event_kind::reconnected, 1);
-    auto took = events.last(event_kind::reconnected) - killed_at;
+    auto took = events.last_time(event_kind::reconnected) - killed_at;
     BOOST_TEST_MESSAGE("reconnected "
                        << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us after the kill");
     BOOST_TEST((took < 200ms + 50ms + 500ms));
@@ -411,7 +362,7 @@ BOOST_AUTO_TEST_CASE(reconnects_within_wait_and_jitter) {
     cluster.restart(static_cast<std::size_t>(was_on));
     auto restarted_at = clock_type::now();
     co_await events.wait(event_kind::reconnected, 2);
-    auto waited = events.last(event_kind::reconnected) - restarted_at;
+    auto waited = events.last_time(event_kind::reconnected) - restarted_at;
     BOOST_TEST_MESSAGE("reconnected " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
                                       << " ms after the restart, with every server tried recently");
     BOOST_TEST((waited < 200ms + 50ms + 500ms));
@@ -518,7 +469,7 @@ BOOST_AUTO_TEST_CASE(lame_duck_moves_client_without_failed_publishes) {
                              << " ms to " << tally.sent_ms(tally.last_failed_index, ldm_at) << " ms after SIGUSR2");
         co_await events.wait(event_kind::lame_duck, 1);
         BOOST_TEST_MESSAGE("lame_duck event "
-                           << std::chrono::duration_cast<std::chrono::milliseconds>(events.last(event_kind::lame_duck) - ldm_at).count()
+                           << std::chrono::duration_cast<std::chrono::milliseconds>(events.last_time(event_kind::lame_duck) - ldm_at).count()
                            << " ms after SIGUSR2");
         if (tally.failed)
           for (std::size_t i = 0; i < 3; ++i)

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "nats_server.hpp"
+#include "event_log.hpp"
 #include "run.hpp"
 #include "tcp_proxy.hpp"
 
@@ -23,6 +24,8 @@ using natsbus::test::tcp_proxy;
 using namespace std::chrono_literals;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
+using natsbus::test::event_log;
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -35,41 +38,6 @@ natsbus::connection_options via(const tcp_proxy& proxy) {
   o.max_reconnects = -1;
   return o;
 }
-
-// Counts events of each kind, keeps the time and error of the last one of each kind, and lets a coroutine wait
-// for the n-th event of a kind.
-class event_log {
- public:
-  explicit event_log(asio::any_io_executor ex) : ex_(ex) {}
-  void attach(natsbus::connection& c) {
-    c.set_event_handler([this](const natsbus::connection_event& e) {
-      auto k = static_cast<int>(e.kind);
-      ++counts_[k];
-      last_ec_[k] = e.ec;
-      last_at_[k] = clock_type::now();
-      for (auto& w : waiters_)
-        if (w.first == e.kind) w.second->notify();
-    });
-  }
-  int count(event_kind k) const { return counts_[static_cast<int>(k)]; }
-  error_code last_error(event_kind k) const { return last_ec_[static_cast<int>(k)]; }
-  clock_type::time_point last_time(event_kind k) const { return last_at_[static_cast<int>(k)]; }
-  asio::awaitable<void> wait(event_kind k, int n) {
-    while (count(k) < n) {
-      auto sig = std::make_shared<natsbus::test::signal>(ex_);
-      waiters_.emplace_back(k, sig);
-      co_await sig->wait();
-      std::erase_if(waiters_, [&](const auto& w) { return w.second == sig; });
-    }
-  }
-
- private:
-  asio::any_io_executor ex_;
-  int counts_[16] = {};
-  error_code last_ec_[16];
-  clock_type::time_point last_at_[16];
-  std::vector<std::pair<event_kind, std::shared_ptr<natsbus::test::signal>>> waiters_;
-};
 
 struct fixture {
   nats_server server;

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "nats_server.hpp"
+#include "event_log.hpp"
 #include "run.hpp"
 
 #include <natsbus/event_bus.hpp>
@@ -24,6 +25,8 @@ using natsbus::test::run_coro;
 using namespace std::chrono_literals;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
+using natsbus::test::event_log;
+
 namespace {
 
 natsbus::connection_options fast_reconnect(const nats_server& s) {
@@ -34,34 +37,6 @@ natsbus::connection_options fast_reconnect(const nats_server& s) {
   o.max_reconnects = -1;
   return o;
 }
-
-// Counts events of each kind and lets a coroutine wait for the next one of a kind.
-class event_log {
- public:
-  explicit event_log(asio::any_io_executor ex) : ex_(ex) {}
-  void attach(natsbus::connection& c) {
-    c.set_event_handler([this](const natsbus::connection_event& e) {
-      ++counts_[static_cast<int>(e.kind)];
-      for (auto& w : waiters_)
-        if (w.first == e.kind) w.second->notify();
-    });
-  }
-  int count(event_kind k) const { return counts_[static_cast<int>(k)]; }
-  // Waits until `k` has been seen at least `n` times in all.
-  asio::awaitable<void> wait(event_kind k, int n) {
-    while (count(k) < n) {
-      auto sig = std::make_shared<natsbus::test::signal>(ex_);
-      waiters_.emplace_back(k, sig);
-      co_await sig->wait();
-      std::erase_if(waiters_, [&](const auto& w) { return w.second == sig; });
-    }
-  }
-
- private:
-  asio::any_io_executor ex_;
-  int counts_[16] = {};
-  std::vector<std::pair<event_kind, std::shared_ptr<natsbus::test::signal>>> waiters_;
-};
 
 struct fixture {
   nats_server server;
