@@ -19,6 +19,15 @@
 
 namespace natsbus::detail {
 
+// A layer that resumes its waiters at the end of the reader's batch (see connection_impl::end_batch).
+class batch_listener {
+ public:
+  virtual void after_batch() = 0;
+
+ protected:
+  ~batch_listener() = default;
+};
+
 using void_handler = asio::any_completion_handler<void(error_code)>;
 using message_handler = asio::any_completion_handler<void(error_code, message)>;
 
@@ -125,6 +134,17 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // Raw access for the JetStream layer: it appends encoded frames to wbuf_ and wakes the writer.
   void wake_writer();
+  // Hands wbuf_ to the socket from here when the writer is idle: for a frame that nothing else will join
+  // (a lone request or publish awaiting its answer), one system call and no trip through the scheduler.
+  void write_now();
+
+  // The reader's batch: the frames of one read are handled in one go. Layers that resolved waiters during the
+  // batch ask to run once it is over (defer_to_batch_end); they then resume their coroutines directly, before
+  // the reader touches the socket again, so a reply goes out with no scheduler round in between.
+  bool in_batch_ = false;
+  void defer_to_batch_end(std::shared_ptr<batch_listener> l) { batch_listeners_.push_back(std::move(l)); }
+  void end_batch();
+  std::vector<std::shared_ptr<batch_listener>> batch_listeners_, batch_running_;
   // An internal subscription whose frames go to `fn` inline in the reader. Returns its sid (0 when down).
   std::uint64_t subscribe_raw(std::string_view pattern, std::function<void(const protocol::event&)> fn);
   [[nodiscard]] bool writable() const noexcept {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "connection_impl.hpp"
+#include "inline_handler.hpp"
 
 #include <natsbus/jetstream.hpp>
 
@@ -23,6 +24,8 @@ struct ack_state {
   error_code ec;
   pub_ack ack;
   std::optional<ack_handler> waiter;
+  // A coroutine awaiting this ack on the connection's own executor: resumed at the end of the reader's batch.
+  inline_handler<error_code, pub_ack> fast_waiter;
   std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::time_point deadline;
   std::uint64_t tag = 0;
@@ -43,7 +46,7 @@ struct ack_state {
 // Sees every publish outcome that carried a tag: the tag, the result, and the time from queueing to outcome.
 using publish_observer = std::function<void(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed)>;
 
-class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
+class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, public batch_listener {
  public:
   jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts);
   ~jetstream_impl();
@@ -80,6 +83,9 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl> {
   void resolve(ack_state* s, error_code ec);
   void release(ack_state* s);  // drops a reference (ring or future)
   void unblock();
+  // Resolved states whose fast_waiter resumes once the reader's batch is over.
+  std::vector<ack_state*> ready_, ready_running_;
+  void after_batch() override;
   void fail_all(error_code ec);
   void on_disconnect();  // publishes without a message id fail with disconnected; the others wait
   void on_reconnect();   // ... and are sent again

@@ -137,7 +137,6 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
                   : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload);
   if (ec || !conn_->fits_reconnect_buffer(before, ec)) return nullptr;
   conn_->out_msgs_.add(1);
-  conn_->wake_writer();
 
   ack_state* s = acquire();
   s->token = token;
@@ -160,6 +159,10 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
   if (in_flight_ > high_water_) high_water_ = in_flight_;
+  // A lone publish (nothing else awaiting an ack) goes out at once: its publisher is about to wait for the
+  // ack. With others in flight, frames gather in wbuf_ and the writer sends them together.
+  if (in_flight_ == 1) conn_->write_now();
+  else conn_->wake_writer();
   if (!sweeper_running_) {
     sweeper_running_ = true;
     asio::co_spawn(conn_->strand_, sweeper(), asio::detached);
@@ -222,6 +225,14 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
     auto w = std::move(*s->waiter);
     s->waiter.reset();
     complete(conn_->strand_, std::move(w), ec, ec ? pub_ack{} : s->ack);
+  } else if (s->fast_waiter) {
+    // The awaiting coroutine holds the future, so the state stays until it has resumed.
+    if (conn_->in_batch_) {
+      if (ready_.empty()) conn_->defer_to_batch_end(shared_from_this());
+      ready_.push_back(s);
+    } else {
+      s->fast_waiter.post(conn_->strand_, ec, ec ? pub_ack{} : s->ack);
+    }
   }
   if (!s->has_future) release(s);
   if (in_flight_ == 0 && blocked_.empty()) {
@@ -255,9 +266,20 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
   return s;
 }
 
+void jetstream_impl::after_batch() {
+  ready_running_.swap(ready_);
+  for (auto* s : ready_running_) {
+    // A coroutine resumed before may have closed or failed things: a state is resumed only while it still
+    // has its waiter, and the context itself is kept alive by the connection's list for this call.
+    if (s->fast_waiter) s->fast_waiter.invoke(s->ec, s->ec ? pub_ack{} : s->ack);
+  }
+  ready_running_.clear();
+}
+
 void jetstream_impl::release(ack_state* s) {
   if (s->in_ring || s->has_future) return;
   s->waiter.reset();
+  s->fast_waiter.reset();
   free_.push_back(s);
 }
 
@@ -504,7 +526,20 @@ asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() 
   }
   co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
                                           void(error_code, pub_ack)>(
-      [this](auto handler) { get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler))); },
+      [this](auto handler) {
+        // On the connection's own thread and executor, the coroutine waits in the state itself.
+        using handler_type = decltype(handler);
+        auto* st = state_;
+        if constexpr (detail::inline_handler<error_code, pub_ack>::fits<handler_type>) {
+          if (st && st->owner && !st->done && !st->waiter && !st->fast_waiter &&
+              st->owner->conn_->on_owner_thread() &&
+              asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
+            st->fast_waiter.emplace(std::move(handler));
+            return;
+          }
+        }
+        get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+      },
       asio::as_tuple(asio::use_awaitable));
 }
 
@@ -521,7 +556,8 @@ void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)
     if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
     return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
   }
-  if (s->waiter) return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  if (s->waiter || s->fast_waiter)
+    return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
   s->waiter.emplace(std::move(h));
 }
 

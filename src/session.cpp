@@ -334,19 +334,32 @@ bool connection_impl::fits_reconnect_buffer(std::size_t size_before, error_code&
 asio::awaitable<error_code> connection_impl::reader() {
   for (;;) {
     // Drain every complete frame before reading again.
+    in_batch_ = true;
+    error_code e;
     for (;;) {
-      error_code ec;
-      auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
-      if (ec) {
-        log_->error("natsbus: protocol error from server: {}", ec.message());
-        co_return ec;
+      auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, e);
+      if (e) {
+        log_->error("natsbus: protocol error from server: {}", e.message());
+        break;
       }
       if (!ev) break;
       rbegin_ += parser_.consumed();
-      if (auto e = handle(*ev)) co_return e;
+      if ((e = handle(*ev))) break;
     }
-    if (auto e = co_await read_more()) co_return e;
+    end_batch();
+    if (e) co_return e;
+    if ((e = co_await read_more())) co_return e;
   }
+}
+
+void connection_impl::end_batch() {
+  in_batch_ = false;
+  if (batch_listeners_.empty()) return;
+  // The listeners resume coroutines, which may publish, close the connection or drop their context: the list
+  // is taken first, and each listener is kept alive by its entry until it has run.
+  batch_running_.swap(batch_listeners_);
+  for (auto& l : batch_running_) l->after_batch();
+  batch_running_.clear();
 }
 
 asio::awaitable<error_code> connection_impl::writer() {
@@ -405,7 +418,14 @@ void connection_impl::wake_writer() {
   if (!writer_idle_) return;
   // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
   // early, straight from here, so the server works while the publisher goes on; the idle writer takes any rest.
-  if (wbuf_.size() >= early_write_bytes && wire_.empty() && state_.load(std::memory_order_relaxed) == conn_state::connected) {
+  if (wbuf_.size() >= early_write_bytes) return write_now();
+  writer_idle_ = false;
+  writer_wake_.cancel();
+}
+
+void connection_impl::write_now() {
+  if (!writer_idle_ || wbuf_.empty()) return;
+  if (wire_.empty() && state_.load(std::memory_order_relaxed) == conn_state::connected) {
     error_code ec;
     std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
     if (!ec && n > 0) {

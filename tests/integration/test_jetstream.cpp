@@ -320,6 +320,38 @@ BOOST_AUTO_TEST_CASE(concurrent_awaiting_publishers_pipeline) {
   }, 60s);
 }
 
+// Awaiting coroutines on the connection's executor are resumed straight from the reader's batch. One of them
+// closing the connection mid-batch must leave every other publisher resolved exactly once.
+BOOST_AUTO_TEST_CASE(close_from_a_resumed_publisher) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await js.create_stream(stream("CLOSING", "closing.>"));
+    constexpr int workers = 50;
+    int acked = 0, closed = 0, other = 0, done = 0;
+    natsbus::test::signal all(c.get_executor());
+    for (int w = 0; w < workers; ++w) {
+      asio::co_spawn(c.get_executor(), [&, w]() -> asio::awaitable<void> {
+        for (int i = 0;; ++i) {
+          auto [ec, ack] = co_await js.publish("closing.x", "m", use_ec);
+          if (!ec) ++acked;
+          else if (ec == error::connection_closed) ++closed;
+          else ++other;
+          if (ec) break;
+          if (w == 0 && i == 20) c.close();
+        }
+        if (++done == workers) all.notify();
+      }, asio::detached);
+    }
+    co_await all.wait();
+    BOOST_TEST(acked >= 21);
+    BOOST_TEST(closed == workers);  // every worker ends on its first error, which is the close
+    BOOST_TEST(other == 0);
+  }, 30s);
+}
+
 BOOST_AUTO_TEST_CASE(deadlines_when_the_server_stops) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
