@@ -314,7 +314,9 @@ void connection_impl::do_request(std::string_view subject, std::string_view payl
                                          : protocol::encode_pub(wbuf_, subject, reply_sv, payload);
   if (ec) return done(std::move(h), ec, message{});
   out_msgs_.add(1);
-  wake_writer();
+  // A lone request goes out at once: its caller waits for the reply.
+  if (requests_.empty()) write_lone();
+  else wake_writer();
   if (timeout.count() <= 0) timeout = opts_.request_timeout;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   requests_.emplace(token, pending_request{deadline, std::move(h)});

@@ -137,6 +137,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // Hands wbuf_ to the socket from here when the writer is idle: for a frame that nothing else will join
   // (a lone request or publish awaiting its answer), one system call and no trip through the scheduler.
   void write_now();
+  // write_now() for a frame whose caller now waits for its reply: arms busy polling (options::busy_poll).
+  void write_lone();
+
+  // ---- busy polling (see connection_options::busy_poll) ----
+  std::chrono::steady_clock::time_point lone_sent_{};  // when the awaited lone frame left; epoch: none
+  std::chrono::nanoseconds rtt_avg_{0};                // moving average of lone round trips
+  std::chrono::steady_clock::time_point spin_until_{};
+  std::uint64_t spin_gen_ = 0;  // a spinner step of an older generation stops
+  bool spinning_ = false;
+  void note_read();   // data arrived: ends the spin, takes a round-trip sample
+  void maybe_spin();  // the reader is about to wait for data
+  void spin_step(std::uint64_t gen);
 
   // The reader's batch: the frames of one read are handled in one go. Layers that resolved waiters during the
   // batch ask to run once it is over (defer_to_batch_end); they then resume their coroutines directly, before

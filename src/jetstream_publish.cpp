@@ -161,7 +161,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   if (in_flight_ > high_water_) high_water_ = in_flight_;
   // A lone publish (nothing else awaiting an ack) goes out at once: its publisher is about to wait for the
   // ack. With others in flight, frames gather in wbuf_ and the writer sends them together.
-  if (in_flight_ == 1) conn_->write_now();
+  if (in_flight_ == 1) conn_->write_lone();
   else conn_->wake_writer();
   if (!sweeper_running_) {
     sweeper_running_ = true;

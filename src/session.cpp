@@ -348,8 +348,49 @@ asio::awaitable<error_code> connection_impl::reader() {
     }
     end_batch();
     if (e) co_return e;
-    if ((e = co_await read_more())) co_return e;
+    maybe_spin();
+    e = co_await read_more();
+    note_read();
+    if (e) co_return e;
   }
+}
+
+void connection_impl::write_lone() {
+  write_now();
+  if (io_ex_ && opts_.busy_poll.count() > 0) lone_sent_ = std::chrono::steady_clock::now();
+}
+
+void connection_impl::note_read() {
+  if (spinning_) {
+    spinning_ = false;
+    ++spin_gen_;
+  }
+  if (lone_sent_ == std::chrono::steady_clock::time_point{}) return;
+  auto sample = std::chrono::steady_clock::now() - lone_sent_;
+  lone_sent_ = {};
+  rtt_avg_ = rtt_avg_.count() == 0 ? sample : rtt_avg_ + (sample - rtt_avg_) / 8;
+}
+
+void connection_impl::maybe_spin() {
+  if (spinning_ || lone_sent_ == std::chrono::steady_clock::time_point{}) return;
+  std::chrono::nanoseconds limit = opts_.busy_poll;
+  if (rtt_avg_ > limit) return;  // the server answers too slowly for polling to pay
+  if (rtt_avg_.count() > 0) limit = std::min(limit, 2 * rtt_avg_);
+  spin_until_ = lone_sent_ + limit;
+  if (std::chrono::steady_clock::now() >= spin_until_) return;
+  spinning_ = true;
+  spin_step(spin_gen_);
+}
+
+void connection_impl::spin_step(std::uint64_t gen) {
+  if (!spinning_ || gen != spin_gen_) return;
+  if (std::chrono::steady_clock::now() >= spin_until_) {
+    spinning_ = false;
+    ++spin_gen_;
+    return;
+  }
+  // A queued handler makes the scheduler poll the reactor without blocking; everything else runs as usual.
+  asio::post(*io_ex_, [self = shared_from_this(), gen] { self->spin_step(gen); });
 }
 
 void connection_impl::end_batch() {

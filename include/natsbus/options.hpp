@@ -64,6 +64,13 @@ struct connection_options {
   // background (publishes are buffered meanwhile).
   bool retry_on_failed_connect = false;
 
+  // Busy polling for lone round trips on a single-threaded io_context. When a request or publish is written
+  // alone and its caller waits for the reply, the connection keeps the io_context polling (a non-blocking
+  // epoll per turn: timers and other handlers still run) rather than putting the thread to sleep, for up to
+  // twice the recent round-trip time and never longer than this. Waking a sleeping thread costs more than a
+  // loopback round trip takes; round trips slower than this are never polled for. Zero disables it.
+  std::chrono::microseconds busy_poll{100};
+
   // Logging goes through spdlog; null means quiet.
   std::shared_ptr<spdlog::logger> logger;
 };

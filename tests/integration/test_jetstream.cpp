@@ -352,6 +352,47 @@ BOOST_AUTO_TEST_CASE(close_from_a_resumed_publisher) {
   }, 30s);
 }
 
+// On a single-threaded io_context a lone publish is busy-polled for: the thread keeps polling instead of
+// sleeping. Timers and other coroutines must still run meanwhile, and every publish still resolves.
+BOOST_AUTO_TEST_CASE(busy_polling_starves_nothing) {
+  for (auto poll : {std::chrono::microseconds(0), std::chrono::microseconds(1000)}) {
+    asio::io_context io(1);
+    int acked = 0, ticks = 0;
+    bool publisher_done = false, ticker_done = false;
+    auto o = options_for(server);
+    o.busy_poll = poll;
+    natsbus::connection c(io.get_executor(), o);
+    natsbus::jetstream js(c);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      co_await c.connect();
+      natsbus::stream_config cfg = stream("POLL", "poll.>");
+      auto [cec, info] = co_await js.create_stream(cfg, use_ec);
+      BOOST_TEST(!cec);
+      // A ticker that must keep its pace while the publisher round-trips.
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(io);
+        for (ticks = 0; ticks < 20; ++ticks) {
+          t.expires_after(2ms);
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        ticker_done = true;
+      }, asio::detached);
+      for (int i = 0; i < 2000; ++i) {
+        auto [ec, ack] = co_await js.publish("poll.x", "m", use_ec);
+        if (!ec && ack.seq == static_cast<std::uint64_t>(i + 1)) ++acked;
+        if (ticker_done && i >= 100) break;
+      }
+      publisher_done = true;
+      co_await js.delete_stream("POLL");
+      c.close();
+    }, asio::detached);
+    io.run_for(20s);
+    BOOST_TEST(publisher_done);
+    BOOST_TEST(ticker_done);  // 20 ticks of 2 ms came while the publisher kept the thread busy
+    BOOST_TEST(acked > 100);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(deadlines_when_the_server_stops) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
