@@ -2,7 +2,7 @@
  * Peer benchmark: the same scenarios as natsbus-bench, driven through nats.c (libnats) so that
  * scripts/bench.sh can put the two clients side by side.
  *
- *   natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js] [--storage memory|file]
+ *   natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js|configure] [--storage memory|file]
  *               [--size N] [--msgs N] [--max-pending N] [--keep] [--msg-ids]
  *
  * Unknown "--x" flags are ignored; one consumes the following argument unless that starts with "--"
@@ -32,9 +32,13 @@
 #define DATA_SUBJECT "bench.data"
 #define CORE_SUBJECT "core.bench"
 
-typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS } scenario_t;
+typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGURE } scenario_t;
 
-static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js"};
+static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js", "configure"};
+
+/* The configure scenario: as many streams as natsbus-bench's, named alike, one js_AddStream (then one
+ * js_DeleteStream) at a time: nats.c has no pipelined stream management. */
+#define CONFIGURE_TOPICS 1000
 
 typedef struct {
     const char *url;
@@ -53,7 +57,7 @@ static atomic_llong async_errors;
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js]\n"
+            "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js|configure]\n"
             "                   [--storage memory|file] [--size N] [--msgs N] [--max-pending N]\n"
             "                   [--keep] [--msg-ids]\n");
 }
@@ -219,6 +223,49 @@ static natsStatus core_publish(natsConnection *nc, const char *subject, const ch
     return s;
 }
 
+static int run_configure(jsCtx *js, bool file_storage) {
+    char name[64], subject[64];
+    jsStreamConfig sc;
+    const char *subjects[1] = {subject};
+    long long errors = 0;
+    /* Leftovers of an interrupted run would turn creations into no-ops: remove them first (untimed). */
+    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%d", i);
+        jsErrCode jerr = 0;
+        (void)js_DeleteStream(js, name, NULL, &jerr);
+    }
+    double t0 = now_seconds();
+    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%d", i);
+        snprintf(subject, sizeof subject, "cfgbench.t%d", i);
+        jsStreamConfig_Init(&sc);
+        sc.Name = name;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.Storage = file_storage ? js_FileStorage : js_MemoryStorage;
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
+        jsStreamInfo_Destroy(si);
+        if (s != NATS_OK && errors++ == 0)
+            report_status("js_AddStream", s, jerr);
+    }
+    double t1 = now_seconds();
+    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%d", i);
+        jsErrCode jerr = 0;
+        natsStatus s = js_DeleteStream(js, name, NULL, &jerr);
+        if (s != NATS_OK && errors++ == 0)
+            report_status("js_DeleteStream", s, jerr);
+    }
+    double t2 = now_seconds();
+    printf("client=natsc scenario=configure storage=%s topics=%d create_one_by_one_s=%.6f "
+           "delete_one_by_one_s=%.6f errors=%lld\n",
+           file_storage ? "file" : "memory", CONFIGURE_TOPICS, t1 - t0, t2 - t1, errors);
+    fflush(stdout);
+    return errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     config_t cfg;
     if (!parse_args(argc, argv, &cfg))
@@ -253,6 +300,14 @@ int main(int argc, char **argv) {
         natsConnection_Destroy(nc);
         nats_Close();
         return 1;
+    }
+
+    if (cfg.scenario == SC_CONFIGURE) {
+        int rc = run_configure(js, cfg.file_storage);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        nats_Close();
+        return rc;
     }
 
     if (!recreate_stream(js, cfg.file_storage)) {
@@ -328,6 +383,8 @@ int main(int argc, char **argv) {
             report_status("js_PublishAsyncComplete", s, 0);
         break;
     }
+    case SC_CONFIGURE:
+        break; /* handled before the stream is made */
     case SC_CORE:
     case SC_CORE_JS: {
         const char *subject = cfg.scenario == SC_CORE ? CORE_SUBJECT : DATA_SUBJECT;

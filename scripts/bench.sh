@@ -6,7 +6,9 @@
 # Usage: scripts/bench.sh [--scenarios "a b"] [--storages "memory file"] [--size N] [--msgs N] [--rt-msgs N]
 #                         [--runs N] [--max-pending N] [--timeout S]
 # Every option can also be given in the environment (flags win):
-#   SCENARIOS    scenarios to run                 default "async sync core core-js info-sync"
+#   SCENARIOS    scenarios to run                 default "async sync core core-js info-sync configure"
+#                (configure: 1,000 streams created then deleted; natsbus pipelined and one by one, nats.c one
+#                by one, its only way; a table of its own)
 #   STORAGES     stream storage types             default "memory file"
 #   SIZE         payload bytes                    default 16
 #   MSGS         messages per run                 default 100000
@@ -24,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scenarios=${SCENARIOS:-"async sync core core-js info-sync"}
+scenarios=${SCENARIOS:-"async sync core core-js info-sync configure"}
 storages=${STORAGES:-"memory file"}
 size=${SIZE:-16}
 msgs=${MSGS:-100000}
@@ -119,14 +121,50 @@ run_one() {
     END {
       if (f["errors"] + 0 > 0)
         printf "WARNING: %s %s/%s: errors=%s (acks=%s of msgs=%s)\n", slot, sc, st, f["errors"], f["acks"], f["msgs"]
-      else if (sc != "core" && sc != "core-js" && f["acks"] + 0 != f["msgs"] + 0)
+      else if (sc != "core" && sc != "core-js" && sc != "configure" && f["acks"] + 0 != f["msgs"] + 0)
         printf "WARNING: %s %s/%s: acks=%s but msgs=%s\n", slot, sc, st, f["acks"], f["msgs"]
     }' <<<"$line" >>"$warnings"
 }
 
 rows="$work/rows"
+cfg_rows="$work/cfg_rows"
 : >"$rows"
+: >"$cfg_rows"
 for sc in $scenarios; do
+  if [[ $sc == configure ]]; then
+    for st in $storages; do
+      echo "bench: configure/$st x$runs (1000 streams)" >&2
+      : >"$results"
+      for ((r = 1; r <= runs; r++)); do
+        run_one natsbus "$natsbus_bin" configure "$st" 1
+        run_one natsc "$natsc_bin" configure "$st" 1
+      done
+      awk -v st="$st" '
+        function median(list,   a, k, i, j, t) {
+          if (list == "") return ""
+          k = split(substr(list, 2), a, " ")
+          for (i = 2; i <= k; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+          return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        {
+          slot = $1; delete f
+          for (i = 2; i <= NF; i++) { p = index($i, "="); f[substr($i, 1, p - 1)] = substr($i, p + 1) }
+          if (slot == "natsbus") {
+            bp = bp " " f["create_pipelined_s"]; bs = bs " " f["create_one_by_one_s"]
+            bdp = bdp " " f["delete_pipelined_s"]; bds = bds " " f["delete_one_by_one_s"]
+          } else {
+            cs = cs " " f["create_one_by_one_s"]; cds = cds " " f["delete_one_by_one_s"]
+          }
+        }
+        END {
+          p = median(bp); s1 = median(bs); c = median(cs); dp = median(bdp); ds = median(bds); dc = median(cds)
+          if (p == "" || c == "") { printf "%-7s %s\n", st, "-"; exit }
+          printf "%-7s %8.3f %8.3f %8.3f %9.2fx %9.2fx %8.3f %8.3f %8.3f %9.2fx\n", st, p, s1, c, s1 / p, c / p,
+            dp, ds, dc, dc / dp
+        }' "$results" >>"$cfg_rows"
+    done
+    continue
+  fi
   case "$sc" in
     sync|info-sync) n=$rt_msgs ;;
     async|core|core-js) n=$msgs ;;
@@ -176,6 +214,13 @@ done
 printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s\n" scenario storage size msgs "natsbus msg/s" \
   "natsc msg/s" ratio "natsbus cpu us/msg" "natsc cpu us/msg" "natsbus allocs/msg"
 cat "$rows"
+if [[ -s "$cfg_rows" ]]; then
+  echo
+  echo "configure: 1000 streams, seconds (medians); natsbus pipelined vs one by one, and vs nats.c one by one"
+  printf "%-7s %8s %8s %8s %10s %10s %8s %8s %8s %10s\n" storage pipelined "1-by-1" natsc "vs 1-by-1" \
+    "vs natsc" "del pipe" "del 1x1" "natsc del" "vs natsc"
+  cat "$cfg_rows"
+fi
 if [[ -s "$warnings" ]]; then
   echo
   cat "$warnings"

@@ -523,10 +523,13 @@ void parse_jetstream(const YAML::Node& node, const where& w, event_bus_config& c
              });
 }
 
-void parse_precreation(const YAML::Node& node, const where& w, precreation_config& pc) {
-  each_field(node, w, {"enabled", "strategy", "topics"}, [&](std::string_view key, const YAML::Node& v,
-                                                             const where& at) {
-    if (key == "enabled") {
+void parse_precreation(const YAML::Node& node, const where& w, event_bus_config& cfg) {
+  auto& pc = cfg.precreation;
+  each_field(node, w, {"enabled", "strategy", "max_in_flight", "topics"}, [&](std::string_view key,
+                                                                              const YAML::Node& v, const where& at) {
+    if (key == "max_in_flight") {
+      cfg.max_provisioning_in_flight = static_cast<std::size_t>(as_int(v, at, 1, 100'000));
+    } else if (key == "enabled") {
       pc.enabled = as_bool(v, at);
     } else if (key == "strategy") {
       pc.strategy = as_strategy(v, at);
@@ -593,7 +596,7 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
         } else if (key == "default_topic") {
           cfg.default_topic_options = parse_topic_options(v, at, nullptr, nullptr);
         } else if (key == "precreation") {
-          parse_precreation(v, at, cfg.precreation);
+          parse_precreation(v, at, cfg);
         }
       });
   if (mapping_at && cfg.mapping == stream_mapping::shared && !cfg.default_stream)

@@ -307,9 +307,12 @@ void event_bus_impl::configure_many(
     std::vector<topic_config> topics,
     asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h) {
   struct gather {
+    std::vector<topic_config> topics;
     std::vector<topic_configure_result> results;
     std::vector<error_code> errors;
-    std::size_t left = 0;
+    std::size_t next = 0;  // the next topic to start
+    std::size_t left = 0;  // topics not finished
+    topic_strategy strategy{};
     // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
     std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
   };
@@ -317,8 +320,9 @@ void event_bus_impl::configure_many(
   g->results.resize(topics.size());
   g->errors.resize(topics.size());
   g->left = topics.size();
+  g->topics = std::move(topics);
   g->handler.emplace(std::move(h));
-  auto strategy = strategy_.load(std::memory_order_relaxed);
+  g->strategy = strategy_.load(std::memory_order_relaxed);
   auto finish = [this, g] {
     error_code first;
     for (std::size_t i = 0; i < g->errors.size(); ++i) {
@@ -330,16 +334,27 @@ void event_bus_impl::configure_many(
     }
     complete(cimpl_->strand_, std::move(*g->handler), first, std::move(g->results));
   };
-  if (topics.empty()) return finish();
-  for (std::size_t i = 0; i < topics.size(); ++i) {
+  if (g->topics.empty()) return finish();
+  // A window of stream requests in flight: enough to keep the server busy (it takes one connection's API
+  // requests one at a time), few enough that each request's timeout measures the server's work on it rather
+  // than its place in a queue of a thousand.
+  auto start_next = std::make_shared<std::function<void()>>();
+  *start_next = [this, g, finish, wk = std::weak_ptr<std::function<void()>>(start_next)] {
+    auto self_fn = wk.lock();
+    if (!self_fn || g->next >= g->topics.size()) return;
+    std::size_t i = g->next++;
     asio::co_spawn(cimpl_->strand_,
-                   configure_op(std::move(topics[i].name), std::move(topics[i].options), strategy, g->results[i]),
-                   [g, i, finish](std::exception_ptr e, error_code ec) {
+                   configure_op(std::move(g->topics[i].name), std::move(g->topics[i].options), g->strategy,
+                                g->results[i]),
+                   [g, i, finish, self_fn](std::exception_ptr e, error_code ec) {
                      if (e) ec = error::invalid_argument;
                      g->errors[i] = ec;
-                     if (--g->left == 0) finish();
+                     if (--g->left == 0) return finish();
+                     (*self_fn)();
                    });
-  }
+  };
+  std::size_t window = std::max<std::size_t>(1, cfg_.max_provisioning_in_flight);
+  for (std::size_t k = 0; k < window && k < g->topics.size(); ++k) (*start_next)();
 }
 
 asio::awaitable<error_code> event_bus_impl::start_op() {

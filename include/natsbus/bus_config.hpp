@@ -95,6 +95,10 @@ struct event_bus_config {
   // Give every persistent publish a Nats-Msg-Id unless the caller set one, so that a retry lands once.
   bool auto_msg_id = true;
   precreation_config precreation;
+  // Stream requests configure_topics (and pre-creation) keep in flight at once. The server handles them one
+  // at a time, so a few suffice to keep it busy; a bound keeps each request's timeout about the server's work
+  // on it, not about its place in the queue.
+  std::size_t max_provisioning_in_flight = 32;
 };
 
 [[nodiscard]] std::string_view to_string(topic_strategy s) noexcept;

@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -224,6 +225,53 @@ BOOST_AUTO_TEST_CASE(configure_topics_creates_every_stream_with_its_options) {
     BOOST_TEST(bus.metrics().cached_streams == 100u);
     bus.remove_topic_config("multi.t7");
     BOOST_TEST(!bus.get_topic_config("multi.t7"));
+  });
+}
+
+// configure_topics keeps at most max_provisioning_in_flight stream requests outstanding, as a second
+// connection that sees every request and every reply on the account counts them.
+BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection_options mo;
+    mo.servers = {server.url()};
+    natsbus::connection monitor(ex, mo);
+    co_await monitor.connect();
+    auto all = co_await monitor.subscribe(">");
+    co_await monitor.flush();
+
+    auto cfg = bus_config(server);
+    cfg.max_provisioning_in_flight = 4;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    std::vector<natsbus::topic_config> topics;
+    for (int i = 0; i < 40; ++i) {
+      natsbus::topic_config t;
+      t.name = "window.t" + std::to_string(i);
+      t.options = memory_topic();
+      topics.push_back(std::move(t));
+    }
+    auto results = co_await bus.configure_topics(topics);
+    int created = 0;
+    for (const auto& r : results) created += r.created ? 1 : 0;
+    BOOST_TEST(created == 40);
+
+    int requests = 0, replies = 0, in_flight = 0, most = 0;
+    while (requests < 40 || replies < 40) {
+      auto m = co_await all.next();
+      std::string_view subject = m.subject;
+      if (subject.starts_with("$JS.API.STREAM.CREATE.window_t")) {
+        ++requests;
+        most = std::max(most, ++in_flight);
+      } else if (subject.starts_with("_INBOX.") && m.payload.find("\"window.t") != std::string::npos) {
+        ++replies;
+        --in_flight;
+      }
+    }
+    // The monitor may see the next request a moment before the reply that allowed it.
+    BOOST_TEST(most >= 2);
+    BOOST_TEST(most <= 5);
+    monitor.close();
   });
 }
 

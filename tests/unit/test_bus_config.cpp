@@ -100,6 +100,7 @@ BOOST_AUTO_TEST_CASE(full_file) {
 
   BOOST_TEST(c.precreation.enabled);
   BOOST_TEST(to_string(c.precreation.strategy) == "validate_only");
+  BOOST_TEST(c.max_provisioning_in_flight == 16u);
   BOOST_TEST_REQUIRE(c.precreation.topics.size() == 3u);
 
   topic_options t0;
@@ -237,6 +238,8 @@ BOOST_AUTO_TEST_CASE(errors_name_line_and_field) {
        "line 4: eventbus.nats.default_topic.max_message_size: 3000000000 is out of range"},
       {"max_pending zero", head + "    jetstream:\n      max_pending: 0\n",
        "line 4: eventbus.nats.jetstream.max_pending: 0 is out of range"},
+      {"max_in_flight zero", head + "    precreation:\n      max_in_flight: 0\n",
+       "line 4: eventbus.nats.precreation.max_in_flight: 0 is out of range"},
       {"shared without stream", head + "    jetstream:\n      enabled: true\n    mapping: shared\n",
        "line 5: eventbus.nats.mapping: shared needs a stream"},
       {"bad mapping", head + "    mapping: global\n", "line 3: eventbus.nats.mapping: unknown mapping 'global'"},
