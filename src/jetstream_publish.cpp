@@ -133,8 +133,10 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   (void)tec;
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
   auto before = conn_->wbuf_.size();
-  ec = any_header ? protocol::encode_hpub(conn_->wbuf_, subject, reply_sv, std::string_view(header_scratch_), payload)
-                  : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload);
+  // check_publish validated the subject; the reply is our own inbox.
+  ec = any_header ? protocol::encode_hpub(conn_->wbuf_, subject, reply_sv, std::string_view(header_scratch_), payload,
+                                          protocol::prechecked)
+                  : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload, protocol::prechecked);
   if (ec || !conn_->fits_reconnect_buffer(before, ec)) return nullptr;
   conn_->out_msgs_.add(1);
 

@@ -102,6 +102,11 @@ void encode_connect(std::string& out, const connect_fields& f) {
 
 error_code encode_pub(std::string& out, std::string_view subject, std::string_view reply, std::string_view payload) {
   if (auto ec = check_pub_subjects(subject, reply)) return ec;
+  return encode_pub(out, subject, reply, payload, prechecked);
+}
+
+error_code encode_pub(std::string& out, std::string_view subject, std::string_view reply, std::string_view payload,
+                      prechecked_t) {
   const decimal size(payload.size());
   out.reserve(out.size() + 4 + subject.size() + 1 + (reply.empty() ? 0 : reply.size() + 1) + size.len + 2 +
               payload.size() + 2);
@@ -116,6 +121,11 @@ error_code encode_pub(std::string& out, std::string_view subject, std::string_vi
 error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply,
                        std::string_view header_block, std::string_view payload) {
   if (auto ec = check_pub_subjects(subject, reply)) return ec;
+  return encode_hpub(out, subject, reply, header_block, payload, prechecked);
+}
+
+error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply,
+                       std::string_view header_block, std::string_view payload, prechecked_t) {
   // Cheap framing check: the server parses the block, and a bad one costs the connection.
   if (header_block.size() < 12 || header_block.substr(0, 8) != "NATS/1.0" ||
       header_block.substr(header_block.size() - 4) != "\r\n\r\n") {
@@ -139,6 +149,11 @@ error_code encode_hpub(std::string& out, std::string_view subject, std::string_v
 error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply, const headers& h,
                        std::string_view payload) {
   if (auto ec = check_pub_subjects(subject, reply)) return ec;
+  return encode_hpub(out, subject, reply, h, payload, prechecked);
+}
+
+error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply, const headers& h,
+                       std::string_view payload, prechecked_t) {
   const std::size_t block_size = detail::encoded_headers_size(h);
   if (block_size == 0) return error::invalid_argument;
   const decimal hdr(block_size);

@@ -33,6 +33,13 @@ struct connect_fields {
 
 void encode_connect(std::string& out, const connect_fields& fields);
 
+// Marks a call whose subject and reply the caller has already validated (or built itself): the encoder skips
+// the subject checks, which otherwise run on every frame.
+struct prechecked_t {
+  explicit prechecked_t() = default;
+};
+inline constexpr prechecked_t prechecked{};
+
 // PUB subject [reply] n\r\npayload\r\n
 error_code encode_pub(std::string& out, std::string_view subject, std::string_view reply,
                       std::string_view payload);
@@ -42,6 +49,13 @@ error_code encode_hpub(std::string& out, std::string_view subject, std::string_v
 // Same, encoding the headers.
 error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply, const headers& h,
                        std::string_view payload);
+// The same three, without the subject checks.
+error_code encode_pub(std::string& out, std::string_view subject, std::string_view reply, std::string_view payload,
+                      prechecked_t);
+error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply,
+                       std::string_view header_block, std::string_view payload, prechecked_t);
+error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply, const headers& h,
+                       std::string_view payload, prechecked_t);
 // SUB subject [queue] sid\r\n
 error_code encode_sub(std::string& out, std::string_view subject, std::string_view queue_group,
                       std::uint64_t sid);
