@@ -13,7 +13,13 @@ constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-[[noreturn]] void fail(error_code ec, const std::string& what = {}) { throw boost::system::system_error(ec, what); }
+// A failure with the text for the caller (the server's description of a JetStream error, or what failed).
+struct described_error : boost::system::system_error {
+  described_error(error_code ec, std::string t) : boost::system::system_error(ec, t), text(std::move(t)) {}
+  std::string text;
+};
+
+[[noreturn]] void fail(error_code ec, const std::string& what = {}) { throw described_error(ec, what); }
 
 // Stream and consumer names become subject tokens: no separators, wildcards or whitespace.
 void check_name(std::string_view name) {
@@ -22,11 +28,16 @@ void check_name(std::string_view name) {
     if (c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f) fail(error::invalid_argument, "bad name");
 }
 
-error_code to_error_code(std::exception_ptr e) {
+// The operation's error code; its text goes to `text` when the caller wants it.
+error_code to_error_code(std::exception_ptr e, const std::shared_ptr<std::string>& text = {}) {
   if (!e) return {};
   try {
     std::rethrow_exception(e);
+  } catch (const described_error& de) {
+    if (text) *text = de.text;
+    return de.code();
   } catch (const boost::system::system_error& se) {
+    if (text) *text = se.what();
     return se.code();
   } catch (...) {
     return error::protocol_violation;
@@ -53,13 +64,15 @@ jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_
 }
 
 template <class T>
-void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h) {
+void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h,
+                           std::shared_ptr<std::string> text) {
   auto strand = conn_->strand_;
-  asio::co_spawn(strand, std::move(op), [strand, h = std::move(h)](std::exception_ptr e, T v) mutable {
-    error_code ec = to_error_code(e);
-    if (ec) v = T{};
-    complete(strand, std::move(h), ec, std::move(v));
-  });
+  asio::co_spawn(strand, std::move(op),
+                 [strand, h = std::move(h), text = std::move(text)](std::exception_ptr e, T v) mutable {
+                   error_code ec = to_error_code(e, text);
+                   if (ec) v = T{};
+                   complete(strand, std::move(h), ec, std::move(v));
+                 });
 }
 
 asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
@@ -115,7 +128,7 @@ api_error jetstream::last_api_error() const {
   return impl_->last_error_;
 }
 
-void jetstream::create_stream_impl(stream_config cfg, bool update, handler<stream_info> h) {
+void jetstream::create_stream_impl(stream_config cfg, bool update, handler<stream_info> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<natsbus::stream_info>(
       [](std::shared_ptr<jetstream_impl> impl, stream_config cfg, bool update) -> asio::awaitable<natsbus::stream_info> {
@@ -126,10 +139,10 @@ void jetstream::create_stream_impl(stream_config cfg, bool update, handler<strea
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::stream_info>(json);
       }(impl, std::move(cfg), update),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::stream_info_impl(std::string name, handler<stream_info> h) {
+void jetstream::stream_info_impl(std::string name, handler<stream_info> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<natsbus::stream_info>(
       [](std::shared_ptr<jetstream_impl> impl, std::string name) -> asio::awaitable<natsbus::stream_info> {
@@ -139,10 +152,10 @@ void jetstream::stream_info_impl(std::string name, handler<stream_info> h) {
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::stream_info>(json);
       }(impl, std::move(name)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::delete_impl(std::string subject, asio::any_completion_handler<void(error_code)> h) {
+void jetstream::delete_impl(std::string subject, handler<void> h, text_slot t) {
   auto impl = impl_;
   auto strand = impl->conn_->strand_;
   asio::co_spawn(strand,
@@ -162,12 +175,12 @@ void jetstream::delete_impl(std::string subject, asio::any_completion_handler<vo
                    auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
                    (void)json;
                  }(impl, std::move(subject)),
-                 [strand, h = std::move(h)](std::exception_ptr e) mutable {
-                   detail::complete(strand, std::move(h), detail::to_error_code(e));
+                 [strand, h = std::move(h), t = std::move(t)](std::exception_ptr e) mutable {
+                   detail::complete(strand, std::move(h), detail::to_error_code(e, t));
                  });
 }
 
-void jetstream::purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h) {
+void jetstream::purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h, text_slot t) {
   boost::json::object req;
   if (!opts.subject.empty()) req["filter"] = opts.subject;
   if (opts.sequence) req["seq"] = *opts.sequence;
@@ -188,11 +201,11 @@ void jetstream::purge_impl(std::string name, purge_options opts, handler<std::ui
         if (purged->is_int64() && purged->as_int64() >= 0) co_return static_cast<std::uint64_t>(purged->as_int64());
         detail::fail(error::invalid_json, "purge response");
       }(impl, std::move(name), std::move(body)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
 void jetstream::names_impl(std::string subject, std::string field, std::string filter,
-                           handler<std::vector<std::string>> h) {
+                           handler<std::vector<std::string>> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<std::vector<std::string>>(
       [](std::shared_ptr<jetstream_impl> impl, std::string subject, std::string field,
@@ -213,10 +226,10 @@ void jetstream::names_impl(std::string subject, std::string field, std::string f
         }
         co_return all;
       }(impl, std::move(subject), std::move(field), std::move(filter)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::list_streams_impl(handler<std::vector<stream_info>> h) {
+void jetstream::list_streams_impl(handler<std::vector<stream_info>> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<std::vector<natsbus::stream_info>>(
       [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<std::vector<natsbus::stream_info>> {
@@ -235,10 +248,10 @@ void jetstream::list_streams_impl(handler<std::vector<stream_info>> h) {
         }
         co_return all;
       }(impl),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h) {
+void jetstream::list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<std::vector<natsbus::consumer_info>>(
       [](std::shared_ptr<jetstream_impl> impl, std::string stream) -> asio::awaitable<std::vector<natsbus::consumer_info>> {
@@ -258,11 +271,11 @@ void jetstream::list_consumers_impl(std::string stream, handler<std::vector<cons
         }
         co_return all;
       }(impl, std::move(stream)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
 void jetstream::get_message_impl(std::string stream, std::uint64_t seq, std::string subject,
-                                 handler<stored_message> h) {
+                                 handler<stored_message> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<stored_message>(
       [](std::shared_ptr<jetstream_impl> impl, std::string stream, std::uint64_t seq,
@@ -276,10 +289,10 @@ void jetstream::get_message_impl(std::string stream, std::uint64_t seq, std::str
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<stored_message>(json);
       }(impl, std::move(stream), seq, std::move(subject)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::account_impl(handler<account_info> h) {
+void jetstream::account_impl(handler<account_info> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<account_info>(
       [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<account_info> {
@@ -288,10 +301,11 @@ void jetstream::account_impl(handler<account_info> h) {
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<account_info>(json);
       }(impl),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h) {
+void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h,
+                                     text_slot t) {
   auto impl = impl_;
   impl->spawn<natsbus::consumer_info>(
       [](std::shared_ptr<jetstream_impl> impl, std::string stream,
@@ -307,10 +321,10 @@ void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, ha
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::consumer_info>(json);
       }(impl, std::move(stream), std::move(cfg)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h) {
+void jetstream::consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<natsbus::consumer_info>(
       [](std::shared_ptr<jetstream_impl> impl, std::string stream,
@@ -322,10 +336,10 @@ void jetstream::consumer_info_impl(std::string stream, std::string name, handler
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::consumer_info>(json);
       }(impl, std::move(stream), std::move(name)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
 
-void jetstream::raw_impl(std::string subject, std::string body, handler<std::string> h) {
+void jetstream::raw_impl(std::string subject, std::string body, handler<std::string> h, text_slot t) {
   auto impl = impl_;
   impl->spawn<std::string>(
       [](std::shared_ptr<jetstream_impl> impl, std::string subject, std::string body) -> asio::awaitable<std::string> {
@@ -333,7 +347,35 @@ void jetstream::raw_impl(std::string subject, std::string body, handler<std::str
         std::string request_body = std::move(body);
         co_return co_await impl->call(std::move(request_subject), std::move(request_body));
       }(impl, std::move(subject), std::move(body)),
-      std::move(h));
+      std::move(h), std::move(t));
 }
+
+template <class T>
+asio::awaitable<T> jetstream::awaited(starter<T> start) {
+  auto text = std::make_shared<std::string>();
+  auto init = [&](auto h) { start(handler<T>(std::move(h)), text); };
+  if constexpr (std::is_void_v<T>) {
+    auto [ec] = co_await asio::async_initiate<decltype(detail::use_ec), void(error_code)>(init, detail::use_ec);
+    if (ec) throw boost::system::system_error(ec, *text);
+  } else {
+    auto [ec, v] = co_await asio::async_initiate<decltype(detail::use_ec), void(error_code, T)>(init, detail::use_ec);
+    if (ec) throw boost::system::system_error(ec, *text);
+    co_return std::move(v);
+  }
+}
+
+template asio::awaitable<void> jetstream::awaited<void>(starter<void>);
+template asio::awaitable<stream_info> jetstream::awaited<stream_info>(starter<stream_info>);
+template asio::awaitable<std::uint64_t> jetstream::awaited<std::uint64_t>(starter<std::uint64_t>);
+template asio::awaitable<std::vector<std::string>> jetstream::awaited<std::vector<std::string>>(
+    starter<std::vector<std::string>>);
+template asio::awaitable<std::vector<stream_info>> jetstream::awaited<std::vector<stream_info>>(
+    starter<std::vector<stream_info>>);
+template asio::awaitable<stored_message> jetstream::awaited<stored_message>(starter<stored_message>);
+template asio::awaitable<account_info> jetstream::awaited<account_info>(starter<account_info>);
+template asio::awaitable<consumer_info> jetstream::awaited<consumer_info>(starter<consumer_info>);
+template asio::awaitable<std::vector<consumer_info>> jetstream::awaited<std::vector<consumer_info>>(
+    starter<std::vector<consumer_info>>);
+template asio::awaitable<std::string> jetstream::awaited<std::string>(starter<std::string>);
 
 }  // namespace natsbus

@@ -59,8 +59,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
 
   // ---- management: one request, one reply ----
   asio::awaitable<std::string> call(std::string subject, std::string body);
+  // Runs a management call on the strand and completes `h`; a failure's text goes to `text` when given.
   template <class T>
-  void spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h);
+  void spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h,
+             std::shared_ptr<std::string> text = {});
 
   // ---- publish ----
   struct blocked_publish {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,14 @@ namespace detail {
 class jetstream_impl;
 class event_bus_impl;
 struct ack_state;
+template <class T>
+struct management_handler {
+  using type = asio::any_completion_handler<void(error_code, T)>;
+};
+template <>
+struct management_handler<void> {
+  using type = asio::any_completion_handler<void(error_code)>;
+};
 }  // namespace detail
 
 struct jetstream_options {
@@ -167,109 +176,128 @@ class jetstream {
   [[nodiscard]] std::size_t max_pending_seen() const noexcept;  // high-water mark of in-flight publishes
 
   // ---- streams ----
+  // Management calls complete with an error code; awaited with the default token, they throw system_error
+  // whose text is the server's description (e.g. "stream name already in use with a different configuration").
   template <class Token = default_token>
   auto create_stream(const stream_config& cfg, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, stream_info)>(
-        [this](auto h, stream_config c) { create_stream_impl(std::move(c), false, std::move(h)); }, token, cfg);
+    return manage<stream_info>(std::forward<Token>(token), [this, cfg](handler<stream_info> h, text_slot t) {
+      create_stream_impl(cfg, false, std::move(h), std::move(t));
+    });
   }
   template <class Token = default_token>
   auto update_stream(const stream_config& cfg, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, stream_info)>(
-        [this](auto h, stream_config c) { create_stream_impl(std::move(c), true, std::move(h)); }, token, cfg);
+    return manage<stream_info>(std::forward<Token>(token), [this, cfg](handler<stream_info> h, text_slot t) {
+      create_stream_impl(cfg, true, std::move(h), std::move(t));
+    });
   }
   template <class Token = default_token>
   auto get_stream_info(std::string_view name, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, stream_info)>(
-        [this](auto h, std::string n) { stream_info_impl(std::move(n), std::move(h)); }, token, std::string(name));
+    return manage<stream_info>(std::forward<Token>(token),
+                               [this, n = std::string(name)](handler<stream_info> h, text_slot t) {
+                                 stream_info_impl(n, std::move(h), std::move(t));
+                               });
   }
   template <class Token = default_token>
   auto delete_stream(std::string_view name, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code)>(
-        [this](auto h, std::string n) { delete_impl(std::string("STREAM.DELETE.") + n, std::move(h)); }, token,
-        std::string(name));
+    return manage<void>(std::forward<Token>(token),
+                        [this, n = std::string(name)](handler<void> h, text_slot t) {
+                          delete_impl("STREAM.DELETE." + n, std::move(h), std::move(t));
+                        });
   }
   // Completes with the number of messages purged.
   template <class Token = default_token>
   auto purge_stream(std::string_view name, const purge_options& opts, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::uint64_t)>(
-        [this](auto h, std::string n, purge_options o) { purge_impl(std::move(n), std::move(o), std::move(h)); },
-        token, std::string(name), std::move(opts));
+    return manage<std::uint64_t>(std::forward<Token>(token),
+                                 [this, n = std::string(name), opts](handler<std::uint64_t> h, text_slot t) {
+                                   purge_impl(n, opts, std::move(h), std::move(t));
+                                 });
   }
   // All stream names (every page), optionally only the streams holding `subject`.
   template <class Token = default_token>
   auto stream_names(std::string_view subject = {}, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::vector<std::string>)>(
-        [this](auto h, std::string s) { names_impl("STREAM.NAMES", "streams", std::move(s), std::move(h)); }, token,
-        std::string(subject));
+    return manage<std::vector<std::string>>(
+        std::forward<Token>(token), [this, s = std::string(subject)](handler<std::vector<std::string>> h, text_slot t) {
+          names_impl("STREAM.NAMES", "streams", s, std::move(h), std::move(t));
+        });
   }
   template <class Token = default_token>
   auto list_streams(Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::vector<stream_info>)>(
-        [this](auto h) { list_streams_impl(std::move(h)); }, token);
+    return manage<std::vector<stream_info>>(std::forward<Token>(token),
+                                            [this](handler<std::vector<stream_info>> h, text_slot t) {
+                                              list_streams_impl(std::move(h), std::move(t));
+                                            });
   }
   template <class Token = default_token>
   auto get_message(std::string_view stream, std::uint64_t seq, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, stored_message)>(
-        [this](auto h, std::string s, std::uint64_t q) { get_message_impl(std::move(s), q, {}, std::move(h)); },
-        token, std::string(stream), seq);
+    return manage<stored_message>(std::forward<Token>(token),
+                                  [this, s = std::string(stream), seq](handler<stored_message> h, text_slot t) {
+                                    get_message_impl(s, seq, {}, std::move(h), std::move(t));
+                                  });
   }
   template <class Token = default_token>
   auto get_last_message(std::string_view stream, std::string_view subject, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, stored_message)>(
-        [this](auto h, std::string s, std::string subj) {
-          get_message_impl(std::move(s), 0, std::move(subj), std::move(h));
-        },
-        token, std::string(stream), std::string(subject));
+    return manage<stored_message>(
+        std::forward<Token>(token),
+        [this, s = std::string(stream), subj = std::string(subject)](handler<stored_message> h, text_slot t) {
+          get_message_impl(s, 0, subj, std::move(h), std::move(t));
+        });
   }
   template <class Token = default_token>
   auto get_account_info(Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, account_info)>(
-        [this](auto h) { account_impl(std::move(h)); }, token);
+    return manage<account_info>(std::forward<Token>(token), [this](handler<account_info> h, text_slot t) {
+      account_impl(std::move(h), std::move(t));
+    });
   }
 
   // ---- consumers ----
   // Durable when cfg.durable_name is set, ephemeral otherwise.
   template <class Token = default_token>
   auto create_consumer(std::string_view stream, const consumer_config& cfg, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, consumer_info)>(
-        [this](auto h, std::string s, consumer_config c) {
-          create_consumer_impl(std::move(s), std::move(c), std::move(h));
-        },
-        token, std::string(stream), cfg);
+    return manage<consumer_info>(std::forward<Token>(token),
+                                 [this, s = std::string(stream), cfg](handler<consumer_info> h, text_slot t) {
+                                   create_consumer_impl(s, cfg, std::move(h), std::move(t));
+                                 });
   }
   template <class Token = default_token>
   auto get_consumer_info(std::string_view stream, std::string_view name, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, consumer_info)>(
-        [this](auto h, std::string s, std::string n) { consumer_info_impl(std::move(s), std::move(n), std::move(h)); },
-        token, std::string(stream), std::string(name));
+    return manage<consumer_info>(
+        std::forward<Token>(token),
+        [this, s = std::string(stream), n = std::string(name)](handler<consumer_info> h, text_slot t) {
+          consumer_info_impl(s, n, std::move(h), std::move(t));
+        });
   }
   template <class Token = default_token>
   auto delete_consumer(std::string_view stream, std::string_view name, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code)>(
-        [this](auto h, std::string s, std::string n) {
-          delete_impl("CONSUMER.DELETE." + s + "." + n, std::move(h));
-        },
-        token, std::string(stream), std::string(name));
+    return manage<void>(std::forward<Token>(token),
+                        [this, s = std::string(stream), n = std::string(name)](handler<void> h, text_slot t) {
+                          delete_impl("CONSUMER.DELETE." + s + "." + n, std::move(h), std::move(t));
+                        });
   }
   template <class Token = default_token>
   auto consumer_names(std::string_view stream, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::vector<std::string>)>(
-        [this](auto h, std::string s) { names_impl("CONSUMER.NAMES." + s, "consumers", {}, std::move(h)); }, token,
-        std::string(stream));
+    return manage<std::vector<std::string>>(
+        std::forward<Token>(token), [this, s = std::string(stream)](handler<std::vector<std::string>> h, text_slot t) {
+          names_impl("CONSUMER.NAMES." + s, "consumers", {}, std::move(h), std::move(t));
+        });
   }
   template <class Token = default_token>
   auto list_consumers(std::string_view stream, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::vector<consumer_info>)>(
-        [this](auto h, std::string s) { list_consumers_impl(std::move(s), std::move(h)); }, token, std::string(stream));
+    return manage<std::vector<consumer_info>>(
+        std::forward<Token>(token),
+        [this, s = std::string(stream)](handler<std::vector<consumer_info>> h, text_slot t) {
+          list_consumers_impl(s, std::move(h), std::move(t));
+        });
   }
 
   // A raw API request: subject relative to the prefix ("STREAM.INFO.X"); completes with the reply's JSON.
   // A JetStream error in the reply becomes an error code of jetstream_category() carrying err_code.
   template <class Token = default_token>
   auto api_request(std::string_view subject, std::string_view body, Token&& token = {}) {
-    return asio::async_initiate<Token, void(error_code, std::string)>(
-        [this](auto h, std::string s, std::string b) { raw_impl(std::move(s), std::move(b), std::move(h)); }, token,
-        std::string(subject), std::string(body));
+    return manage<std::string>(
+        std::forward<Token>(token),
+        [this, s = std::string(subject), b = std::string(body)](handler<std::string> h, text_slot t) {
+          raw_impl(s, b, std::move(h), std::move(t));
+        });
   }
 
   // The description of the last JetStream API error a management call completed with.
@@ -282,19 +310,43 @@ class jetstream {
     return none;
   }
   template <class T>
-  using handler = asio::any_completion_handler<void(error_code, T)>;
-  void create_stream_impl(stream_config cfg, bool update, handler<stream_info> h);
-  void stream_info_impl(std::string name, handler<stream_info> h);
-  void delete_impl(std::string subject, asio::any_completion_handler<void(error_code)> h);
-  void purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h);
-  void names_impl(std::string subject, std::string field, std::string filter, handler<std::vector<std::string>> h);
-  void list_streams_impl(handler<std::vector<stream_info>> h);
-  void get_message_impl(std::string stream, std::uint64_t seq, std::string subject, handler<stored_message> h);
-  void account_impl(handler<account_info> h);
-  void create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h);
-  void consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h);
-  void list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h);
-  void raw_impl(std::string subject, std::string body, handler<std::string> h);
+  using handler = typename detail::management_handler<T>::type;
+  // Where a failed management call leaves the server's description, for the exception of an awaited call.
+  using text_slot = std::shared_ptr<std::string>;
+  template <class T>
+  using starter = std::function<void(handler<T>, text_slot)>;
+
+  // One management call: awaited with the default token it throws with the server's text; any other token
+  // gets the error code.
+  template <class T, class Token, class Start>
+  auto manage(Token&& token, Start start) {
+    if constexpr (detail::is_use_awaitable<Token>) {
+      return awaited<T>(starter<T>(std::move(start)));
+    } else if constexpr (std::is_void_v<T>) {
+      return asio::async_initiate<Token, void(error_code)>(
+          [](auto h, Start st) { st(handler<void>(std::move(h)), text_slot{}); }, token, std::move(start));
+    } else {
+      return asio::async_initiate<Token, void(error_code, T)>(
+          [](auto h, Start st) { st(handler<T>(std::move(h)), text_slot{}); }, token, std::move(start));
+    }
+  }
+  template <class T>
+  asio::awaitable<T> awaited(starter<T> start);
+
+  void create_stream_impl(stream_config cfg, bool update, handler<stream_info> h, text_slot t);
+  void stream_info_impl(std::string name, handler<stream_info> h, text_slot t);
+  void delete_impl(std::string subject, handler<void> h, text_slot t);
+  void purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h, text_slot t);
+  void names_impl(std::string subject, std::string field, std::string filter, handler<std::vector<std::string>> h,
+                  text_slot t);
+  void list_streams_impl(handler<std::vector<stream_info>> h, text_slot t);
+  void get_message_impl(std::string stream, std::uint64_t seq, std::string subject, handler<stored_message> h,
+                        text_slot t);
+  void account_impl(handler<account_info> h, text_slot t);
+  void create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h, text_slot t);
+  void consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h, text_slot t);
+  void list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h, text_slot t);
+  void raw_impl(std::string subject, std::string body, handler<std::string> h, text_slot t);
 
   void publish_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
                     asio::any_completion_handler<void(error_code, pub_ack)> h);

@@ -148,6 +148,26 @@ BOOST_AUTO_TEST_CASE(typed_api_errors) {
 
     auto [e5, i5] = co_await js.get_stream_info("bad.name", use_ec);
     BOOST_TEST(e5 == error::invalid_argument);
+
+    // Awaited with the default token, a failure throws with the server's own description of it.
+    std::string thrown;
+    natsbus::error_code thrown_ec;
+    try {
+      co_await js.create_stream(different);
+    } catch (const boost::system::system_error& e) {
+      thrown = e.what();
+      thrown_ec = e.code();
+    }
+    BOOST_TEST(thrown_ec == e1);
+    BOOST_TEST(thrown.find(js.last_api_error().description) != std::string::npos, thrown);
+    BOOST_TEST(thrown.find("already in use") != std::string::npos, thrown);
+    thrown.clear();
+    try {
+      co_await js.delete_stream("MISSING");
+    } catch (const boost::system::system_error& e) {
+      thrown = e.what();
+    }
+    BOOST_TEST(thrown.find("not found") != std::string::npos, thrown);
     BOOST_TEST(c.is_connected());
     c.close();
   });
