@@ -136,7 +136,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void wake_writer();
   // Hands wbuf_ to the socket from here when the writer is idle: for a frame that nothing else will join
   // (a lone request or publish awaiting its answer), one system call and no trip through the scheduler.
-  void write_now();
+  bool write_now();  // true when all of wbuf_ left
   // write_now() for a frame whose caller now waits for its reply: arms busy polling (options::busy_poll).
   void write_lone();
 

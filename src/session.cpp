@@ -356,8 +356,8 @@ asio::awaitable<error_code> connection_impl::reader() {
 }
 
 void connection_impl::write_lone() {
-  write_now();
-  if (io_ex_ && opts_.busy_poll.count() > 0) lone_sent_ = std::chrono::steady_clock::now();
+  // Only a frame that left now starts a round trip worth polling for (not one buffered while reconnecting).
+  if (write_now() && io_ex_ && opts_.busy_poll.count() > 0) lone_sent_ = std::chrono::steady_clock::now();
 }
 
 void connection_impl::note_read() {
@@ -459,13 +459,16 @@ void connection_impl::wake_writer() {
   if (!writer_idle_) return;
   // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
   // early, straight from here, so the server works while the publisher goes on; the idle writer takes any rest.
-  if (wbuf_.size() >= early_write_bytes) return write_now();
+  if (wbuf_.size() >= early_write_bytes) {
+    write_now();
+    return;
+  }
   writer_idle_ = false;
   writer_wake_.cancel();
 }
 
-void connection_impl::write_now() {
-  if (!writer_idle_ || wbuf_.empty()) return;
+bool connection_impl::write_now() {
+  if (!writer_idle_ || wbuf_.empty()) return false;
   if (wire_.empty() && state_.load(std::memory_order_relaxed) == conn_state::connected) {
     error_code ec;
     std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
@@ -475,11 +478,12 @@ void connection_impl::write_now() {
       wbuf_pings_ = 0;
       if (n < wbuf_.size()) wire_.assign(wbuf_, n, std::string::npos);
       wbuf_.clear();
-      if (wire_.empty()) return;
+      if (wire_.empty()) return true;
     }
   }
   writer_idle_ = false;
   writer_wake_.cancel();
+  return false;
 }
 
 void connection_impl::release_blocked_publishers() {
