@@ -28,6 +28,7 @@ struct bench_args {
   bool keep = false;
   bool msg_ids = false;
   bool auto_msg_id = true;  // the bus gives every publish a Nats-Msg-Id (--no-auto-msg-id turns it off)
+  long busy_poll_us = -1;   // connection_options::busy_poll (--busy-poll-us); negative: the default
 };
 
 struct cpu_clock {

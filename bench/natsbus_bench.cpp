@@ -35,7 +35,7 @@ using namespace bench;
 
 void usage() {
   std::cerr << "usage: natsbus-bench [--url U] [--scenario S] [--storage memory|file] [--size N] [--msgs N]\n"
-               "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id]\n"
+               "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id] [--busy-poll-us N]\n"
                "scenarios:\n"
                "  info-sync  a STREAM.INFO request before each synchronous publish\n"
                "  sync       one publisher awaiting each ack\n"
@@ -75,6 +75,7 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--keep") a.keep = true;
     else if (f == "--msg-ids") a.msg_ids = true;
     else if (f == "--no-auto-msg-id") a.auto_msg_id = false;
+    else if (f == "--busy-poll-us") a.busy_poll_us = static_cast<long>(number());
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
@@ -204,6 +205,7 @@ int main(int argc, char** argv) {
   natsbus::connection_options copts;
   copts.servers = {a.url};
   copts.name = "natsbus-bench";
+  if (a.busy_poll_us >= 0) copts.busy_poll = std::chrono::microseconds(a.busy_poll_us);
   natsbus::connection conn(io.get_executor(), copts);
   int rc = 1;
   auto done = [&](std::exception_ptr e, int r) {
