@@ -203,7 +203,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::size_t rbegin_ = 0, rend_ = 0;
   std::string wbuf_;      // producers append here
   std::string wire_;      // the batch on the wire
-  bool writer_idle_ = false;
+  bool writer_parked_ = false;  // the writer waits for work: the socket is free for write_now()
+  bool wake_sent_ = false;      // the parked writer's wait was cancelled and it is about to resume
   static constexpr std::size_t early_write_bytes = 1024 * 1024;
   asio::steady_timer writer_wake_;
   asio::steady_timer ping_timer_;

@@ -150,7 +150,7 @@ asio::awaitable<error_code> connection_impl::handshake(const server_address& add
 asio::awaitable<void> connection_impl::run() {
   auto self = shared_from_this();
   for (;;) {
-    writer_idle_ = false;
+    writer_parked_ = false;
     auto result = co_await (reader() || writer() || keepalive());
     error_code ec = std::visit([](auto v) { return error_code(v); }, result);
     if (state_ == conn_state::closed) co_return;
@@ -184,7 +184,7 @@ asio::awaitable<void> connection_impl::reconnect_then_run() {
 
 void connection_impl::begin_reconnect(error_code reason) {
   state_ = conn_state::reconnecting;
-  writer_idle_ = false;  // no early writes until the next session's writer waits
+  writer_parked_ = false;  // no direct writes until the next session's writer waits
   error_code ignored;
   socket_.close(ignored);
   // The batch that was on the wire may have arrived in part: it is dropped. wbuf_ holds whole frames that
@@ -406,10 +406,12 @@ void connection_impl::end_batch() {
 asio::awaitable<error_code> connection_impl::writer() {
   for (;;) {
     while (wbuf_.empty() && wire_.empty()) {
-      writer_idle_ = true;
+      // Parked: the socket is free, and publishers may write to it directly (write_now) until this resumes.
+      writer_parked_ = true;
+      wake_sent_ = false;
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       co_await writer_wake_.async_wait(use_ec);
-      writer_idle_ = false;
+      writer_parked_ = false;
       if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
       // A cancelled wait is the wake-up; the coroutine's own cancellation shows up as the socket closing.
       auto cs = (co_await asio::this_coro::cancellation_state).cancelled();
@@ -456,33 +458,45 @@ asio::awaitable<error_code> connection_impl::keepalive() {
 }
 
 void connection_impl::wake_writer() {
-  if (!writer_idle_) return;
+  if (!writer_parked_) return;
   // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
-  // early, straight from here, so the server works while the publisher goes on; the idle writer takes any rest.
-  if (wbuf_.size() >= early_write_bytes) {
-    write_now();
-    return;
+  // early, straight from here, so the server works while the publisher goes on; the writer takes any rest.
+  if (wbuf_.size() >= early_write_bytes && write_now()) return;
+  if (!wake_sent_) {
+    wake_sent_ = true;
+    writer_wake_.cancel();
   }
-  writer_idle_ = false;
-  writer_wake_.cancel();
 }
 
 bool connection_impl::write_now() {
-  if (!writer_idle_ || wbuf_.empty()) return false;
-  if (wire_.empty() && state_.load(std::memory_order_relaxed) == conn_state::connected) {
+  if (!writer_parked_ || (wbuf_.empty() && wire_.empty())) return false;
+  if (state_.load(std::memory_order_relaxed) == conn_state::connected) {
     error_code ec;
-    std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
-    if (!ec && n > 0) {
-      out_bytes_.add(n);
-      ++wbuf_gen_;  // every frame has left wbuf_, in whole or in part
-      wbuf_pings_ = 0;
-      if (n < wbuf_.size()) wire_.assign(wbuf_, n, std::string::npos);
-      wbuf_.clear();
-      if (wire_.empty()) return true;
+    // The rest of an earlier direct write goes first; the writer has not run since.
+    if (!wire_.empty()) {
+      std::size_t n = socket_.write_some(asio::buffer(wire_), ec);
+      if (!ec && n > 0) {
+        out_bytes_.add(n);
+        wire_.erase(0, n);
+      }
     }
+    if (!ec && wire_.empty() && !wbuf_.empty()) {
+      std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
+      if (!ec && n > 0) {
+        out_bytes_.add(n);
+        ++wbuf_gen_;  // every frame has left wbuf_, in whole or in part
+        wbuf_pings_ = 0;
+        if (n < wbuf_.size()) wire_.assign(wbuf_, n, std::string::npos);
+        wbuf_.clear();
+      }
+    }
+    if (wire_.empty() && wbuf_.empty()) return true;
   }
-  writer_idle_ = false;
-  writer_wake_.cancel();
+  // A full socket, an error or no session: the writer takes over (it reports errors and waits on the reactor).
+  if (!wake_sent_) {
+    wake_sent_ = true;
+    writer_wake_.cancel();
+  }
   return false;
 }
 

@@ -4,6 +4,7 @@
 #include "headers_detail.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace natsbus::protocol {
 namespace {
@@ -107,14 +108,26 @@ error_code encode_pub(std::string& out, std::string_view subject, std::string_vi
 
 error_code encode_pub(std::string& out, std::string_view subject, std::string_view reply, std::string_view payload,
                       prechecked_t) {
+  // The hot path of every publish: one size computation, one resize, then plain copies.
   const decimal size(payload.size());
-  out.reserve(out.size() + 4 + subject.size() + 1 + (reply.empty() ? 0 : reply.size() + 1) + size.len + 2 +
-              payload.size() + 2);
-  append_pub_prefix(out, "PUB ", subject, reply);
-  out.append(size.view());
-  out.append(crlf);
-  out.append(payload);
-  out.append(crlf);
+  const std::size_t at = out.size();
+  out.resize(at + 4 + subject.size() + 1 + (reply.empty() ? 0 : reply.size() + 1) + size.len + 2 + payload.size() + 2);
+  char* p = out.data() + at;
+  auto put = [&p](std::string_view v) noexcept {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  put("PUB ");
+  put(subject);
+  *p++ = ' ';
+  if (!reply.empty()) {
+    put(reply);
+    *p++ = ' ';
+  }
+  put(size.view());
+  put(crlf);
+  put(payload);
+  put(crlf);
   return {};
 }
 

@@ -228,6 +228,54 @@ BOOST_AUTO_TEST_CASE(flush_round_trip) {
   });
 }
 
+// One coroutine queues far more than the early-write threshold (1 MiB) and the write buffer limit (8 MiB)
+// without yielding: the bytes leave in direct writes while it goes on, then through the writer under
+// backpressure. Everything arrives, in order.
+BOOST_AUTO_TEST_CASE(burst_without_yielding_arrives_whole_and_in_order) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto so = options_for(server);
+    so.subscription_pending_msgs = 400000;
+    so.subscription_pending_bytes = 256 * 1024 * 1024;
+    natsbus::connection receiver(ex, so);
+    co_await receiver.connect();
+    auto sub = co_await receiver.subscribe("burst.x");
+    co_await receiver.flush();
+
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    constexpr int n = 200000;
+    std::string payload(64, 'p');
+    int direct = 0;
+    for (int i = 0; i < n; ++i) {
+      auto digits = std::to_string(i);
+      payload.replace(0, digits.size() + 1, digits + ";");
+      error_code ec;
+      if (c.try_publish("burst.x", payload, ec)) {
+        ++direct;
+        continue;
+      }
+      BOOST_TEST_REQUIRE(!ec);
+      co_await c.publish("burst.x", payload);  // the buffer is full: wait for the writer
+    }
+    co_await c.flush();
+    BOOST_TEST(direct > n / 2);
+    int got = 0;
+    bool ordered = true;
+    while (got < n) {
+      auto m = co_await sub.next();
+      auto expected = std::to_string(got) + ";";
+      if (m.payload.compare(0, expected.size(), expected) != 0) ordered = false;
+      ++got;
+    }
+    BOOST_TEST(got == n);
+    BOOST_TEST(ordered);
+    BOOST_TEST(sub.dropped() == 0u);
+    c.close();
+    receiver.close();
+  }, 60s);
+}
+
 BOOST_AUTO_TEST_CASE(drain_loses_nothing) {
   run_coro([&]() -> asio::awaitable<void> {
     natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
