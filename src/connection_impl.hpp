@@ -206,6 +206,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool writer_parked_ = false;  // the writer waits for work: the socket is free for write_now()
   bool wake_sent_ = false;      // the parked writer's wait was cancelled and it is about to resume
   static constexpr std::size_t early_write_bytes = 1024 * 1024;
+  std::size_t direct_write_at_ = early_write_bytes;  // wbuf_ size at which wake_writer next writes directly
   asio::steady_timer writer_wake_;
   asio::steady_timer ping_timer_;
   int pings_out_ = 0;

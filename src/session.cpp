@@ -409,6 +409,7 @@ asio::awaitable<error_code> connection_impl::writer() {
       // Parked: the socket is free, and publishers may write to it directly (write_now) until this resumes.
       writer_parked_ = true;
       wake_sent_ = false;
+      direct_write_at_ = early_write_bytes;
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       co_await writer_wake_.async_wait(use_ec);
       writer_parked_ = false;
@@ -461,7 +462,15 @@ void connection_impl::wake_writer() {
   if (!writer_parked_) return;
   // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
   // early, straight from here, so the server works while the publisher goes on; the writer takes any rest.
-  if (wbuf_.size() >= early_write_bytes && write_now()) return;
+  // After a direct write the socket did not take in full, the next try waits for another early_write_bytes:
+  // a full socket is not asked again on every publish.
+  if (wbuf_.size() >= direct_write_at_) {
+    if (write_now()) {
+      direct_write_at_ = early_write_bytes;
+      return;
+    }
+    direct_write_at_ = wbuf_.size() + early_write_bytes;
+  }
   if (!wake_sent_) {
     wake_sent_ = true;
     writer_wake_.cancel();
