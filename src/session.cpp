@@ -406,6 +406,7 @@ void connection_impl::end_batch() {
 asio::awaitable<error_code> connection_impl::writer() {
   for (;;) {
     while (wbuf_.empty() && wire_.empty()) {
+      release_blocked_publishers();  // a direct write may have drained what they waited on
       // Parked: the socket is free, and publishers may write to it directly (write_now) until this resumes.
       writer_parked_ = true;
       wake_sent_ = false;
@@ -499,7 +500,10 @@ bool connection_impl::write_now() {
         wbuf_.clear();
       }
     }
-    if (wire_.empty() && wbuf_.empty()) return true;
+    if (wire_.empty() && wbuf_.empty()) {
+      release_blocked_publishers();
+      return true;
+    }
   }
   // A full socket, an error or no session: the writer takes over (it reports errors and waits on the reactor).
   if (!wake_sent_) {
