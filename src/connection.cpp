@@ -169,9 +169,7 @@ void connection_impl::do_publish(std::string_view subject, std::string_view payl
                                  std::string_view reply, void_handler h) {
   if (auto ec = check_publish(subject, payload, hdrs, reply)) return done(std::move(h), ec);
   auto before = wbuf_.size();
-  error_code ec = hdrs && !hdrs->empty()
-                      ? protocol::encode_hpub(wbuf_, subject, reply, *hdrs, payload, protocol::prechecked)
-                      : protocol::encode_pub(wbuf_, subject, reply, payload, protocol::prechecked);
+  error_code ec = protocol::encode_publish(wbuf_, subject, reply, hdrs, payload, protocol::prechecked);
   if (ec || !fits_reconnect_buffer(before, ec)) return done(std::move(h), ec);
   out_msgs_.add(1);
   wake_writer();
@@ -186,8 +184,7 @@ bool connection_impl::try_queue(std::string_view subject, std::string_view paylo
   if (!on_owner_thread() || wbuf_.size() > opts_.write_buffer_limit) return false;
   if ((ec = check_publish(subject, payload, hdrs, reply))) return false;
   auto before = wbuf_.size();
-  ec = hdrs && !hdrs->empty() ? protocol::encode_hpub(wbuf_, subject, reply, *hdrs, payload, protocol::prechecked)
-                              : protocol::encode_pub(wbuf_, subject, reply, payload, protocol::prechecked);
+  ec = protocol::encode_publish(wbuf_, subject, reply, hdrs, payload, protocol::prechecked);
   if (ec || !fits_reconnect_buffer(before, ec)) return false;
   out_msgs_.add(1);
   wake_writer();
@@ -312,9 +309,7 @@ void connection_impl::do_request(std::string_view subject, std::string_view payl
   (void)tec;
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
   // The subject was checked, and the reply is our own inbox.
-  error_code ec = hdrs && !hdrs->empty()
-                      ? protocol::encode_hpub(wbuf_, subject, reply_sv, *hdrs, payload, protocol::prechecked)
-                      : protocol::encode_pub(wbuf_, subject, reply_sv, payload, protocol::prechecked);
+  error_code ec = protocol::encode_publish(wbuf_, subject, reply_sv, hdrs, payload, protocol::prechecked);
   if (ec) return done(std::move(h), ec, message{});
   out_msgs_.add(1);
   // A lone request goes out at once: its caller waits for the reply.
@@ -471,9 +466,7 @@ void connection::publish_impl(std::string_view subject, std::string_view payload
   // Off the strand: encode now, so the caller's bytes need not outlive this call, then hop.
   if (auto ec = im.check_publish(subject, payload, hdrs, reply)) return detail::complete(impl_->strand_, std::move(h), ec);
   std::string frame;
-  error_code ec = hdrs && !hdrs->empty()
-                      ? protocol::encode_hpub(frame, subject, reply, *hdrs, payload, protocol::prechecked)
-                      : protocol::encode_pub(frame, subject, reply, payload, protocol::prechecked);
+  error_code ec = protocol::encode_publish(frame, subject, reply, hdrs, payload, protocol::prechecked);
   if (ec) return detail::complete(impl_->strand_, std::move(h), ec);
   asio::dispatch(im.strand_, [impl = impl_, frame = std::move(frame), h = std::move(h)]() mutable {
     impl->queue_frame(frame, 0, std::move(h));

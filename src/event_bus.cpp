@@ -306,55 +306,48 @@ asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topi
 void event_bus_impl::configure_many(
     std::vector<topic_config> topics,
     asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h) {
-  struct gather {
-    std::vector<topic_config> topics;
-    std::vector<topic_configure_result> results;
-    std::vector<error_code> errors;
-    std::size_t next = 0;  // the next topic to start
-    std::size_t left = 0;  // topics not finished
-    topic_strategy strategy{};
-    // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
-    std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
-  };
-  auto g = std::make_shared<gather>();
-  g->results.resize(topics.size());
-  g->errors.resize(topics.size());
-  g->left = topics.size();
-  g->topics = std::move(topics);
-  g->handler.emplace(std::move(h));
-  g->strategy = strategy_.load(std::memory_order_relaxed);
-  auto finish = [this, g] {
-    error_code first;
-    for (std::size_t i = 0; i < g->errors.size(); ++i) {
-      if (g->errors[i]) {
-        first = g->errors[i];
-        set_error(g->results[i].message);
-        break;
-      }
-    }
-    complete(cimpl_->strand_, std::move(*g->handler), first, std::move(g->results));
-  };
-  if (g->topics.empty()) return finish();
+  auto b = std::make_shared<configure_batch>();
+  b->results.resize(topics.size());
+  b->errors.resize(topics.size());
+  b->topics = std::move(topics);
+  b->strategy = strategy_.load(std::memory_order_relaxed);
+  b->handler.emplace(std::move(h));
   // A window of stream requests in flight: enough to keep the server busy (it takes one connection's API
   // requests one at a time), few enough that each request's timeout measures the server's work on it rather
-  // than its place in a queue of a thousand.
-  auto start_next = std::make_shared<std::function<void()>>();
-  *start_next = [this, g, finish, wk = std::weak_ptr<std::function<void()>>(start_next)] {
-    auto self_fn = wk.lock();
-    if (!self_fn || g->next >= g->topics.size()) return;
-    std::size_t i = g->next++;
-    asio::co_spawn(cimpl_->strand_,
-                   configure_op(std::move(g->topics[i].name), std::move(g->topics[i].options), g->strategy,
-                                g->results[i]),
-                   [g, i, finish, self_fn](std::exception_ptr e, error_code ec) {
-                     if (e) ec = error::invalid_argument;
-                     g->errors[i] = ec;
-                     if (--g->left == 0) return finish();
-                     (*self_fn)();
-                   });
-  };
-  std::size_t window = std::max<std::size_t>(1, cfg_.max_provisioning_in_flight);
-  for (std::size_t k = 0; k < window && k < g->topics.size(); ++k) (*start_next)();
+  // than its place in a queue of a thousand. Each worker takes the next topic until none is left.
+  b->workers = std::min(std::max<std::size_t>(1, cfg_.max_provisioning_in_flight), b->topics.size());
+  if (b->workers == 0) return finish_configure(*b);
+  for (std::size_t k = b->workers; k > 0; --k) asio::co_spawn(cimpl_->strand_, configure_worker(b), asio::detached);
+}
+
+asio::awaitable<void> event_bus_impl::configure_worker(std::shared_ptr<configure_batch> b) {
+  auto self = shared_from_this();
+  while (b->next < b->topics.size()) {
+    std::size_t i = b->next++;
+    error_code ec;
+    // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
+    auto op = configure_op(std::move(b->topics[i].name), std::move(b->topics[i].options), b->strategy,
+                           b->results[i]);
+    try {
+      ec = co_await std::move(op);
+    } catch (...) {
+      ec = error::invalid_argument;
+    }
+    b->errors[i] = ec;
+  }
+  if (--b->workers == 0) finish_configure(*b);
+}
+
+void event_bus_impl::finish_configure(configure_batch& b) {
+  error_code first;
+  for (std::size_t i = 0; i < b.errors.size(); ++i) {
+    if (b.errors[i]) {
+      first = b.errors[i];
+      set_error(b.results[i].message);
+      break;
+    }
+  }
+  complete(cimpl_->strand_, std::move(*b.handler), first, std::move(b.results));
 }
 
 asio::awaitable<error_code> event_bus_impl::start_op() {

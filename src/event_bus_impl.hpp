@@ -54,6 +54,18 @@ inline bool is_missing_stream(const error_code& ec) noexcept {
          (ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_not_found);
 }
 
+// One configure_topics call: its topics, their results, and the workers that take them in turn.
+struct configure_batch {
+  std::vector<topic_config> topics;
+  std::vector<topic_configure_result> results;
+  std::vector<error_code> errors;
+  std::size_t next = 0;     // the next topic a worker takes
+  std::size_t workers = 0;  // still running
+  topic_strategy strategy{};
+  // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
+  std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
+};
+
 class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
  public:
   event_bus_impl(asio::any_io_executor ex, event_bus_config cfg);
@@ -85,6 +97,8 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
                                                                       const bus_publish_options& opts);
   void configure_many(std::vector<topic_config> topics,
                       asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h);
+  asio::awaitable<void> configure_worker(std::shared_ptr<configure_batch> b);
+  void finish_configure(configure_batch& b);
 
   // Fills `out` for a publish of `topic`: the caller's options plus a message id when auto_msg_id is on.
   void publish_options_for(const topic_entry& e, const bus_publish_options& in, bool async, publish_options& out);

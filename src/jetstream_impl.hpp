@@ -91,6 +91,7 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   void fail_all(error_code ec);
   void on_disconnect();  // publishes without a message id fail with disconnected; the others wait
   void on_reconnect();   // ... and are sent again
+  void resend(ack_state* s);  // appends the stored frame to the write buffer again
   std::uint64_t resent_ = 0;
   [[nodiscard]] std::chrono::steady_clock::time_point unacked_resend_after(std::chrono::steady_clock::time_point sent) const;
   void wait_complete(asio::any_completion_handler<void(error_code)> h);

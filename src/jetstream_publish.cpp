@@ -268,6 +268,12 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
   return s;
 }
 
+void jetstream_impl::resend(ack_state* s) {
+  conn_->wbuf_.append(s->frame);
+  s->wbuf_gen = conn_->wbuf_gen_;
+  ++resent_;
+}
+
 void jetstream_impl::after_batch() {
   ready_running_.swap(ready_);
   for (auto* s : ready_running_) {
@@ -342,10 +348,8 @@ void jetstream_impl::on_reconnect() {
   std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->token < b->token; });
   auto now = std::chrono::steady_clock::now();
   for (auto* s : left) {
-    conn_->wbuf_.append(s->frame);
-    s->wbuf_gen = conn_->wbuf_gen_;
+    resend(s);
     s->resend_at = unacked_resend_after(now);
-    ++resent_;
   }
 }
 
@@ -376,18 +380,14 @@ asio::awaitable<void> jetstream_impl::sweeper() {
         any = true;
       } else if (s->retry_pending && s->retry_at <= now && conn_->accepting()) {
         s->retry_pending = false;
-        conn_->wbuf_.append(s->frame);
-        s->wbuf_gen = conn_->wbuf_gen_;
+        resend(s);
         if (s->resendable) s->resend_at = unacked_resend_after(now);
-        ++resent_;
         resent = true;
       } else if (!s->retry_pending && s->resend_at <= now) {
         // No ack for a while: send it again, unless it has not left yet (it is on its way) or the connection is
         // down (the reconnect sends it).
         if (conn_->writable() && s->wbuf_gen != conn_->wbuf_gen_) {
-          conn_->wbuf_.append(s->frame);
-          s->wbuf_gen = conn_->wbuf_gen_;
-          ++resent_;
+          resend(s);
           resent = true;
         }
         s->resend_at = unacked_resend_after(now);

@@ -184,6 +184,12 @@ error_code encode_hpub(std::string& out, std::string_view subject, std::string_v
   return {};
 }
 
+error_code encode_publish(std::string& out, std::string_view subject, std::string_view reply, const headers* h,
+                          std::string_view payload, prechecked_t) {
+  return h && !h->empty() ? encode_hpub(out, subject, reply, *h, payload, prechecked)
+                          : encode_pub(out, subject, reply, payload, prechecked);
+}
+
 error_code encode_sub(std::string& out, std::string_view subject, std::string_view queue_group, std::uint64_t sid) {
   if (!is_valid_subscription_subject(subject)) return error::invalid_subject;
   if (!queue_group.empty() && !is_valid_queue_group(queue_group)) return error::invalid_queue_group;

@@ -56,6 +56,9 @@ error_code encode_hpub(std::string& out, std::string_view subject, std::string_v
                        std::string_view header_block, std::string_view payload, prechecked_t);
 error_code encode_hpub(std::string& out, std::string_view subject, std::string_view reply, const headers& h,
                        std::string_view payload, prechecked_t);
+// PUB, or HPUB when `h` holds headers: the frame of a publish (subjects already checked).
+error_code encode_publish(std::string& out, std::string_view subject, std::string_view reply, const headers* h,
+                          std::string_view payload, prechecked_t);
 // SUB subject [queue] sid\r\n
 error_code encode_sub(std::string& out, std::string_view subject, std::string_view queue_group,
                       std::uint64_t sid);
