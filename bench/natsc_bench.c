@@ -181,6 +181,22 @@ static void on_async_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
     natsMsg_Destroy(msg);
 }
 
+/* One stream with one subject pattern. */
+static natsStatus add_stream(jsCtx *js, const char *name, const char *subject, bool file_storage, jsErrCode *jerr) {
+    jsStreamConfig sc;
+    const char *subjects[] = {subject};
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = file_storage ? js_FileStorage : js_MemoryStorage;
+    jsStreamInfo *si = NULL;
+    *jerr = 0;
+    natsStatus s = js_AddStream(&si, js, &sc, NULL, jerr);
+    jsStreamInfo_Destroy(si);
+    return s;
+}
+
 static bool recreate_stream(jsCtx *js, bool file_storage) {
     jsErrCode jerr = 0;
     natsStatus s = js_DeleteStream(js, STREAM_NAME, NULL, &jerr);
@@ -189,22 +205,11 @@ static bool recreate_stream(jsCtx *js, bool file_storage) {
         report_status("deleting stream " STREAM_NAME, s, jerr);
     }
 
-    jsStreamConfig sc;
-    const char *subjects[] = {STREAM_SUBJECTS};
-    jsStreamConfig_Init(&sc);
-    sc.Name = STREAM_NAME;
-    sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
-    sc.Storage = file_storage ? js_FileStorage : js_MemoryStorage;
-
-    jsStreamInfo *si = NULL;
-    jerr = 0;
-    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    s = add_stream(js, STREAM_NAME, STREAM_SUBJECTS, file_storage, &jerr);
     if (s != NATS_OK) {
         report_status("creating stream " STREAM_NAME, s, jerr);
         return false;
     }
-    jsStreamInfo_Destroy(si);
     return true;
 }
 
@@ -225,8 +230,6 @@ static natsStatus core_publish(natsConnection *nc, const char *subject, const ch
 
 static int run_configure(jsCtx *js, bool file_storage) {
     char name[64], subject[64];
-    jsStreamConfig sc;
-    const char *subjects[1] = {subject};
     long long errors = 0;
     /* Leftovers of an interrupted run would turn creations into no-ops: remove them first (untimed). */
     for (int i = 0; i < CONFIGURE_TOPICS; i++) {
@@ -238,15 +241,8 @@ static int run_configure(jsCtx *js, bool file_storage) {
     for (int i = 0; i < CONFIGURE_TOPICS; i++) {
         snprintf(name, sizeof name, "cfgbench_t%d", i);
         snprintf(subject, sizeof subject, "cfgbench.t%d", i);
-        jsStreamConfig_Init(&sc);
-        sc.Name = name;
-        sc.Subjects = subjects;
-        sc.SubjectsLen = 1;
-        sc.Storage = file_storage ? js_FileStorage : js_MemoryStorage;
-        jsStreamInfo *si = NULL;
         jsErrCode jerr = 0;
-        natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
-        jsStreamInfo_Destroy(si);
+        natsStatus s = add_stream(js, name, subject, file_storage, &jerr);
         if (s != NATS_OK && errors++ == 0)
             report_status("js_AddStream", s, jerr);
     }

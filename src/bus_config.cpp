@@ -7,6 +7,7 @@
 #include <natsbus/protocol/subject.hpp>
 
 #include "connection_impl.hpp"
+#include "names.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -21,147 +22,6 @@
 #include <utility>
 
 namespace natsbus {
-
-// ---- strategies and durations ----
-
-std::string_view to_string(topic_strategy s) noexcept {
-  switch (s) {
-    case topic_strategy::create_only:
-      return "create_only";
-    case topic_strategy::create_or_update:
-      return "create_or_update";
-    case topic_strategy::validate_only:
-      return "validate_only";
-    case topic_strategy::skip:
-      return "skip";
-  }
-  return "unknown";
-}
-
-namespace {
-
-constexpr bool is_upper(char c) noexcept { return c >= 'A' && c <= 'Z'; }
-constexpr bool is_lower_or_digit(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-constexpr char to_lower(char c) noexcept { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Writes the snake_case form of an enumerator spelling into buf: any case, '-' for '_', and camel case
-// ("CreateOnly" -> "create_only"). Returns the length, or nothing when it does not fit.
-std::optional<std::size_t> normalize_name(std::string_view s, char* buf, std::size_t cap) noexcept {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i > 0 && is_upper(c) && is_lower_or_digit(s[i - 1])) {
-      if (n == cap) return std::nullopt;
-      buf[n++] = '_';
-    }
-    if (n == cap) return std::nullopt;
-    buf[n++] = c == '-' ? '_' : to_lower(c);
-  }
-  return n;
-}
-
-// Looks a spelling up in a table of snake_case names (see normalize_name).
-template <class T, std::size_t N>
-std::optional<T> lookup_name(std::string_view s, const std::pair<std::string_view, T> (&table)[N],
-                             std::string_view optional_prefix = {}) noexcept {
-  char buf[64];
-  const auto n = normalize_name(s, buf, sizeof buf);
-  if (!n) return std::nullopt;
-  std::string_view norm(buf, *n);
-  if (!optional_prefix.empty() && norm.size() > optional_prefix.size() && norm.starts_with(optional_prefix))
-    norm.remove_prefix(optional_prefix.size());
-  for (const auto& [name, value] : table)
-    if (norm == name) return value;
-  return std::nullopt;
-}
-
-constexpr std::pair<std::string_view, topic_strategy> strategy_names[] = {
-    {"create_only", topic_strategy::create_only},
-    {"create_or_update", topic_strategy::create_or_update},
-    {"validate_only", topic_strategy::validate_only},
-    {"skip", topic_strategy::skip},
-};
-
-}  // namespace
-
-std::optional<topic_strategy> parse_topic_strategy(std::string_view s) noexcept {
-  // Also the Go client's names: StrategyCreateOnly, ...
-  return lookup_name(s, strategy_names, "strategy_");
-}
-
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) noexcept {
-  using rep = std::chrono::nanoseconds::rep;
-  if (s.empty()) return std::nullopt;
-
-  struct unit {
-    std::string_view name;
-    rep ns;
-  };
-  // Longest spellings first where one is a prefix of another ("ms" before "m").
-  constexpr unit units[] = {
-      {"ns", 1},
-      {"us", 1'000},
-      {"\xc2\xb5s", 1'000},  // U+00B5 micro sign
-      {"\xce\xbcs", 1'000},  // U+03BC Greek mu
-      {"ms", 1'000'000},
-      {"s", 1'000'000'000},
-      {"m", 60LL * 1'000'000'000},
-      {"h", 3600LL * 1'000'000'000},
-      {"d", 86400LL * 1'000'000'000},
-  };
-
-  rep total = 0;
-  std::size_t i = 0;
-  bool bare_allowed = true;  // a bare number (seconds) only as the whole text
-  while (i < s.size()) {
-    // number: digits [ '.' digits ], at least one digit in all
-    rep whole = 0;
-    bool whole_overflow = false;
-    const std::size_t whole_start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (__builtin_mul_overflow(whole, rep{10}, &whole) || __builtin_add_overflow(whole, rep{s[i] - '0'}, &whole))
-        whole_overflow = true;
-      ++i;
-    }
-    bool has_digits = i > whole_start;
-    std::string_view frac;
-    if (i < s.size() && s[i] == '.') {
-      const std::size_t frac_start = ++i;
-      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-      frac = s.substr(frac_start, i - frac_start);
-      has_digits = has_digits || !frac.empty();
-    }
-    if (!has_digits || whole_overflow) return std::nullopt;
-
-    rep unit_ns = 0;
-    if (i == s.size()) {
-      if (!bare_allowed) return std::nullopt;  // "1h30": a number without a unit after a unit
-      unit_ns = 1'000'000'000;
-    } else {
-      for (const auto& u : units) {
-        if (s.substr(i).starts_with(u.name)) {
-          unit_ns = u.ns;
-          i += u.name.size();
-          break;
-        }
-      }
-      if (unit_ns == 0) return std::nullopt;
-    }
-    bare_allowed = false;
-
-    rep part = 0;
-    if (__builtin_mul_overflow(whole, unit_ns, &part)) return std::nullopt;
-    // The fraction, digit by digit at a tenth of the previous digit's weight; below a nanosecond it is dropped.
-    rep weight = unit_ns;
-    for (char c : frac) {
-      weight /= 10;
-      if (weight == 0) break;
-      if (__builtin_add_overflow(part, rep{c - '0'} * weight, &part)) return std::nullopt;
-    }
-    if (__builtin_add_overflow(total, part, &total)) return std::nullopt;
-  }
-  return std::chrono::nanoseconds(total);
-}
 
 // ---- the YAML walk ----
 
@@ -294,7 +154,7 @@ bool as_bool(const YAML::Node& v, const where& w) {
     if (s.size() <= 5) {
       char buf[8];
       std::size_t n = 0;
-      for (char c : s) buf[n++] = to_lower(c);
+      for (char c : s) buf[n++] = detail::to_lower(c);
       for (const auto& [name, value] : names)
         if (std::string_view(buf, n) == name) return value;
     }
@@ -358,7 +218,7 @@ template <class T, std::size_t N>
 T as_enum(const YAML::Node& v, const where& w, const std::pair<std::string_view, T> (&table)[N],
           std::string_view what, std::string_view expected) {
   if (v.IsScalar()) {
-    if (auto e = lookup_name(v.Scalar(), table)) return *e;
+    if (auto e = detail::lookup_name(v.Scalar(), table)) return *e;
     fail(w, "unknown " + std::string(what) + " " + quoted(v.Scalar()) + " (expected " + std::string(expected) + ")");
   }
   fail(w, "expected " + std::string(expected) + ", got " + kind(v));
