@@ -21,8 +21,9 @@
 #   BENCH_RAW    if set, every client's raw key=value line is appended to this file
 #
 # For each (scenario, storage) the two clients run RUNS times each, alternating (natsbus, natsc, natsbus, ...);
-# the table shows medians: msg/s, client CPU (user+sys) in microseconds per message, and natsbus
-# allocations per message (nats.c's are not counted). ratio = natsbus msg/s / natsc msg/s.
+# the table shows medians: msg/s, client CPU (user+sys) in microseconds per message, natsbus allocations
+# per message (nats.c's are not counted), and the server's CPU per message during each client's runs (natsbus /
+# nats.c; read from /proc, stream setup included). ratio = natsbus msg/s / natsc msg/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,12 +105,21 @@ warnings="$work/warnings"
 : >"$results"
 : >"$warnings"
 
+clk_tck=$(getconf CLK_TCK)
+# server_ticks: the server's user+sys CPU so far, in clock ticks (/proc/PID/stat fields 14 and 15; the command
+# name in field 2 has no spaces for nats-server).
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+
 # run_one SLOT BINARY SCENARIO STORAGE N: one client run; its line goes to $results, problems to $warnings.
 run_one() {
-  local slot=$1 bin=$2 sc=$3 st=$4 n=$5 out rc=0
+  local slot=$1 bin=$2 sc=$3 st=$4 n=$5 out rc=0 s0 s1
+  s0=$(server_ticks)
   out=$(timeout "$run_timeout" "$bin" --url "$url" --scenario "$sc" --storage "$st" --size "$size" --msgs "$n" \
     --max-pending "$max_pending" --server-pid "$server" 2>"$work/stderr") || rc=$?
+  s1=$(server_ticks)
   line=$(grep -m1 '^client=' <<<"$out" || true)
+  # The server's CPU time (user+sys) over the whole client run, stream setup included.
+  [[ -n "$line" ]] && line="$line server_cpu_s=$(awk -v a="$s0" -v b="$s1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')"
   if ((rc != 0)) || [[ -z "$line" ]]; then
     echo "WARNING: $slot $sc/$st run failed (exit $rc): $(tr '\n' ' ' <"$work/stderr" | cut -c1-300)" >>"$warnings"
     return 0
@@ -195,6 +205,7 @@ for sc in $scenarios; do
         for (i = 2; i <= NF; i++) { p = index($i, "="); f[substr($i, 1, p - 1)] = substr($i, p + 1) }
         rate[slot] = rate[slot] " " f["msgs_per_s"]
         cpu[slot] = cpu[slot] " " ((f["client_user_s"] + f["client_sys_s"]) / f["msgs"] * 1e6)
+        scpu[slot] = scpu[slot] " " (f["server_cpu_s"] / f["msgs"] * 1e6)
         if (f["allocs_per_msg"] + 0 >= 0) allocs[slot] = allocs[slot] " " f["allocs_per_msg"]
         else allocs_na[slot] = 1
       }
@@ -202,17 +213,19 @@ for sc in $scenarios; do
         br = median(rate["natsbus"]); cr = median(rate["natsc"])
         bc = median(cpu["natsbus"]);  cc = median(cpu["natsc"])
         ba = median(allocs["natsbus"])
+        bs = median(scpu["natsbus"]); cs = median(scpu["natsc"])
         ratio = (br != "" && cr != "" && cr > 0) ? sprintf("%.2fx", br / cr) : "-"
-        printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s\n", sc, st, size, n,
+        printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s %15s\n", sc, st, size, n,
           (br == "" ? "-" : sprintf("%.0f", br)), (cr == "" ? "-" : sprintf("%.0f", cr)), ratio,
           (bc == "" ? "-" : sprintf("%.2f", bc)), (cc == "" ? "-" : sprintf("%.2f", cc)),
-          (ba != "" ? sprintf("%.2f", ba) : (allocs_na["natsbus"] ? "n/a" : "-"))
+          (ba != "" ? sprintf("%.2f", ba) : (allocs_na["natsbus"] ? "n/a" : "-")),
+          (bs == "" || cs == "" ? "-" : sprintf("%.2f / %.2f", bs, cs))
       }' "$results" >>"$rows"
   done
 done
 
-printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s\n" scenario storage size msgs "natsbus msg/s" \
-  "natsc msg/s" ratio "natsbus cpu us/msg" "natsc cpu us/msg" "natsbus allocs/msg"
+printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s %15s\n" scenario storage size msgs "natsbus msg/s" \
+  "natsc msg/s" ratio "natsbus cpu us/msg" "natsc cpu us/msg" "natsbus allocs/msg" "server us/msg"
 cat "$rows"
 if [[ -s "$cfg_rows" ]]; then
   echo
