@@ -61,6 +61,10 @@ jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_
   while (ring < opts_.max_pending * 2) ring <<= 1;
   ring_.assign(ring, nullptr);
   mask_ = ring - 1;
+  while ((std::size_t{1} << slot_bits_) < ring) ++slot_bits_;
+  slot_gen_.assign(ring, 0);
+  free_slots_.reserve(ring);
+  for (std::size_t i = ring; i-- > 0;) free_slots_.push_back(static_cast<std::uint32_t>(i));  // slot 0 on top
 }
 
 template <class T>

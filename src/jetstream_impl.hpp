@@ -17,7 +17,9 @@ using future_handler = asio::any_completion_handler<void(error_code, ack_future)
 // and by an ack_future while the caller holds one.
 struct ack_state {
   jetstream_impl* owner = nullptr;  // null once the context is gone (the last reference deletes the state)
-  std::uint64_t token = 0;
+  std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
+  std::uint64_t serial = 0;    // publish order, for resends
+  std::uint32_t unanswered = 0;  // frames sent (or queued) for this publish that have had no response yet
   bool in_ring = false;
   bool has_future = false;
   bool done = false;
@@ -99,8 +101,16 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
 
   std::string ack_prefix_;  // "_INBOX.<nuid>." for acks
   std::uint64_t ack_sid_ = 0;
-  std::uint64_t next_token_ = 1;
-  std::vector<ack_state*> ring_;
+  // Reply subjects. A slot's subject is used again by the next publish in that slot unless the server might
+  // still answer the last one (no response consumed, a resend, a timeout, a lost connection): then its
+  // generation moves on. The free slots are a stack, so the subjects in use stay as few as the publishes in
+  // flight; the server caches the routes of recently used subjects (about 512 per stream), and a reused subject
+  // is a cache hit where a fresh one is a miss.
+  std::uint64_t next_serial_ = 1;
+  std::vector<ack_state*> ring_;        // by slot
+  std::vector<std::uint32_t> slot_gen_; // by slot
+  std::vector<std::uint32_t> free_slots_;
+  unsigned slot_bits_ = 0;
   std::size_t mask_ = 0;
   std::size_t in_flight_ = 0;
   std::atomic<std::size_t> in_flight_public_{0};

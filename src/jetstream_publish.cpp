@@ -124,9 +124,13 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
         append_header(header_scratch_, "Nats-Expected-Last-Subject-Sequence", *opts.expected_last_subject_seq);
   if (any_header) header_scratch_.append("\r\n");
 
-  // A token whose slot is free; skipping keeps tokens unique when an old publish is still outstanding.
-  std::uint64_t token = next_token_++;
-  while (ring_[token & mask_]) token = next_token_++;
+  // The ring has twice the window's slots, so one is always free.
+  if (free_slots_.empty()) {
+    ec = error::invalid_argument;
+    return nullptr;
+  }
+  const std::uint32_t slot = free_slots_.back();
+  const std::uint64_t token = slot | (std::uint64_t{slot_gen_[slot]} << slot_bits_);
   char reply[96];
   std::memcpy(reply, ack_prefix_.data(), ack_prefix_.size());
   auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
@@ -140,8 +144,11 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   if (ec || !conn_->fits_reconnect_buffer(before, ec)) return nullptr;
   conn_->out_msgs_.add(1);
 
+  free_slots_.pop_back();
   ack_state* s = acquire();
   s->token = token;
+  s->serial = next_serial_++;
+  s->unanswered = 1;
   s->in_ring = true;
   s->has_future = false;
   s->done = false;
@@ -157,7 +164,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->retry_pending = false;
   s->retry_until_deadline = opts.retry_until_deadline;
   s->resend_at = s->resendable ? unacked_resend_after(s->started) : std::chrono::steady_clock::time_point::max();
-  ring_[token & mask_] = s;
+  ring_[slot] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
   if (in_flight_ > high_water_) high_water_ = in_flight_;
@@ -179,6 +186,11 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   if (tec != std::errc{} || p != tok.data() + tok.size()) return;
   ack_state* s = ring_[token & mask_];
   if (!s || s->token != token) return;  // late ack for a publish that already timed out
+  // A response the server could have sent for this frame (a 503, a pub ack, a JetStream error) answers it;
+  // anything else came from elsewhere, and the publish's slot then takes a new subject.
+  auto answered = [s] {
+    if (s->unanswered > 0) --s->unanswered;
+  };
   error_code ec;
   // Nothing was stored: the publish is sent again after publish_retry_wait, within its retry budget and deadline.
   auto retry = [&] {
@@ -192,11 +204,13 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
     return true;
   };
   if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
+    answered();
     if (retry()) return;
     ec = error::no_responders;
   } else {
     api_error err;
     ec = protocol::decode_pub_ack(ev.payload, s->ack, err);
+    if (!ec) answered();
     // A stream leader that has just stepped down refuses the proposal: code 503 "raft: not leader", no JetStream
     // error code (the same 503 also carries storage errors, hence the exact text).
     if (!ec && err.code == 503 && err.err_code == 0 && err.description == "raft: not leader" && retry()) return;
@@ -216,7 +230,11 @@ std::chrono::steady_clock::time_point jetstream_impl::unacked_resend_after(std::
 }
 
 void jetstream_impl::resolve(ack_state* s, error_code ec) {
-  ring_[s->token & mask_] = nullptr;
+  const auto slot = static_cast<std::uint32_t>(s->token & mask_);
+  ring_[slot] = nullptr;
+  // A frame without its response could still be answered: the next publish in this slot gets a new subject.
+  if (s->unanswered != 0) ++slot_gen_[slot];
+  free_slots_.push_back(slot);
   s->in_ring = false;
   s->done = true;
   s->ec = ec;
@@ -270,6 +288,7 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
 
 void jetstream_impl::resend(ack_state* s) {
   conn_->wbuf_.append(s->frame);
+  ++s->unanswered;
   s->wbuf_gen = conn_->wbuf_gen_;
   ++resent_;
 }
@@ -341,11 +360,11 @@ void jetstream_impl::on_disconnect() {
 }
 
 void jetstream_impl::on_reconnect() {
-  // Only frames that had left: those still in the write buffer go out with it. Oldest first (tokens grow).
+  // Only frames that had left: those still in the write buffer go out with it. Oldest first.
   std::vector<ack_state*> left;
   for (auto* slot : ring_)
     if (slot && slot->resendable && !slot->retry_pending && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
-  std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->token < b->token; });
+  std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->serial < b->serial; });
   auto now = std::chrono::steady_clock::now();
   for (auto* s : left) {
     resend(s);

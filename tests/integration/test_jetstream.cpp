@@ -10,6 +10,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <set>
+#include <vector>
+
 namespace asio = boost::asio;
 using natsbus::error;
 using natsbus::error_code;
@@ -309,6 +312,111 @@ BOOST_AUTO_TEST_CASE(pipelined_hundred_thousand) {
     BOOST_TEST(info.state.last_seq == static_cast<std::uint64_t>(n));
     c.close();
   }, 120s);
+}
+
+// A publish's reply subject is its ring slot's, reused by the next publish in the slot once the server has
+// answered: the server then routes acks to subjects it has cached. A core subscriber beside the stream sees
+// every frame's reply subject.
+BOOST_AUTO_TEST_CASE(reply_subjects_reused_once_answered) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection watcher(ex, options_for(server));
+    co_await watcher.connect();
+    auto sub = co_await watcher.subscribe("reuse.>");
+    co_await watcher.flush();
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.max_pending = 32;
+    natsbus::jetstream js(c, jo);
+    co_await js.create_stream(stream("REUSE", "reuse.>"));
+
+    // One publisher awaiting each ack: one subject throughout.
+    constexpr int sequential = 200, windowed = 3000;
+    for (int i = 0; i < sequential; ++i) co_await js.publish("reuse.one", "x");
+    std::set<std::string> replies;
+    for (int i = 0; i < sequential; ++i) {
+      auto m = co_await sub.next();
+      replies.insert(m.reply);
+    }
+    BOOST_TEST(replies.size() == 1u);
+
+    // A window of 32: at most 32 subjects.
+    std::vector<natsbus::ack_future> futures;
+    futures.reserve(windowed);
+    for (int i = 0; i < windowed; ++i) futures.push_back(co_await js.publish_async("reuse.many", "y"));
+    co_await js.publish_async_complete();
+    int acked = 0;
+    for (auto& f : futures) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      if (!ec) ++acked;
+    }
+    BOOST_TEST(acked == windowed);
+    replies.clear();
+    for (int i = 0; i < windowed; ++i) {
+      auto m = co_await sub.next();
+      replies.insert(m.reply);
+    }
+    BOOST_TEST(replies.size() > 1u);
+    BOOST_TEST(replies.size() <= 32u);
+    auto info = co_await js.get_stream_info("REUSE");
+    BOOST_TEST(info.state.messages == static_cast<std::uint64_t>(sequential + windowed));
+    c.close();
+    watcher.close();
+  }, 60s);
+}
+
+// A subject whose last publish went unanswered (timed out) or was answered by something other than the server
+// is never used again: a late answer to it cannot resolve a later publish. No stream here; a core responder
+// answers by hand.
+BOOST_AUTO_TEST_CASE(late_or_foreign_answers_never_reach_a_later_publish) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection responder(ex, options_for(server));
+    co_await responder.connect();
+    auto sub = co_await responder.subscribe("late.x");
+    co_await responder.flush();
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    natsbus::publish_options quick;
+    quick.timeout = 200ms;
+
+    // 1: unanswered, times out.
+    auto [e1, a1] = co_await js.publish("late.x", "one", quick, use_ec);
+    BOOST_TEST(e1 == error::timeout);
+    auto m1 = co_await sub.next();
+
+    // 2: a new subject. The late answer to 1 arrives first and must be ignored.
+    auto f2 = co_await js.publish_async("late.x", "two");
+    auto m2 = co_await sub.next();
+    BOOST_TEST(m2.reply != m1.reply);
+    co_await responder.publish(m1.reply, R"({"stream":"FAKE","seq":1})");
+    co_await responder.publish(m2.reply, R"({"stream":"FAKE","seq":2})");
+    auto [e2, a2] = co_await f2.get(use_ec);
+    BOOST_TEST(!e2);
+    BOOST_TEST(a2.seq == 2u);
+
+    // 3: answered by the server's kind of response before, so the same subject; this time a foreign answer.
+    auto f3 = co_await js.publish_async("late.x", "three");
+    auto m3 = co_await sub.next();
+    BOOST_TEST(m3.reply == m2.reply);
+    co_await responder.publish(m3.reply, "not a publish ack");
+    auto [e3, a3] = co_await f3.get(use_ec);
+    BOOST_TEST(e3 == error::invalid_json);
+
+    // 4: a foreign answer does not count as the server's: a new subject again.
+    auto f4 = co_await js.publish_async("late.x", "four");
+    auto m4 = co_await sub.next();
+    BOOST_TEST(m4.reply != m3.reply);
+    co_await responder.publish(m4.reply, R"({"stream":"FAKE","seq":4})");
+    auto [e4, a4] = co_await f4.get(use_ec);
+    BOOST_TEST(!e4);
+    BOOST_TEST(a4.seq == 4u);
+    BOOST_TEST(js.pending() == 0u);
+    c.close();
+    responder.close();
+  }, 30s);
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_awaiting_publishers_pipeline) {
