@@ -19,7 +19,10 @@ struct ack_state {
   jetstream_impl* owner = nullptr;  // null once the context is gone (the last reference deletes the state)
   std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
   std::uint64_t serial = 0;    // publish order, for resends
-  std::uint32_t unanswered = 0;  // frames sent (or queued) for this publish that have had no response yet
+  // Its reply subject can serve the slot's next publish only if its one frame had one response of the server's
+  // kind (a pub ack, a JetStream error, a 503): then nothing more can come for it.
+  bool answered = false;
+  bool sent_again = false;  // a retry or resend: two responses could come
   bool in_ring = false;
   bool has_future = false;
   bool done = false;

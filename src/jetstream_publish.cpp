@@ -148,7 +148,8 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   ack_state* s = acquire();
   s->token = token;
   s->serial = next_serial_++;
-  s->unanswered = 1;
+  s->answered = false;
+  s->sent_again = false;
   s->in_ring = true;
   s->has_future = false;
   s->done = false;
@@ -188,9 +189,7 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   if (!s || s->token != token) return;  // late ack for a publish that already timed out
   // A response the server could have sent for this frame (a 503, a pub ack, a JetStream error) answers it;
   // anything else came from elsewhere, and the publish's slot then takes a new subject.
-  auto answered = [s] {
-    if (s->unanswered > 0) --s->unanswered;
-  };
+  auto answered = [s] { s->answered = true; };
   error_code ec;
   // Nothing was stored: the publish is sent again after publish_retry_wait, within its retry budget and deadline.
   auto retry = [&] {
@@ -232,8 +231,8 @@ std::chrono::steady_clock::time_point jetstream_impl::unacked_resend_after(std::
 void jetstream_impl::resolve(ack_state* s, error_code ec) {
   const auto slot = static_cast<std::uint32_t>(s->token & mask_);
   ring_[slot] = nullptr;
-  // A frame without its response could still be answered: the next publish in this slot gets a new subject.
-  if (s->unanswered != 0) ++slot_gen_[slot];
+  // Unless it is certain that nothing more can come for this publish, the slot's next one gets a new subject.
+  if (!s->answered || s->sent_again) ++slot_gen_[slot];
   free_slots_.push_back(slot);
   s->in_ring = false;
   s->done = true;
@@ -288,7 +287,7 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
 
 void jetstream_impl::resend(ack_state* s) {
   conn_->wbuf_.append(s->frame);
-  ++s->unanswered;
+  s->sent_again = true;
   s->wbuf_gen = conn_->wbuf_gen_;
   ++resent_;
 }

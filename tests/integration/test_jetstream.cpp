@@ -419,6 +419,48 @@ BOOST_AUTO_TEST_CASE(late_or_foreign_answers_never_reach_a_later_publish) {
   }, 30s);
 }
 
+// A publish whose frame went out twice (here: unacknowledged past resend_unacked_after) can be answered twice,
+// so its slot's next publish takes a new subject, and the second answer is dropped.
+BOOST_AUTO_TEST_CASE(resent_publish_gives_its_slot_a_new_subject) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection responder(ex, options_for(server));
+    co_await responder.connect();
+    auto sub = co_await responder.subscribe("resend.x");
+    co_await responder.flush();
+    natsbus::connection c(ex, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.resend_unacked_after = 50ms;
+    natsbus::jetstream js(c, jo);
+    natsbus::publish_options with_id;
+    with_id.msg_id = "r-1";
+
+    auto f1 = co_await js.publish_async("resend.x", "one", with_id);
+    auto m1 = co_await sub.next();
+    auto m1_again = co_await sub.next();  // the resend, same subject
+    BOOST_TEST(m1_again.reply == m1.reply);
+    co_await responder.publish(m1.reply, R"({"stream":"FAKE","seq":1})");
+    auto [e1, a1] = co_await f1.get(use_ec);
+    BOOST_TEST(!e1);
+    BOOST_TEST(a1.seq == 1u);
+
+    with_id.msg_id = "r-2";
+    auto f2 = co_await js.publish_async("resend.x", "two", with_id);
+    auto m2 = co_await sub.next();
+    while (m2.payload != "two") m2 = co_await sub.next();  // skip any later resend of the first
+    BOOST_TEST(m2.reply != m1.reply);
+    co_await responder.publish(m1.reply, R"({"stream":"FAKE","seq":1,"duplicate":true})");  // the resend's answer
+    co_await responder.publish(m2.reply, R"({"stream":"FAKE","seq":2})");
+    auto [e2, a2] = co_await f2.get(use_ec);
+    BOOST_TEST(!e2);
+    BOOST_TEST(a2.seq == 2u);
+    BOOST_TEST(!a2.duplicate);
+    c.close();
+    responder.close();
+  }, 30s);
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_awaiting_publishers_pipeline) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
