@@ -105,10 +105,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   std::string ack_prefix_;  // "_INBOX.<nuid>." for acks
   std::uint64_t ack_sid_ = 0;
   // Reply subjects. A slot's subject is used again by the next publish in that slot unless the server might
-  // still answer the last one (no response consumed, a resend, a timeout, a lost connection): then its
+  // still answer the last one (no response consumed, a retry or resend, a timeout, a lost connection): then its
   // generation moves on. The free slots are a stack, so the subjects in use stay as few as the publishes in
-  // flight; the server caches the routes of recently used subjects (about 512 per stream), and a reused subject
-  // is a cache hit where a fresh one is a miss.
+  // flight. The server caches the routes of the subjects each client sent to lately (512; a stream's acks all
+  // come from its internal client): a reused subject is a cache hit where a fresh one is a miss.
   std::uint64_t next_serial_ = 1;
   std::vector<ack_state*> ring_;        // by slot
   std::vector<std::uint32_t> slot_gen_; // by slot
