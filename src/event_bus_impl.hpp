@@ -107,6 +107,9 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
   [[nodiscard]] topic_options options_for(std::string_view topic) const;
   [[nodiscard]] bool is_persistent(const topic_options& o) const noexcept;
   void drop(std::uint64_t id);
+  // The jetstream repair hook: takes over a windowed publish whose stream is missing, unless under skip.
+  bool take_repair(ack_state* s, error_code ec);
+  asio::awaitable<void> repair_windowed(std::string topic, ack_state* s, std::uint64_t serial);
   void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed);
   void set_error(std::string text);
 

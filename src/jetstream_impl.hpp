@@ -40,6 +40,7 @@ struct ack_state {
   bool retry_pending = false;  // waiting for retry_at
   std::chrono::steady_clock::time_point retry_at{};
   bool retry_until_deadline = false;  // publish_options::retry_until_deadline
+  bool repair_taken = false;          // the repair hook took it over once (at most once per publish)
   // Resendable: when to send it again if still unacknowledged (max(): never).
   std::chrono::steady_clock::time_point resend_at = std::chrono::steady_clock::time_point::max();
   // The encoded frame, for resends: after a 503, and after a reconnect for publishes with a message id (the
@@ -85,6 +86,16 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   ack_state* make_resolved(error_code ec);
   ack_state* acquire();  // a state from the pool (or a new one while warming up)
   publish_observer observer_;
+  // Asked before a publish fails for a missing stream (a 503 after its retries, or error 10059), once per
+  // publish: returning true takes it over. The publish then stays in flight, held (its deadline still runs),
+  // until finish_repair sends it again or fails it. The event bus uses this to re-create a stream under a
+  // windowed publish.
+  std::function<bool(ack_state* s, error_code ec)> repair_hook_;
+  // Ends a repair: on success the publish goes out again (same frame, same message id) with `tag`; a publish
+  // no longer in flight as `serial` (it timed out, or the connection closed) is left alone.
+  void finish_repair(ack_state* s, std::uint64_t serial, error_code ec, std::uint64_t tag);
+  // The subject a publish's frame was sent to.
+  [[nodiscard]] static std::string_view subject_of(const ack_state& s) noexcept;
   ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
   void on_ack(const protocol::event& ev);
   void resolve(ack_state* s, error_code ec);

@@ -164,6 +164,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->retries = 0;
   s->retry_pending = false;
   s->retry_until_deadline = opts.retry_until_deadline;
+  s->repair_taken = false;
   s->resend_at = s->resendable ? unacked_resend_after(s->started) : std::chrono::steady_clock::time_point::max();
   ring_[slot] = s;
   ++in_flight_;
@@ -219,8 +220,40 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
       last_error_ = std::move(err);
     }
   }
+  if (ec && !s->repair_taken && repair_hook_) {
+    s->repair_taken = true;
+    if (repair_hook_(s, ec)) {
+      // Held: no resend until finish_repair sets retry_at; the sweeper still enforces the deadline.
+      s->retry_pending = true;
+      s->retry_at = std::chrono::steady_clock::time_point::max();
+      return;
+    }
+  }
   resolve(s, ec);
   unblock();
+}
+
+void jetstream_impl::finish_repair(ack_state* s, std::uint64_t serial, error_code ec, std::uint64_t tag) {
+  if (!s->in_ring || s->serial != serial) return;
+  if (ec) {
+    s->retry_pending = false;
+    resolve(s, ec);
+    unblock();
+    return;
+  }
+  s->tag = tag;
+  s->retry_at = std::chrono::steady_clock::now();  // the sweeper sends it again once the connection accepts
+  sweep_timer_.cancel();
+}
+
+std::string_view jetstream_impl::subject_of(const ack_state& s) noexcept {
+  // "PUB <subject> <reply> ..." or "HPUB <subject> <reply> ...", as start() encoded it.
+  std::string_view f(s.frame);
+  auto a = f.find(' ');
+  if (a == std::string_view::npos) return {};
+  auto b = f.find(' ', a + 1);
+  if (b == std::string_view::npos) return {};
+  return f.substr(a + 1, b - a - 1);
 }
 
 std::chrono::steady_clock::time_point jetstream_impl::unacked_resend_after(std::chrono::steady_clock::time_point sent) const {

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -345,6 +346,62 @@ BOOST_AUTO_TEST_CASE(deleted_stream_is_repaired_under_create_only) {
     BOOST_TEST(m.repairs == 1u);
     BOOST_TEST(m.failed == 0u);
   });
+}
+
+// The windowed form repairs too: every publish in flight when the stream vanished is sent again, with its
+// message id, once the stream is back.
+BOOST_AUTO_TEST_CASE(deleted_stream_is_repaired_under_windowed_publishes) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::event_bus bus(co_await asio::this_coro::executor, bus_config(server));
+    co_await bus.start();
+    const auto mem = memory_topic();
+    co_await bus.configure_topic("wrepair.topic", mem);
+    co_await bus.publish("wrepair.topic", "before");
+    auto stream = natsbus::event_bus::stream_name_for("wrepair.topic");
+    co_await bus.js().delete_stream(stream);  // behind the bus's back
+
+    constexpr int n = 200;
+    std::vector<natsbus::ack_future> futures;
+    for (int i = 0; i < n; ++i) futures.push_back(co_await bus.publish_async("wrepair.topic", "after"));
+    int acked = 0;
+    std::set<std::uint64_t> seqs;
+    for (auto& f : futures) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      if (!ec && ack.stream == stream) {
+        ++acked;
+        seqs.insert(ack.seq);
+      }
+    }
+    BOOST_TEST(acked == n);
+    BOOST_TEST(seqs.size() == static_cast<std::size_t>(n));
+    auto info = co_await bus.js().get_stream_info(stream);
+    BOOST_TEST(info.state.messages == static_cast<std::uint64_t>(n));  // each landed exactly once
+    auto m = bus.metrics();
+    BOOST_TEST(m.repairs >= 1u);
+    BOOST_TEST(m.failed == 0u);
+    BOOST_TEST(m.streams_created >= 1u);
+  }, 60s);
+}
+
+// Under skip the windowed form is not repaired either: its futures carry the error, and nothing is lost silently.
+BOOST_AUTO_TEST_CASE(deleted_stream_under_skip_fails_windowed_publishes) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::event_bus bus(co_await asio::this_coro::executor, bus_config(server));
+    co_await bus.start();
+    const auto mem = memory_topic();
+    co_await bus.configure_topic("wgone.topic", mem);
+    bus.set_topic_config_strategy(topic_strategy::skip);
+    co_await bus.js().delete_stream(natsbus::event_bus::stream_name_for("wgone.topic"));
+    std::vector<natsbus::ack_future> futures;
+    for (int i = 0; i < 20; ++i) futures.push_back(co_await bus.publish_async("wgone.topic", "x"));
+    int failed = 0;
+    for (auto& f : futures) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      if (ec) ++failed;
+    }
+    BOOST_TEST(failed == 20);
+    BOOST_TEST(bus.metrics().failed == 20u);
+  }, 60s);
 }
 
 BOOST_AUTO_TEST_CASE(deleted_stream_under_skip_is_a_clear_error) {
