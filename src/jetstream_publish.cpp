@@ -220,7 +220,9 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
       last_error_ = std::move(err);
     }
   }
-  if (ec && !s->repair_taken && repair_hook_) {
+  // A repair needs time left before the deadline (a 503 retried until its deadline has none).
+  if (ec && !s->repair_taken && repair_hook_ &&
+      std::chrono::steady_clock::now() + opts_.publish_retry_wait < s->deadline) {
     s->repair_taken = true;
     if (repair_hook_(s, ec)) {
       // Held: no resend until finish_repair sets retry_at; the sweeper still enforces the deadline.
