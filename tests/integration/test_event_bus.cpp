@@ -404,6 +404,34 @@ BOOST_AUTO_TEST_CASE(deleted_stream_under_skip_fails_windowed_publishes) {
   }, 60s);
 }
 
+// Under validate_only the repair cannot re-create the stream: the held publishes fail with the resolution's
+// error, each once.
+BOOST_AUTO_TEST_CASE(deleted_stream_under_validate_only_fails_windowed_publishes) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::event_bus bus(co_await asio::this_coro::executor, bus_config(server));
+    co_await bus.start();
+    const auto mem = memory_topic();
+    co_await bus.configure_topic("wvalid.topic", mem);
+    bus.set_topic_config_strategy(topic_strategy::validate_only);
+    co_await bus.js().delete_stream(natsbus::event_bus::stream_name_for("wvalid.topic"));
+    std::vector<natsbus::ack_future> futures;
+    for (int i = 0; i < 20; ++i) futures.push_back(co_await bus.publish_async("wvalid.topic", "x"));
+    int failed = 0, other = 0;
+    for (auto& f : futures) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      if (ec == error::stream_not_found_for_topic) ++failed;
+      else ++other;
+    }
+    BOOST_TEST(failed == 20);
+    BOOST_TEST(other == 0);
+    BOOST_TEST(bus.metrics().failed == 20u);
+    BOOST_TEST(bus.last_error().find("wvalid.topic") != std::string::npos);
+    auto names = co_await bus.js().stream_names();
+    BOOST_TEST((std::find(names.begin(), names.end(), natsbus::event_bus::stream_name_for("wvalid.topic")) ==
+                names.end()));  // nothing re-created
+  }, 60s);
+}
+
 BOOST_AUTO_TEST_CASE(deleted_stream_under_skip_is_a_clear_error) {
   run_coro([&]() -> asio::awaitable<void> {
     natsbus::event_bus bus(co_await asio::this_coro::executor, bus_config(server));
