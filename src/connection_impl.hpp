@@ -205,6 +205,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::string wire_;      // the batch on the wire
   bool writer_parked_ = false;  // the writer waits for work: the socket is free for write_now()
   bool wake_sent_ = false;      // the parked writer's wait was cancelled and it is about to resume
+  void unpark_writer();         // cancels the parked writer's wait, once
   static constexpr std::size_t early_write_bytes = 1024 * 1024;
   std::size_t direct_write_at_ = early_write_bytes;  // wbuf_ size at which wake_writer next writes directly
   asio::steady_timer writer_wake_;

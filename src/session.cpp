@@ -472,10 +472,13 @@ void connection_impl::wake_writer() {
     }
     direct_write_at_ = wbuf_.size() + early_write_bytes;
   }
-  if (!wake_sent_) {
-    wake_sent_ = true;
-    writer_wake_.cancel();
-  }
+  unpark_writer();
+}
+
+void connection_impl::unpark_writer() {
+  if (wake_sent_) return;
+  wake_sent_ = true;
+  writer_wake_.cancel();
 }
 
 bool connection_impl::write_now() {
@@ -506,10 +509,7 @@ bool connection_impl::write_now() {
     }
   }
   // A full socket, an error or no session: the writer takes over (it reports errors and waits on the reactor).
-  if (!wake_sent_) {
-    wake_sent_ = true;
-    writer_wake_.cancel();
-  }
+  unpark_writer();
   return false;
 }
 
