@@ -1,5 +1,6 @@
 // natsbus::event_bus: strategies, topic configuration, the strand-owned stream cache, publish and subscribe.
-// What stream a topic should have and how it is made to match: event_bus_streams.cpp.
+// What stream a topic should have, how it is made to match, and its repair under windowed publishes:
+// event_bus_streams.cpp.
 #include "event_bus_impl.hpp"
 
 #include <natsbus/protocol/subject.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/dispatch.hpp>
 
 #include <cstring>
@@ -19,7 +19,6 @@ namespace {
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 constexpr char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-constexpr std::uint64_t async_flag = 1;  // low bit of a publish tag: the publisher does not wait
 
 }  // namespace
 
@@ -118,29 +117,6 @@ void event_bus_impl::drop(std::uint64_t id) {
     repairs_.add(1);
     cached_streams_.store(streams_.size(), std::memory_order_relaxed);
   }
-}
-
-bool event_bus_impl::take_repair(ack_state* s, error_code ec) {
-  // Awaited publishes are repaired by publish_op, which also sees the outcome.
-  if (!(s->tag & async_flag) || !is_missing_stream(ec)) return false;
-  if (strategy_.load(std::memory_order_relaxed) == topic_strategy::skip) return false;
-  std::string topic(jetstream_impl::subject_of(*s));
-  if (topic.empty()) return false;
-  drop(s->tag >> 1);
-  // Posted: the hook runs inside the reader's batch, and co_spawn would start the coroutine right here.
-  asio::post(cimpl_->strand_, [self = shared_from_this(), topic = std::move(topic), s, serial = s->serial]() mutable {
-    asio::co_spawn(self->cimpl_->strand_, self->repair_windowed(std::move(topic), s, serial), asio::detached);
-  });
-  return true;
-}
-
-asio::awaitable<void> event_bus_impl::repair_windowed(std::string topic, ack_state* s, std::uint64_t serial) {
-  auto self = shared_from_this();
-  error_code ec;
-  topic_entry* e = co_await resolved(topic, ec);
-  if (e && !e->persistent) ec = error::stream_not_found_for_topic;  // reconfigured as ephemeral meanwhile
-  if (ec) set_error("topic " + topic + ": its stream is missing and could not be re-created (" + ec.message() + ")");
-  jimpl_->finish_repair(s, serial, ec, e && !ec ? (e->id << 1) | async_flag : s->tag);
 }
 
 void event_bus_impl::on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) {

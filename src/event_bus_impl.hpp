@@ -54,6 +54,9 @@ inline bool is_missing_stream(const error_code& ec) noexcept {
          (ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_not_found);
 }
 
+// The low bit of a bus publish's tag: the publisher does not wait (publish_async). The rest is its topic's id.
+inline constexpr std::uint64_t async_flag = 1;
+
 // One configure_topics call: its topics, their results, and the workers that take them in turn.
 struct configure_batch {
   std::vector<topic_config> topics;

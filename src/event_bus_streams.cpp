@@ -1,10 +1,14 @@
 // natsbus::event_bus: the stream a topic should have, and making the server's stream match it under a
-// strategy (create, update, validate), plus the latency histogram and per_topic stream names.
+// strategy (create, update, validate); repairing a missing stream under windowed publishes; the latency
+// histogram and per_topic stream names.
 #include "event_bus_impl.hpp"
 
 #include <natsbus/protocol/subject.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -237,6 +241,32 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   result.updated = true;
   co_return error_code{};
 }
+
+// ---- repair under windowed publishes ----
+
+bool event_bus_impl::take_repair(ack_state* s, error_code ec) {
+  // Awaited publishes are repaired by publish_op, which also sees the outcome.
+  if (!(s->tag & async_flag) || !is_missing_stream(ec)) return false;
+  if (strategy_.load(std::memory_order_relaxed) == topic_strategy::skip) return false;
+  std::string topic(jetstream_impl::subject_of(*s));
+  if (topic.empty()) return false;
+  drop(s->tag >> 1);
+  // Posted: the hook runs inside the reader's batch, and co_spawn would start the coroutine right here.
+  asio::post(cimpl_->strand_, [self = shared_from_this(), topic = std::move(topic), s, serial = s->serial]() mutable {
+    asio::co_spawn(self->cimpl_->strand_, self->repair_windowed(std::move(topic), s, serial), asio::detached);
+  });
+  return true;
+}
+
+asio::awaitable<void> event_bus_impl::repair_windowed(std::string topic, ack_state* s, std::uint64_t serial) {
+  auto self = shared_from_this();
+  error_code ec;
+  topic_entry* e = co_await resolved(topic, ec);
+  if (e && !e->persistent) ec = error::stream_not_found_for_topic;  // reconfigured as ephemeral meanwhile
+  if (ec) set_error("topic " + topic + ": its stream is missing and could not be re-created (" + ec.message() + ")");
+  jimpl_->finish_repair(s, serial, ec, e && !ec ? (e->id << 1) | async_flag : s->tag);
+}
+
 }  // namespace detail
 
 std::string event_bus::stream_name_for(std::string_view topic) {

@@ -1,0 +1,177 @@
+// The public face of JetStream publishing (natsbus::jetstream's publish calls and natsbus::ack_future): each
+// hops to the connection's executor when called from elsewhere and hands over to jetstream_impl
+// (jetstream_publish.cpp).
+#include "jetstream_impl.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <memory>
+#include <string>
+#include <tuple>
+
+namespace natsbus {
+
+// ---- public publish API ----
+
+void jetstream::publish_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                             asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  auto& im = *impl_;
+  if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
+  // Off the strand: own the bytes, then hop.
+  asio::dispatch(im.conn_->strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
+                                     o = std::make_shared<publish_options>(opts), h = std::move(h)]() mutable {
+    // The copies must live until the publish leaves the blocked queue: keep them in the handler's closure.
+    auto keep = std::make_shared<std::tuple<std::string, std::string, std::shared_ptr<publish_options>>>(
+        std::move(s), std::move(p), std::move(o));
+    auto& [ks, kp, ko] = *keep;
+    impl->publish(ks, kp, *ko,
+                  detail::ack_handler([keep, h = std::move(h)](error_code ec, pub_ack a) mutable {
+                    std::move(h)(ec, std::move(a));
+                  }));
+  });
+}
+
+void jetstream::publish_async_impl(std::string_view subject, std::string_view payload, const publish_options& opts,
+                                   asio::any_completion_handler<void(error_code, ack_future)> h) {
+  auto& im = *impl_;
+  if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
+  auto keep = std::make_shared<std::tuple<std::string, std::string, publish_options>>(std::string(subject),
+                                                                                    std::string(payload), opts);
+  asio::dispatch(im.conn_->strand_, [impl = impl_, keep, h = std::move(h)]() mutable {
+    auto& [ks, kp, ko] = *keep;
+    impl->publish(ks, kp, ko,
+                  detail::future_handler([keep, h = std::move(h)](error_code ec, ack_future f) mutable {
+                    std::move(h)(ec, std::move(f));
+                  }));
+  });
+}
+
+asio::awaitable<std::tuple<error_code, ack_future>> jetstream::publish_async_awaitable_ec(
+    std::string_view subject, std::string_view payload, const publish_options& opts) {
+  std::tuple<error_code, ack_future> r;
+  if (auto* s = impl_->try_start(subject, payload, opts, std::get<0>(r))) {
+    s->has_future = true;
+    std::get<1>(r) = ack_future(s);
+    co_return r;
+  }
+  if (std::get<0>(r)) co_return r;
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
+                                          void(error_code, ack_future)>(
+      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+        publish_async_impl(s, p, *o, asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
+}
+
+asio::awaitable<std::tuple<error_code, pub_ack>> jetstream::publish_awaitable_ec(std::string_view subject,
+                                                                                 std::string_view payload,
+                                                                                 const publish_options& opts) {
+  error_code ec;
+  if (auto* s = impl_->try_start(subject, payload, opts, ec)) {
+    s->has_future = true;
+    ack_future f(s);
+    co_return co_await f.get_awaitable_ec();
+  }
+  if (ec) {
+    std::tuple<error_code, pub_ack> r;
+    std::get<0>(r) = ec;
+    co_return r;
+  }
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code, pub_ack)>(
+      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+        publish_impl(s, p, *o, asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
+}
+
+asio::awaitable<pub_ack> jetstream::publish_awaitable(std::string_view subject, std::string_view payload,
+                                                      const publish_options& opts) {
+  auto [ec, ack] = co_await publish_awaitable_ec(subject, payload, opts);
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(ack);
+}
+
+asio::awaitable<ack_future> jetstream::publish_async_awaitable(std::string_view subject, std::string_view payload,
+                                                               const publish_options& opts) {
+  auto [ec, f] = co_await publish_async_awaitable_ec(subject, payload, opts);
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(f);
+}
+
+void jetstream::complete_impl(asio::any_completion_handler<void(error_code)> h) {
+  asio::dispatch(impl_->conn_->strand_, [impl = impl_, h = std::move(h)]() mutable { impl->wait_complete(std::move(h)); });
+}
+
+std::size_t jetstream::pending() const noexcept { return impl_->in_flight_public_.load(std::memory_order_relaxed); }
+std::size_t jetstream::max_pending_seen() const noexcept { return impl_->high_water_; }
+
+// ---- ack_future ----
+
+ack_future& ack_future::operator=(ack_future&& other) noexcept {
+  if (this != &other) {
+    this->~ack_future();
+    state_ = std::exchange(other.state_, nullptr);
+  }
+  return *this;
+}
+
+ack_future::~ack_future() {
+  if (!state_) return;
+  auto* s = std::exchange(state_, nullptr);
+  s->has_future = false;
+  if (!s->owner) {
+    if (!s->in_ring) delete s;
+    return;
+  }
+  s->owner->release(s);
+}
+
+bool ack_future::ready() const noexcept { return state_ && state_->done; }
+
+asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() {
+  auto* s = state_;
+  if (s && s->done && (!s->owner || s->owner->conn_->on_owner_thread())) {
+    std::tuple<error_code, pub_ack> r;
+    std::get<0>(r) = s->ec;
+    if (!s->ec) std::get<1>(r) = s->ack;
+    co_return r;
+  }
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
+                                          void(error_code, pub_ack)>(
+      [this](auto handler) {
+        // On the connection's own thread and executor, the coroutine waits in the state itself.
+        using handler_type = decltype(handler);
+        auto* st = state_;
+        if constexpr (detail::inline_handler<error_code, pub_ack>::fits<handler_type>) {
+          if (st && st->owner && !st->done && !st->waiter && !st->fast_waiter &&
+              st->owner->conn_->on_owner_thread() &&
+              asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
+            st->fast_waiter.emplace(std::move(handler));
+            return;
+          }
+        }
+        get_impl(asio::any_completion_handler<void(error_code, pub_ack)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<pub_ack> ack_future::get_awaitable() {
+  auto [ec, ack] = co_await get_awaitable_ec();
+  if (ec) throw boost::system::system_error(ec);
+  co_return std::move(ack);
+}
+
+void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  if (!state_) return detail::complete(asio::system_executor{}, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  auto* s = state_;
+  if (s->done) {
+    if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+    return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+  }
+  if (s->waiter || s->fast_waiter)
+    return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  s->waiter.emplace(std::move(h));
+}
+
+}  // namespace natsbus
