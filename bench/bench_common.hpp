@@ -59,29 +59,41 @@ struct id_maker {
   }
 };
 
-// Awaits ack futures in publish order, reaping the resolved ones as it goes; waits only when its ring is full.
+// Takes ack futures in publish order and reaps the resolved ones at its head as it goes, without waiting;
+// waits only when its ring is full.
 class ack_reaper {
  public:
   ack_reaper(std::size_t window, result& r) : ring_(window * 2 + 1), r_(r) {}
-  asio::awaitable<void> push(natsbus::ack_future& f) {
+  // Stores f and reaps what is resolved. True when the ring is full: the caller must co_await wait_one().
+  bool add(natsbus::ack_future& f) {
     ring_[tail_] = std::move(f);
-    tail_ = (tail_ + 1) % ring_.size();
-    while (head_ != tail_ && (ring_[head_].ready() || (tail_ + 1) % ring_.size() == head_)) co_await pop();
+    tail_ = next(tail_);
+    natsbus::error_code ec;
+    while (head_ != tail_ && ring_[head_].try_get(ec, ack_)) take(ec);
+    return next(tail_) == head_;
+  }
+  asio::awaitable<void> push(natsbus::ack_future& f) {
+    if (add(f)) co_await wait_one();
+  }
+  asio::awaitable<void> wait_one() {
+    auto [ec, ack] = co_await ring_[head_].get(asio::as_tuple(asio::use_awaitable));
+    take(ec);
   }
   asio::awaitable<void> drain() {
-    while (head_ != tail_) co_await pop();
+    while (head_ != tail_) co_await wait_one();
   }
 
  private:
-  asio::awaitable<void> pop() {
-    auto [ec, ack] = co_await ring_[head_].get(asio::as_tuple(asio::use_awaitable));
+  std::size_t next(std::size_t i) const { return (i + 1) % ring_.size(); }
+  void take(const natsbus::error_code& ec) {
     if (ec) note_error(r_, ec);
     else ++r_.acks;
     ring_[head_] = {};
-    head_ = (head_ + 1) % ring_.size();
+    head_ = next(head_);
   }
   std::vector<natsbus::ack_future> ring_;
   std::size_t head_ = 0, tail_ = 0;
+  natsbus::pub_ack ack_;
   result& r_;
 };
 

@@ -57,7 +57,7 @@ asio::awaitable<void> windowed(natsbus::event_bus& bus, const bench_args& a, std
       note_error(r, ec);
       continue;
     }
-    co_await reaper.push(f);
+    if (reaper.add(f)) co_await reaper.wait_one();
   }
   co_await reaper.drain();
 }
@@ -147,7 +147,7 @@ asio::awaitable<int> js_async(const bench_args& a, result& r, timing& t) {
       note_error(r, ec);
       continue;
     }
-    co_await reaper.push(f);
+    if (reaper.add(f)) co_await reaper.wait_one();
   }
   co_await reaper.drain();
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

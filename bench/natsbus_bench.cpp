@@ -103,20 +103,27 @@ asio::awaitable<void> run_sync(natsbus::jetstream& js, const bench_args& a, std:
   }
 }
 
-// One coroutine keeps the window full and awaits the acks in order. Backpressure comes from the context's
-// max_pending window.
+// One coroutine keeps the window full and takes the acks in order. While the window has room a publish
+// starts synchronously (try_publish_async); when it is full, publish_async waits for room (backpressure from
+// the context's max_pending window).
 asio::awaitable<void> run_async(natsbus::jetstream& js, const bench_args& a, std::string_view payload, result& r) {
   natsbus::publish_options opts;
   id_maker ids;
   ack_reaper reaper(a.max_pending, r);
   for (std::size_t i = 0; i < a.msgs; ++i) {
     if (a.msg_ids) opts.msg_id.assign(ids.make(i));
-    auto [ec, f] = co_await js.publish_async("bench.data", payload, opts, asio::as_tuple(asio::use_awaitable));
+    natsbus::ack_future f;
+    natsbus::error_code ec;
+    if (!js.try_publish_async("bench.data", payload, opts, f, ec) && !ec) {
+      auto [wec, wf] = co_await js.publish_async("bench.data", payload, opts, asio::as_tuple(asio::use_awaitable));
+      ec = wec;
+      f = std::move(wf);
+    }
     if (ec) {
       note_error(r, ec);
       continue;
     }
-    co_await reaper.push(f);
+    if (reaper.add(f)) co_await reaper.wait_one();
   }
   co_await reaper.drain();
 }

@@ -18,6 +18,8 @@
 #   MAX_PENDING  async publish window             default 4000
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
+#   BARE_BENCH   the bare socket publisher        default build/bench/natsbus-bare-bench; for async it runs in
+#                the same rotation with unique and with shared reply subjects (a reference table; "" skips it)
 #   BENCH_RAW    if set, every client's raw key=value line is appended to this file
 #
 # For each (scenario, storage) the two clients run RUNS times each, alternating (natsbus, natsc, natsbus, ...);
@@ -37,6 +39,7 @@ max_pending=${MAX_PENDING:-4000}
 run_timeout=${RUN_TIMEOUT:-600}
 natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
 natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
+bare_bin=${BARE_BENCH-build/bench/natsbus-bare-bench}
 
 usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -110,11 +113,13 @@ clk_tck=$(getconf CLK_TCK)
 # name in field 2 has no spaces for nats-server).
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
 
-# run_one SLOT BINARY SCENARIO STORAGE N: one client run; its line goes to $results, problems to $warnings.
+# run_one SLOT BINARY SCENARIO STORAGE N [ARGS]: one client run; its line goes to $results, problems to
+# $warnings.
 run_one() {
-  local slot=$1 bin=$2 sc=$3 st=$4 n=$5 out rc=0 s0 s1
+  local slot=$1 bin=$2 sc=$3 st=$4 n=$5 extra=${6:-} out rc=0 s0 s1
   s0=$(server_ticks)
-  out=$(timeout "$run_timeout" "$bin" --url "$url" --scenario "$sc" --storage "$st" --size "$size" --msgs "$n" \
+  # shellcheck disable=SC2086 # extra is a list of flags
+  out=$(timeout "$run_timeout" "$bin" $extra --url "$url" --scenario "$sc" --storage "$st" --size "$size" --msgs "$n" \
     --max-pending "$max_pending" --server-pid "$server" 2>"$work/stderr") || rc=$?
   s1=$(server_ticks)
   line=$(grep -m1 '^client=' <<<"$out" || true)
@@ -138,8 +143,12 @@ run_one() {
 
 rows="$work/rows"
 cfg_rows="$work/cfg_rows"
+ref_rows="$work/ref_rows"
 : >"$rows"
 : >"$cfg_rows"
+: >"$ref_rows"
+with_bare=0
+[[ -n "$bare_bin" && -x "$bare_bin" ]] && with_bare=1
 for sc in $scenarios; do
   if [[ $sc == configure ]]; then
     for st in $storages; do
@@ -187,9 +196,13 @@ for sc in $scenarios; do
     for ((r = 1; r <= runs; r++)); do
       run_one natsbus "$natsbus_bin" "$sc" "$st" "$n"
       run_one natsc "$natsc_bin" "$sc" "$st" "$n"
+      if [[ $sc == async ]] && ((with_bare)); then
+        run_one bare-unique "$bare_bin" "$sc" "$st" "$n" "--reply unique"
+        run_one bare-shared "$bare_bin" "$sc" "$st" "$n" "--reply shared"
+      fi
     done
     # Medians per slot: msg/s, CPU us/msg, allocs/msg ("-" when no successful run, "n/a" when not counted).
-    awk -v sc="$sc" -v st="$st" -v size="$size" -v n="$n" '
+    awk -v sc="$sc" -v st="$st" -v size="$size" -v n="$n" -v ref="$ref_rows" '
       function median(list,   a, k, m) {
         if (list == "") return ""
         k = split(substr(list, 2), a, " ")
@@ -220,6 +233,13 @@ for sc in $scenarios; do
           (bc == "" ? "-" : sprintf("%.2f", bc)), (cc == "" ? "-" : sprintf("%.2f", cc)),
           (ba != "" ? sprintf("%.2f", ba) : (allocs_na["natsbus"] ? "n/a" : "-")),
           (bs == "" || cs == "" ? "-" : sprintf("%.2f / %.2f", bs, cs))
+        for (k = 1; k <= 3; k++) {
+          slot = (k == 1) ? "natsbus" : (k == 2) ? "bare-unique" : "bare-shared"
+          r = median(rate[slot]); c = median(cpu[slot]); s = median(scpu[slot])
+          if (rate["bare-unique"] == "" || r == "") continue
+          printf "%-7s %-12s %12.0f %9s %12.2f %12.2f\n", st, slot, r,
+            (cr != "" && cr > 0) ? sprintf("%.2fx", r / cr) : "-", c, s >> ref
+        }
       }' "$results" >>"$rows"
   done
 done
@@ -227,6 +247,14 @@ done
 printf "%-10s %-7s %5s %8s %14s %12s %7s %19s %17s %19s %15s\n" scenario storage size msgs "natsbus msg/s" \
   "natsc msg/s" ratio "natsbus cpu us/msg" "natsc cpu us/msg" "natsbus allocs/msg" "server us/msg"
 cat "$rows"
+if [[ -s "$ref_rows" ]]; then
+  echo
+  echo "async reference: natsbus-bare-bench, a publisher on a plain socket with no features, in the same rotation;"
+  echo "unique = a reply subject per publish in flight (as natsbus), shared = one reply subject for all, acks"
+  echo "counted in arrival order (cheaper for the server, unsafe for a real client: see README)"
+  printf "%-7s %-12s %12s %9s %12s %12s\n" storage client "msg/s" "vs natsc" "cpu us/msg" "server us/msg"
+  cat "$ref_rows"
+fi
 if [[ -s "$cfg_rows" ]]; then
   echo
   echo "configure: 1000 streams, seconds (medians); natsbus pipelined vs one by one, and vs nats.c one by one"

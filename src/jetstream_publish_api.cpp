@@ -64,6 +64,15 @@ asio::awaitable<std::tuple<error_code, ack_future>> jetstream::publish_async_awa
       asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
 }
 
+bool jetstream::try_publish_async(std::string_view subject, std::string_view payload, const publish_options& opts,
+                                  ack_future& out, error_code& ec) {
+  auto* s = impl_->try_start(subject, payload, opts, ec);
+  if (!s) return false;
+  s->has_future = true;
+  out = ack_future(s);
+  return true;
+}
+
 asio::awaitable<std::tuple<error_code, pub_ack>> jetstream::publish_awaitable_ec(std::string_view subject,
                                                                                  std::string_view payload,
                                                                                  const publish_options& opts) {
@@ -128,6 +137,20 @@ ack_future::~ack_future() {
 }
 
 bool ack_future::ready() const noexcept { return state_ && state_->done; }
+
+bool ack_future::try_get(error_code& ec, pub_ack& ack) const {
+  auto* s = state_;
+  if (!s) {
+    ec = error::invalid_argument;  // as get() says of an empty future
+    ack = pub_ack{};
+    return true;
+  }
+  if (!s->done) return false;
+  ec = s->ec;
+  if (!s->ec) ack = s->ack;
+  else ack = pub_ack{};
+  return true;
+}
 
 asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() {
   auto* s = state_;

@@ -95,6 +95,10 @@ class ack_future {
   }
   [[nodiscard]] bool ready() const noexcept;
   [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+  // The outcome without waiting: true once resolved, with ec and ack filled in; the future stays valid, and
+  // get() gives the same outcome again. False while unresolved. An empty future gives invalid_argument, as
+  // get() does.
+  [[nodiscard]] bool try_get(error_code& ec, pub_ack& ack) const;
 
  private:
   friend class detail::jetstream_impl;
@@ -164,6 +168,17 @@ class jetstream {
           },
           token, subject, payload, &opts);
     }
+  }
+  // publish_async's synchronous fast path, for a loop that keeps a window full without a suspension per
+  // message: when the window has room, the frame is queued now and `out` holds its ack future. Call it where
+  // the connection's on_owner_thread() holds. Returns false with ec set when the publish failed at once, and
+  // false with ec clear when it cannot start now (a full window, publishes queued before it, another thread):
+  // publish_async then, which waits for room.
+  [[nodiscard]] bool try_publish_async(std::string_view subject, std::string_view payload, const publish_options& opts,
+                                       ack_future& out, error_code& ec);
+  [[nodiscard]] bool try_publish_async(std::string_view subject, std::string_view payload, ack_future& out,
+                                       error_code& ec) {
+    return try_publish_async(subject, payload, no_options(), out, ec);
   }
   // Waits until every outstanding publish has resolved.
   template <class Token = default_token>

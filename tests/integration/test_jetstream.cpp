@@ -314,6 +314,66 @@ BOOST_AUTO_TEST_CASE(pipelined_hundred_thousand) {
   }, 120s);
 }
 
+// The synchronous forms: try_publish_async starts a publish while the window has room and says "not now",
+// without an error, when it is full; try_get reads a resolved future without waiting, as often as asked.
+BOOST_AUTO_TEST_CASE(try_publish_async_and_try_get) {
+  run_coro([&]() -> asio::awaitable<void> {
+    natsbus::connection c(co_await asio::this_coro::executor, options_for(server));
+    co_await c.connect();
+    natsbus::jetstream_options jo;
+    jo.max_pending = 2;
+    natsbus::jetstream js(c, jo);
+    co_await js.create_stream(stream("TRY", "try.>"));
+
+    natsbus::error_code ec;
+    natsbus::pub_ack ack;
+    natsbus::ack_future empty;
+    BOOST_TEST(empty.try_get(ec, ack));
+    BOOST_TEST((ec == natsbus::error::invalid_argument));
+
+    natsbus::ack_future f1, f2, f3;
+    BOOST_TEST(js.try_publish_async("try.a", "one", f1, ec));
+    BOOST_TEST(!ec);
+    BOOST_TEST(f1.valid());
+    BOOST_TEST(!f1.try_get(ec, ack));  // nothing can have been answered yet: the frame has not left
+    BOOST_TEST(js.try_publish_async("try.a", "two", f2, ec));
+    // The window (2) is full: not now, and no error.
+    BOOST_TEST(!js.try_publish_async("try.a", "three", f3, ec));
+    BOOST_TEST(!ec);
+    BOOST_TEST(!f3.valid());
+    BOOST_TEST(js.pending() == 2u);
+
+    co_await js.publish_async_complete();
+    // With room, a bad subject fails at once.
+    BOOST_TEST(!js.try_publish_async("bad subject", "x", f3, ec));
+    BOOST_TEST((ec == natsbus::error::invalid_subject));
+    BOOST_TEST(!f3.valid());
+    BOOST_TEST(f1.try_get(ec, ack));
+    BOOST_TEST(!ec);
+    BOOST_TEST(ack.stream == "TRY");
+    BOOST_TEST(ack.seq == 1u);
+    BOOST_TEST(f2.try_get(ec, ack));
+    BOOST_TEST(ack.seq == 2u);
+    BOOST_TEST(f1.try_get(ec, ack));  // again, the same outcome
+    BOOST_TEST(ack.seq == 1u);
+    auto [gec, gack] = co_await f2.get(use_ec);
+    BOOST_TEST(!gec);
+    BOOST_TEST(gack.seq == 2u);
+
+    // Room again; a publish to a subject no stream holds resolves with no_responders, read by try_get.
+    BOOST_TEST(js.try_publish_async("try.b", "three", f3, ec));
+    BOOST_TEST(js.try_publish_async("nostream.x", "four", f1, ec));
+    co_await js.publish_async_complete();
+    BOOST_TEST(f3.try_get(ec, ack));
+    BOOST_TEST(!ec);
+    BOOST_TEST(ack.seq == 3u);
+    BOOST_TEST(f1.try_get(ec, ack));
+    BOOST_TEST((ec == natsbus::error::no_responders));
+    BOOST_TEST(ack.seq == 0u);
+    c.close();
+  }, 30s);
+}
+
 // A publish's reply subject is its ring slot's, reused by the next publish in the slot once the server has
 // answered: the server then routes acks to subjects it has cached. A core subscriber beside the stream sees
 // every frame's reply subject.

@@ -117,6 +117,43 @@ BOOST_AUTO_TEST_CASE(connection_used_from_many_threads) {
   pool.join();
 }
 
+// The synchronous fast paths are for the connection's own thread: from another, try_publish_async says "not
+// now" (no error); inside the connection's strand on a pool it starts the publish, and try_get reads the ack.
+asio::awaitable<std::uint64_t> fast_paths_on_the_strand(natsbus::jetstream& js) {
+  natsbus::ack_future f;
+  natsbus::error_code ec;
+  if (!js.try_publish_async("mttry.a", "x", f, ec)) co_return 0;
+  auto [cec] = co_await js.publish_async_complete(use_ec);
+  natsbus::pub_ack ack;
+  if (cec || !f.try_get(ec, ack) || ec) co_return 0;
+  co_return ack.seq;
+}
+
+BOOST_AUTO_TEST_CASE(jetstream_fast_paths_and_threads) {
+  asio::thread_pool pool(2);
+  natsbus::connection_options o;
+  o.servers = {server.url()};
+  natsbus::connection conn(pool.get_executor(), o);
+  conn.connect(asio::use_future).get();
+  natsbus::jetstream js(conn);
+  natsbus::stream_config sc;
+  sc.name = "MTTRY";
+  sc.subjects = {"mttry.>"};
+  sc.storage = natsbus::storage_type::memory;
+  (void)js.create_stream(sc, asio::use_future).get();
+
+  natsbus::ack_future f;
+  natsbus::error_code ec;
+  BOOST_TEST(!js.try_publish_async("mttry.a", "x", f, ec));
+  BOOST_TEST(!ec);
+  BOOST_TEST(!f.valid());
+  auto seq = asio::co_spawn(js.get_executor(), fast_paths_on_the_strand(js), asio::use_future);
+  BOOST_REQUIRE(seq.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(seq.get() == 1u);
+  conn.close();
+  pool.join();
+}
+
 // Strategy switches while publishers run on a multi-threaded pool; built with -fsanitize=thread this is the
 // data-race check.
 BOOST_AUTO_TEST_CASE(strategy_switch_under_concurrent_publishers) {
