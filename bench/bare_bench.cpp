@@ -12,8 +12,9 @@
 //   natsbus-bare-bench --url nats://127.0.0.1:4222 --scenario async --storage memory --size 16 --msgs 300000
 //                      --max-pending 4000 --reply unique
 //
-// It (re)creates the stream BENCH on bench.> and prints one line in natsbus-bench's format. Unknown flags are
-// ignored. Only the async scenario exists.
+// async (re)creates the stream BENCH on bench.> and prints one line in natsbus-bench's format. configure
+// creates 1,000 streams (one subject each) with every request written at once and then one at a time, each
+// awaited, and deletes them both ways: the floor for natsbus's configure_topics. Unknown flags are ignored.
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,7 +68,7 @@ args parse_args(int argc, char** argv) {
     else if (f == "--max-pending") a.max_pending = to_size(argv[i], v);
     // anything else (--server-pid N, --keep ...) is ignored
   }
-  if (a.scenario != "async") die("only --scenario async is implemented");
+  if (a.scenario != "async" && a.scenario != "configure") die("--scenario is async or configure");
   if (a.storage != "memory" && a.storage != "file") die("--storage is memory or file");
   if (a.reply != "unique" && a.reply != "shared") die("--reply is unique or shared");
   if (a.msgs == 0 || a.max_pending == 0) die("--msgs and --max-pending must be positive");
@@ -183,6 +184,38 @@ std::string api(bare_conn& c, std::string_view subject, std::string_view body) {
   return answer;
 }
 
+// The configure scenario: every request of a round written at once, then the responses counted; or one request
+// at a time, each awaited. Returns the seconds the round took; errors are counted.
+double streams_round(bare_conn& c, std::size_t n, bool pipelined, bool create, const std::string& storage,
+                     std::size_t& errors) {
+  auto body = [&](std::size_t i) {
+    return create ? R"({"name":"BARECFG_)" + std::to_string(i) + R"(","subjects":["barecfg.t)" + std::to_string(i) +
+                        R"("],"storage":")" + storage + R"("})"
+                  : std::string();
+  };
+  auto subject = [&](std::size_t i) {
+    return std::string(create ? "$JS.API.STREAM.CREATE.BARECFG_" : "$JS.API.STREAM.DELETE.BARECFG_") +
+           std::to_string(i);
+  };
+  auto failed = [](std::string_view answer) { return answer.find("\"error\"") != std::string_view::npos; };
+  const auto t0 = std::chrono::steady_clock::now();
+  if (pipelined) {
+    for (std::size_t i = 0; i < n; ++i) append_pub(c.out, subject(i), "_INBOX.bare.r." + std::to_string(i), body(i));
+    c.flush();
+    std::size_t answered = 0;
+    while (answered < n)
+      c.read_some([&](std::string_view subj, std::string_view payload, bool status) {
+        if (subj.substr(0, 14) != "_INBOX.bare.r.") return;
+        ++answered;
+        if (status || failed(payload)) ++errors;
+      });
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      if (failed(api(c, subject(i), body(i)))) ++errors;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 double cpu_seconds(bool user) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -197,9 +230,26 @@ int main(int argc, char** argv) {
   bare_conn c(a.url);
   while (!c.got_info) c.read_some([](auto, auto, bool) {});
   c.out.append(R"(CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"name":"bare"})"
-               "\r\nSUB _INBOX.bare.api 1\r\nSUB _INBOX.bare.a.* 2\r\nPING\r\n");
+               "\r\nSUB _INBOX.bare.api 1\r\nSUB _INBOX.bare.a.* 2\r\nSUB _INBOX.bare.r.* 3\r\nPING\r\n");
   c.flush();
   while (!c.got_pong) c.read_some([](auto, auto, bool) {});
+
+  if (a.scenario == "configure") {
+    const std::size_t n = 1000;
+    std::size_t ignored = 0, errors = 0;
+    (void)streams_round(c, n, true, false, a.storage, ignored);  // leftovers of an interrupted run, untimed
+    double cp = streams_round(c, n, true, true, a.storage, errors);
+    double dp = streams_round(c, n, true, false, a.storage, errors);
+    double cs = streams_round(c, n, false, true, a.storage, errors);
+    double ds = streams_round(c, n, false, false, a.storage, errors);
+    std::printf("configure %zu streams (storage=%s): pipelined %.3f s, one by one %.3f s, %.2fx; delete pipelined "
+                "%.3f s, one by one %.3f s, %.2fx\n",
+                n, a.storage.c_str(), cp, cs, cs / cp, dp, ds, ds / dp);
+    std::printf("client=bare scenario=configure storage=%s topics=%zu create_pipelined_s=%.6f create_one_by_one_s=%.6f "
+                "delete_pipelined_s=%.6f delete_one_by_one_s=%.6f errors=%zu\n",
+                a.storage.c_str(), n, cp, cs, dp, ds, errors);
+    return errors ? 1 : 0;
+  }
 
   (void)api(c, "$JS.API.STREAM.DELETE.BENCH", "");  // "not found" is fine
   std::string created = api(c, "$JS.API.STREAM.CREATE.BENCH",

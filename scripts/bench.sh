@@ -144,6 +144,8 @@ run_one() {
 rows="$work/rows"
 cfg_rows="$work/cfg_rows"
 ref_rows="$work/ref_rows"
+cfg_ref_rows="$work/cfg_ref_rows"
+: >"$cfg_ref_rows"
 : >"$rows"
 : >"$cfg_rows"
 : >"$ref_rows"
@@ -157,8 +159,9 @@ for sc in $scenarios; do
       for ((r = 1; r <= runs; r++)); do
         run_one natsbus "$natsbus_bin" configure "$st" 1
         run_one natsc "$natsc_bin" configure "$st" 1
+        ((with_bare)) && run_one bare "$bare_bin" configure "$st" 1
       done
-      awk -v st="$st" '
+      awk -v st="$st" -v ref="$cfg_ref_rows" '
         function median(list,   a, k, i, j, t) {
           if (list == "") return ""
           k = split(substr(list, 2), a, " ")
@@ -171,12 +174,21 @@ for sc in $scenarios; do
           if (slot == "natsbus") {
             bp = bp " " f["create_pipelined_s"]; bs = bs " " f["create_one_by_one_s"]
             bdp = bdp " " f["delete_pipelined_s"]; bds = bds " " f["delete_one_by_one_s"]
+          } else if (slot == "bare") {
+            xp = xp " " f["create_pipelined_s"]; xs = xs " " f["create_one_by_one_s"]
+            xdp = xdp " " f["delete_pipelined_s"]; xds = xds " " f["delete_one_by_one_s"]
           } else {
             cs = cs " " f["create_one_by_one_s"]; cds = cds " " f["delete_one_by_one_s"]
           }
         }
         END {
           p = median(bp); s1 = median(bs); c = median(cs); dp = median(bdp); ds = median(bds); dc = median(cds)
+          if (xp != "") {
+            x1 = median(xp); x2 = median(xs); x3 = median(xdp); x4 = median(xds)
+            printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx\n", st, "bare", x1, x2, x2 / x1, x3, x4, x4 / x3 >> ref
+            if (p != "") printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx\n", st, "natsbus", p, s1, s1 / p, dp, ds,
+              ds / dp >> ref
+          }
           if (p == "" || c == "") { printf "%-7s %s\n", st, "-"; exit }
           printf "%-7s %8.3f %8.3f %8.3f %9.2fx %9.2fx %8.3f %8.3f %8.3f %9.2fx\n", st, p, s1, c, s1 / p, c / p,
             dp, ds, dc, dc / dp
@@ -261,6 +273,13 @@ if [[ -s "$cfg_rows" ]]; then
   printf "%-7s %8s %8s %8s %10s %10s %8s %8s %8s %10s\n" storage pipelined "1-by-1" natsc "vs 1-by-1" \
     "vs natsc" "del pipe" "del 1x1" "natsc del" "vs natsc"
   cat "$cfg_rows"
+fi
+if [[ -s "$cfg_ref_rows" ]]; then
+  echo
+  echo "configure reference: natsbus-bare-bench (plain socket, minimal requests) against natsbus, each against its own"
+  echo "one-by-one (seconds, medians of the same runs)"
+  printf "%-7s %-8s %9s %8s %10s %8s %8s %10s\n" storage client pipelined "1-by-1" ratio "del pipe" "del 1x1" ratio
+  cat "$cfg_ref_rows"
 fi
 if [[ -s "$warnings" ]]; then
   echo
