@@ -18,8 +18,9 @@
 #   MAX_PENDING  async publish window             default 4000
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
-#   BARE_BENCH   the bare socket publisher        default build/bench/natsbus-bare-bench; for async it runs in
-#                the same rotation with unique and with shared reply subjects (a reference table; "" skips it)
+#   BARE_BENCH   the bare socket client           default build/bench/natsbus-bare-bench; it runs in the same
+#                rotation for async (unique and shared reply subjects) and configure, in reference tables
+#                ("" skips it)
 #   BENCH_RAW    if set, every client's raw key=value line is appended to this file
 #
 # For each (scenario, storage) the two clients run RUNS times each, alternating (natsbus, natsc, natsbus, ...);
