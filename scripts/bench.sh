@@ -42,7 +42,7 @@ natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
 natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
 bare_bin=${BARE_BENCH-build/bench/natsbus-bare-bench}
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --scenarios) scenarios=$2; shift 2 ;;
