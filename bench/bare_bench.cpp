@@ -136,6 +136,7 @@ class bare_conn {
           if (sp > i) tok[nt++] = line.substr(i, sp - i);
           i = sp + 1;
         }
+        if (nt < (hmsg ? 5u : 4u)) die("malformed line from the server: " + std::string(line));
         std::size_t total = std::strtoull(std::string(tok[nt - 1]).c_str(), nullptr, 10);
         std::size_t hdr = hmsg ? std::strtoull(std::string(tok[nt - 2]).c_str(), nullptr, 10) : 0;
         if (rest.size() < eol + 2 + total + 2) break;
