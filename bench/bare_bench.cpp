@@ -139,6 +139,7 @@ class bare_conn {
         if (nt < (hmsg ? 5u : 4u)) die("malformed line from the server: " + std::string(line));
         std::size_t total = std::strtoull(std::string(tok[nt - 1]).c_str(), nullptr, 10);
         std::size_t hdr = hmsg ? std::strtoull(std::string(tok[nt - 2]).c_str(), nullptr, 10) : 0;
+        if (hdr > total) die("malformed line from the server: " + std::string(line));
         if (rest.size() < eol + 2 + total + 2) break;
         std::string_view body = rest.substr(eol + 2, total);
         on_msg(tok[1], body.substr(hdr), hmsg);
