@@ -47,23 +47,6 @@ void jetstream::publish_async_impl(std::string_view subject, std::string_view pa
   });
 }
 
-asio::awaitable<std::tuple<error_code, ack_future>> jetstream::publish_async_awaitable_ec(
-    std::string_view subject, std::string_view payload, const publish_options& opts) {
-  std::tuple<error_code, ack_future> r;
-  if (auto* s = impl_->try_start(subject, payload, opts, std::get<0>(r))) {
-    s->has_future = true;
-    std::get<1>(r) = ack_future(s);
-    co_return r;
-  }
-  if (std::get<0>(r)) co_return r;
-  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
-                                          void(error_code, ack_future)>(
-      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
-        publish_async_impl(s, p, *o, asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
-      },
-      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
-}
-
 bool jetstream::try_publish_async(std::string_view subject, std::string_view payload, const publish_options& opts,
                                   ack_future& out, error_code& ec) {
   auto* s = impl_->try_start(subject, payload, opts, ec);
@@ -71,6 +54,18 @@ bool jetstream::try_publish_async(std::string_view subject, std::string_view pay
   s->has_future = true;
   out = ack_future(s);
   return true;
+}
+
+asio::awaitable<std::tuple<error_code, ack_future>> jetstream::publish_async_awaitable_ec(
+    std::string_view subject, std::string_view payload, const publish_options& opts) {
+  std::tuple<error_code, ack_future> r;
+  if (try_publish_async(subject, payload, opts, std::get<1>(r), std::get<0>(r)) || std::get<0>(r)) co_return r;
+  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
+                                          void(error_code, ack_future)>(
+      [this](auto handler, std::string_view s, std::string_view p, const publish_options* o) {
+        publish_async_impl(s, p, *o, asio::any_completion_handler<void(error_code, ack_future)>(std::move(handler)));
+      },
+      asio::as_tuple(asio::use_awaitable), subject, payload, &opts);
 }
 
 asio::awaitable<std::tuple<error_code, pub_ack>> jetstream::publish_awaitable_ec(std::string_view subject,
