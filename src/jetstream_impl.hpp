@@ -6,6 +6,8 @@
 
 #include <natsbus/jetstream.hpp>
 
+#include <atomic>
+#include <memory>
 #include <variant>
 
 namespace natsbus::detail {
@@ -17,6 +19,9 @@ using future_handler = asio::any_completion_handler<void(error_code, ack_future)
 // and by an ack_future while the caller holds one.
 struct ack_state {
   jetstream_impl* owner = nullptr;  // null once the context is gone (the last reference deletes the state)
+  // The connection whose executor owns this state; set when the state is made, never changed. An ack_future
+  // used on another thread hops there through it.
+  std::shared_ptr<connection_impl> conn;
   std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
   std::uint64_t serial = 0;    // publish order, for resends
   // Its reply subject can serve the slot's next publish only if its one frame had one response of the server's
@@ -25,7 +30,9 @@ struct ack_state {
   bool sent_again = false;  // a retry or resend: two responses could come
   bool in_ring = false;
   bool has_future = false;
-  bool done = false;
+  // Set (release) once ec and ack hold the outcome, which then stay until the state is released: a future can
+  // read them from any thread after an acquire load.
+  std::atomic<bool> done{false};
   error_code ec;
   pub_ack ack;
   std::optional<ack_handler> waiter;

@@ -151,7 +151,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->sent_again = false;
   s->in_ring = true;
   s->has_future = false;
-  s->done = false;
+  s->done.store(false, std::memory_order_relaxed);
   s->ec = {};
   auto timeout = opts.timeout.count() > 0 ? opts.timeout : opts_.timeout;
   s->started = std::chrono::steady_clock::now();
@@ -269,8 +269,8 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   if (!s->answered || s->sent_again) ++slot_gen_[slot];
   free_slots_.push_back(slot);
   s->in_ring = false;
-  s->done = true;
   s->ec = ec;
+  s->done.store(true, std::memory_order_release);
   --in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
   if (s->tag && observer_) observer_(s->tag, ec, std::chrono::steady_clock::now() - s->started);
@@ -299,6 +299,7 @@ ack_state* jetstream_impl::acquire() {
   if (free_.empty()) {
     all_.push_back(std::make_unique<ack_state>());
     s = all_.back().get();
+    s->conn = conn_;
   } else {
     s = free_.back();
     free_.pop_back();
@@ -313,9 +314,9 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
   s->tag = 0;
   s->in_ring = false;
   s->has_future = true;
-  s->done = true;
   s->ec = ec;
   s->ack = {};
+  s->done.store(true, std::memory_order_release);
   return s;
 }
 

@@ -120,9 +120,13 @@ ack_future& ack_future::operator=(ack_future&& other) noexcept {
   return *this;
 }
 
-ack_future::~ack_future() {
-  if (!state_) return;
-  auto* s = std::exchange(state_, nullptr);
+namespace {
+
+// Whether this thread may touch the state's executor-owned fields (all but conn and done).
+bool owns(const detail::ack_state* s) noexcept { return !s->conn || s->conn->on_owner_thread(); }
+
+// The future lets go of its state; on the connection's executor.
+void drop(detail::ack_state* s) {
   s->has_future = false;
   if (!s->owner) {
     if (!s->in_ring) delete s;
@@ -131,7 +135,33 @@ ack_future::~ack_future() {
   s->owner->release(s);
 }
 
-bool ack_future::ready() const noexcept { return state_ && state_->done; }
+// get() on the connection's executor.
+void get_here(detail::ack_state* s, asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  if (s->done.load(std::memory_order_acquire)) {
+    if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+    return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+  }
+  if (s->waiter || s->fast_waiter)
+    return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
+  s->waiter.emplace(std::move(h));
+}
+
+}  // namespace
+
+ack_future::~ack_future() {
+  if (!state_) return;
+  auto* s = std::exchange(state_, nullptr);
+  // Off a multi-threaded connection's strand, the release goes to the strand (behind anything this thread queued
+  // there before, such as a get()). A single-threaded io_context's state is dropped here, as it always was:
+  // another thread only gets here once that io_context has stopped, or by breaking the contract.
+  if (s->conn && !s->conn->io_ex_ && !s->conn->on_owner_thread()) {
+    asio::dispatch(s->conn->strand_, [s] { drop(s); });
+    return;
+  }
+  drop(s);
+}
+
+bool ack_future::ready() const noexcept { return state_ && state_->done.load(std::memory_order_acquire); }
 
 bool ack_future::try_get(error_code& ec, pub_ack& ack) const {
   auto* s = state_;
@@ -140,7 +170,7 @@ bool ack_future::try_get(error_code& ec, pub_ack& ack) const {
     ack = pub_ack{};
     return true;
   }
-  if (!s->done) return false;
+  if (!s->done.load(std::memory_order_acquire)) return false;
   ec = s->ec;
   if (!s->ec) ack = s->ack;
   else ack = pub_ack{};
@@ -149,7 +179,7 @@ bool ack_future::try_get(error_code& ec, pub_ack& ack) const {
 
 asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() {
   auto* s = state_;
-  if (s && s->done && (!s->owner || s->owner->conn_->on_owner_thread())) {
+  if (s && s->done.load(std::memory_order_acquire)) {
     std::tuple<error_code, pub_ack> r;
     std::get<0>(r) = s->ec;
     if (!s->ec) std::get<1>(r) = s->ack;
@@ -162,9 +192,8 @@ asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() 
         using handler_type = decltype(handler);
         auto* st = state_;
         if constexpr (detail::inline_handler<error_code, pub_ack>::fits<handler_type>) {
-          if (st && st->owner && !st->done && !st->waiter && !st->fast_waiter &&
-              st->owner->conn_->on_owner_thread() &&
-              asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
+          if (st && owns(st) && st->owner && !st->done.load(std::memory_order_relaxed) && !st->waiter &&
+              !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
             st->fast_waiter.emplace(std::move(handler));
             return;
           }
@@ -183,13 +212,13 @@ asio::awaitable<pub_ack> ack_future::get_awaitable() {
 void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)> h) {
   if (!state_) return detail::complete(asio::system_executor{}, std::move(h), error_code(error::invalid_argument), pub_ack{});
   auto* s = state_;
-  if (s->done) {
-    if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
-    return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+  // From another thread: on the owning executor. The future keeps the state until then, since its release is
+  // queued there too, behind this.
+  if (!owns(s)) {
+    asio::dispatch(s->conn->strand_, [s, h = std::move(h)]() mutable { get_here(s, std::move(h)); });
+    return;
   }
-  if (s->waiter || s->fast_waiter)
-    return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
-  s->waiter.emplace(std::move(h));
+  get_here(s, std::move(h));
 }
 
 }  // namespace natsbus

@@ -69,7 +69,9 @@ struct purge_options {
 };
 
 // The outcome of one pipelined publish. Resolves exactly once: ack, JetStream API error, no_responders,
-// timeout, or closed. Use it on the jetstream's executor.
+// timeout, or closed. On a multi-threaded executor (the connection's strand) it may be awaited, read and dropped
+// on any thread; keep it until a get() it started has completed. With a single-threaded io_context, drop it on
+// that io_context's thread or once the io_context has stopped.
 class ack_future {
  public:
   ack_future() = default;

@@ -16,6 +16,8 @@
 #include <atomic>
 #include <future>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 namespace asio = boost::asio;
 using natsbus::topic_strategy;
@@ -50,6 +52,31 @@ asio::awaitable<void> core_publisher(natsbus::connection& c, int n, std::atomic<
     auto [ec] = co_await c.publish("mt.data", "x", use_ec);
     if (ec) ++failed;
   }
+  if (++finished == publishers) done.set_value();
+}
+
+// Publishes on a pool thread (not the connection's strand) and keeps two futures in three: some are read with
+// try_get, the rest awaited; every future is dropped on a pool thread.
+asio::awaitable<void> future_publisher(natsbus::jetstream& js, int n, std::atomic<int>& acked,
+                                       std::atomic<int>& failed, std::atomic<int>& finished, std::promise<void>& done,
+                                       int publishers) {
+  std::vector<natsbus::ack_future> kept;
+  for (int i = 0; i < n; ++i) {
+    auto [ec, f] = co_await js.publish_async("mtfut.data", "x", use_ec);
+    if (ec) {
+      ++failed;
+      continue;
+    }
+    if (i % 3 != 0) kept.push_back(std::move(f));  // the others are dropped here, unawaited
+  }
+  for (auto& f : kept) {
+    natsbus::error_code ec;
+    natsbus::pub_ack ack;
+    if (!f.try_get(ec, ack)) std::tie(ec, ack) = co_await f.get(use_ec);
+    if (ec || ack.stream != "MTFUT") ++failed;
+    else ++acked;
+  }
+  kept.clear();
   if (++finished == publishers) done.set_value();
 }
 
@@ -150,6 +177,54 @@ BOOST_AUTO_TEST_CASE(jetstream_fast_paths_and_threads) {
   auto seq = asio::co_spawn(js.get_executor(), fast_paths_on_the_strand(js), asio::use_future);
   BOOST_REQUIRE(seq.wait_for(10s) == std::future_status::ready);
   BOOST_TEST(seq.get() == 1u);
+  conn.close();
+  pool.join();
+}
+
+// Ack futures on a multi-threaded pool: awaited, read and dropped by coroutines on pool threads that are not the
+// connection's strand, and by plain threads; under ThreadSanitizer this is their race check.
+BOOST_AUTO_TEST_CASE(ack_futures_on_any_thread) {
+  asio::thread_pool pool(4);
+  natsbus::connection_options o;
+  o.servers = {server.url()};
+  natsbus::connection conn(pool.get_executor(), o);
+  conn.connect(asio::use_future).get();
+  natsbus::jetstream_options jo;
+  jo.max_pending = 64;  // publishers also wait for room
+  natsbus::jetstream js(conn, jo);
+  natsbus::stream_config sc;
+  sc.name = "MTFUT";
+  sc.subjects = {"mtfut.>"};
+  sc.storage = natsbus::storage_type::memory;
+  (void)js.create_stream(sc, asio::use_future).get();
+
+  constexpr int publishers = 6, per = 300, threads = 2, per_thread = 100;
+  std::atomic<int> acked{0}, failed{0}, finished{0};
+  std::promise<void> all;
+  for (int p = 0; p < publishers; ++p)
+    asio::co_spawn(pool, future_publisher(js, per, acked, failed, finished, all, publishers), asio::detached);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto f = js.publish_async("mtfut.data", "y", asio::use_future).get();
+        if (i % 2) continue;  // dropped on this thread, unawaited
+        try {
+          if (f.get(asio::use_future).get().stream == "MTFUT") ++acked;
+          else ++failed;
+        } catch (const std::exception&) {
+          ++failed;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  BOOST_REQUIRE(all.get_future().wait_for(30s) == std::future_status::ready);
+  js.publish_async_complete(asio::use_future).get();
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST(acked.load() == publishers * (per - per / 3) + threads * per_thread / 2);
+  BOOST_TEST(js.pending() == 0u);
+  auto info = js.get_stream_info("MTFUT", asio::use_future).get();
+  BOOST_TEST(info.state.messages == static_cast<std::uint64_t>(publishers * per + threads * per_thread));
   conn.close();
   pool.join();
 }
