@@ -72,9 +72,6 @@ class ack_reaper {
     while (head_ != tail_ && ring_[head_].try_get(ec, ack_)) take(ec);
     return next(tail_) == head_;
   }
-  asio::awaitable<void> push(natsbus::ack_future& f) {
-    if (add(f)) co_await wait_one();
-  }
   asio::awaitable<void> wait_one() {
     auto [ec, ack] = co_await ring_[head_].get(asio::as_tuple(asio::use_awaitable));
     take(ec);

@@ -72,11 +72,7 @@ asio::awaitable<std::tuple<error_code, pub_ack>> jetstream::publish_awaitable_ec
                                                                                  std::string_view payload,
                                                                                  const publish_options& opts) {
   error_code ec;
-  if (auto* s = impl_->try_start(subject, payload, opts, ec)) {
-    s->has_future = true;
-    ack_future f(s);
-    co_return co_await f.get_awaitable_ec();
-  }
+  if (ack_future f; try_publish_async(subject, payload, opts, f, ec)) co_return co_await f.get_awaitable_ec();
   if (ec) {
     std::tuple<error_code, pub_ack> r;
     std::get<0>(r) = ec;
@@ -178,13 +174,7 @@ bool ack_future::try_get(error_code& ec, pub_ack& ack) const {
 }
 
 asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() {
-  auto* s = state_;
-  if (s && s->done.load(std::memory_order_acquire)) {
-    std::tuple<error_code, pub_ack> r;
-    std::get<0>(r) = s->ec;
-    if (!s->ec) std::get<1>(r) = s->ack;
-    co_return r;
-  }
+  if (std::tuple<error_code, pub_ack> r; try_get(std::get<0>(r), std::get<1>(r))) co_return r;
   co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&,
                                           void(error_code, pub_ack)>(
       [this](auto handler) {
