@@ -420,8 +420,8 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
   std::optional<where> mapping_at;
   each_field(
       node, w,
-      {"urls", "client_id", "user", "password", "token", "connect_timeout", "request_timeout", "jetstream", "mapping",
-       "strategy", "auto_msg_id", "default_topic", "precreation"},
+      {"urls", "client_id", "user", "password", "token", "connect_timeout", "request_timeout", "inbox_prefix",
+       "jetstream", "mapping", "strategy", "auto_msg_id", "default_topic", "precreation"},
       [&](std::string_view key, const YAML::Node& v, const where& at) {
         if (key == "urls") {
           auto urls = as_string_list(v, at);
@@ -444,6 +444,11 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
           cfg.connection.connect_timeout = as_timeout(v, at);
         } else if (key == "request_timeout") {
           cfg.connection.request_timeout = as_timeout(v, at);
+        } else if (key == "inbox_prefix") {
+          auto prefix = as_nonempty_string(v, at);
+          if (!protocol::is_valid_publish_subject(prefix) || prefix.size() > 64)
+            fail(at, "invalid inbox prefix '" + prefix + "' (a subject with no wildcards, at most 64 characters)");
+          cfg.connection.inbox_prefix = std::move(prefix);
         } else if (key == "jetstream") {
           parse_jetstream(v, at, cfg);
         } else if (key == "mapping") {

@@ -126,6 +126,12 @@ asio::awaitable<void> connection_impl::connect_op() {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::no_servers, "no server URLs");
   }
+  if (!protocol::is_valid_publish_subject(opts_.inbox_prefix) || opts_.inbox_prefix.size() > max_inbox_prefix) {
+    state_ = conn_state::idle;
+    throw boost::system::system_error(error::invalid_argument,
+                                      "bad inbox_prefix '" + opts_.inbox_prefix +
+                                          "': a subject with no wildcards, at most 64 characters");
+  }
   if (opts_.randomize_servers)
     for (std::size_t i = pool_.size(); i > 1; --i) std::swap(pool_[i - 1], pool_[random() % i]);
 
@@ -284,7 +290,7 @@ std::uint64_t connection_impl::subscribe_raw(std::string_view pattern,
 // ---- request/reply ----
 
 const std::string& connection_impl::inbox_prefix() {
-  if (inbox_prefix_.empty()) inbox_prefix_ = protocol::new_inbox() + ".";
+  if (inbox_prefix_.empty()) inbox_prefix_ = protocol::new_inbox(opts_.inbox_prefix) + ".";
   return inbox_prefix_;
 }
 
@@ -303,6 +309,7 @@ void connection_impl::do_request(std::string_view subject, std::string_view payl
   ensure_inbox();
   std::uint64_t token = next_token_++;
   char reply[128];
+  static_assert(max_inbox_prefix + 1 + protocol::nuid::length + 1 + 20 <= sizeof reply);
   const std::string& prefix = inbox_prefix_;
   std::memcpy(reply, prefix.data(), prefix.size());
   auto [end, tec] = std::to_chars(reply + prefix.size(), reply + sizeof reply, token);
@@ -444,13 +451,16 @@ connection::executor_type connection::get_executor() const noexcept { return imp
 void connection::connect_impl(asio::any_completion_handler<void(error_code)> h) {
   auto impl = impl_;
   asio::co_spawn(impl->strand_, impl->connect_op(),
-                 [h = std::move(h)](std::exception_ptr e) mutable {
+                 [impl, h = std::move(h)](std::exception_ptr e) mutable {
                    error_code ec;
                    if (e) {
                      try {
                        std::rethrow_exception(e);
                      } catch (const boost::system::system_error& se) {
                        ec = se.code();
+                       // A bad option names itself in the message; last_error() gives it to the caller.
+                       std::lock_guard lock(impl->cold_mutex_);
+                       impl->last_error_ = se.what();
                      } catch (...) {
                        ec = error::protocol_violation;
                      }

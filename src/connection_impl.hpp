@@ -256,7 +256,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     message_handler handler;
   };
   protocol::nuid nuid_;
-  std::string inbox_prefix_;  // "_INBOX.<nuid>."
+  static constexpr std::size_t max_inbox_prefix = 64;  // options::inbox_prefix, checked by connect
+  std::string inbox_prefix_;  // "<options::inbox_prefix>.<id>."
   std::uint64_t inbox_sid_ = 0;
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, pending_request> requests_;

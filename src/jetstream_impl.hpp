@@ -120,7 +120,7 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   void wait_complete(asio::any_completion_handler<void(error_code)> h);
   asio::awaitable<void> sweeper();
 
-  std::string ack_prefix_;  // "_INBOX.<nuid>." for acks
+  std::string ack_prefix_;  // "<options::inbox_prefix>.<id>." for acks
   std::uint64_t ack_sid_ = 0;
   // Reply subjects. A slot's subject is used again by the next publish in that slot unless the server might
   // still answer the last one (no response consumed, a retry or resend, a timeout, a lost connection): then its

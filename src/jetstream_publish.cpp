@@ -87,7 +87,7 @@ ack_state* jetstream_impl::try_start(std::string_view subject, std::string_view 
 ack_state* jetstream_impl::start(std::string_view subject, std::string_view payload, const publish_options& opts,
                                  error_code& ec) {
   if (ack_sid_ == 0) {
-    ack_prefix_ = protocol::new_inbox() + ".";
+    ack_prefix_ = protocol::new_inbox(conn_->opts_.inbox_prefix) + ".";
     ack_sid_ = conn_->subscribe_raw(ack_prefix_ + "*", [this](const protocol::event& ev) { on_ack(ev); });
     if (ack_sid_ == 0) {
       ec = error::disconnected;
@@ -130,7 +130,8 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   }
   const std::uint32_t slot = free_slots_.back();
   const std::uint64_t token = slot | (std::uint64_t{slot_gen_[slot]} << slot_bits_);
-  char reply[96];
+  char reply[128];
+  static_assert(connection_impl::max_inbox_prefix + 1 + protocol::nuid::length + 1 + 20 <= sizeof reply);
   std::memcpy(reply, ack_prefix_.data(), ack_prefix_.size());
   auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
   (void)tec;

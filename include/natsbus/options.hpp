@@ -31,6 +31,11 @@ struct connection_options {
   // detected within ping_interval * (max_pings_out + 1)).
   std::chrono::milliseconds ping_interval{120000};
   int max_pings_out = 2;
+  // The first tokens of the connection's reply subjects (requests, JetStream API calls and acknowledgements):
+  // "<inbox_prefix>.<nuid>.<token>". Set it where the account's permissions allow
+  // subscriptions only under another prefix (for example "_INBOX_svc" with subscribe allow "_INBOX_svc.>").
+  // A literal subject: no wildcards, no empty token.
+  std::string inbox_prefix = "_INBOX";
   // Deadline for request() when the caller gives none.
   std::chrono::milliseconds request_timeout{5000};
 

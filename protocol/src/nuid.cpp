@@ -98,12 +98,12 @@ std::string nuid::next() {
   return s;
 }
 
-std::string new_inbox() {
+std::string new_inbox(std::string_view prefix) {
   thread_local nuid gen;
-  constexpr std::string_view prefix = "_INBOX.";
-  std::string s(prefix.size() + nuid::length, '\0');
+  std::string s(prefix.size() + 1 + nuid::length, '\0');
   std::memcpy(s.data(), prefix.data(), prefix.size());
-  gen.next(s.data() + prefix.size());
+  s[prefix.size()] = '.';
+  gen.next(s.data() + prefix.size() + 1);
   return s;
 }
 

@@ -13,6 +13,8 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace asio = boost::asio;
 using natsbus::error;
@@ -23,6 +25,9 @@ using namespace std::chrono_literals;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+// Plain function: GCC 12 rejects braced lists of strings inside coroutines.
+std::vector<std::string> bad_inbox_prefixes() { return {"_SVC.*", "", "a..b", std::string(65, 'x')}; }
 
 natsbus::connection_options options_for(const nats_server& s) {
   natsbus::connection_options o;
@@ -360,6 +365,17 @@ BOOST_AUTO_TEST_CASE(connect_failures_are_typed) {
       natsbus::connection c(ex, o);
       auto [ec] = co_await c.connect(use_ec);
       BOOST_TEST(ec == error::invalid_url);
+    }
+    const auto bad_prefixes = bad_inbox_prefixes();
+    for (const auto& prefix : bad_prefixes) {
+      natsbus::connection_options o;
+      o.servers = {server.url()};
+      o.inbox_prefix = prefix;
+      natsbus::connection c(ex, o);
+      auto [ec] = co_await c.connect(use_ec);
+      BOOST_TEST(ec == error::invalid_argument, prefix);
+      BOOST_TEST(c.last_error().find("bad inbox_prefix") != std::string::npos, c.last_error());
+      BOOST_TEST(!c.is_connected());
     }
     {
       auto port = server.port();

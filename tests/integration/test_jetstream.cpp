@@ -656,3 +656,84 @@ BOOST_AUTO_TEST_CASE(deadlines_when_the_server_stops) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(jetstream_inbox_prefix)
+
+asio::awaitable<void> answer_with_reply_subject(natsbus::connection& c, natsbus::subscription sub) {
+  auto [ec, m] = co_await sub.next(use_ec);
+  if (ec) co_return;
+  auto [pec] = co_await c.publish(m.reply, m.reply, use_ec);
+  (void)pec;
+}
+
+// An account allowed to subscribe under _SVC and svc only: requests, JetStream API calls and publish acks all
+// come back under options::inbox_prefix. With the default _INBOX the same account gets no reply.
+BOOST_AUTO_TEST_CASE(replies_and_acks_come_under_the_inbox_prefix) {
+  natsbus::test::server_options so;
+  so.config = R"(authorization {
+    users = [
+      { user: "svc", password: "pw", permissions: { subscribe: { allow: ["_SVC.>", "svc.>"] } } },
+      { user: "admin", password: "pw" }
+    ]
+  })";
+  nats_server server(so);
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto ao = options_for(server);
+    ao.user = "admin";
+    ao.password = "pw";
+    natsbus::connection admin(ex, ao);
+    co_await admin.connect();
+    auto watch = co_await admin.subscribe("orders.>");
+    co_await admin.flush();
+
+    auto o = options_for(server);
+    o.user = "svc";
+    o.password = "pw";
+    {
+      // The default prefix: the inbox subscription is refused, and the request gets no reply.
+      natsbus::connection c(ex, o);
+      std::vector<natsbus::connection_event> errors;
+      c.set_event_handler([&](const natsbus::connection_event& e) {
+        if (e.kind == natsbus::event_kind::error) errors.push_back(e);
+      });
+      co_await c.connect();
+      auto sub = co_await c.subscribe("svc.whoami");
+      co_await c.flush();
+      asio::co_spawn(ex, answer_with_reply_subject(c, sub), asio::detached);
+      auto [ec, r] = co_await c.request("svc.whoami", "", 300ms, use_ec);
+      BOOST_TEST(ec == error::timeout);
+      BOOST_TEST_REQUIRE(!errors.empty());
+      BOOST_TEST(errors[0].ec == error::permissions_violation);
+      BOOST_TEST(errors[0].text.find("_INBOX.") != std::string::npos, errors[0].text);
+      c.close();
+    }
+    o.inbox_prefix = "_SVC.orders";
+    natsbus::connection c(ex, o);
+    std::vector<natsbus::connection_event> errors;
+    c.set_event_handler([&](const natsbus::connection_event& e) {
+      if (e.kind == natsbus::event_kind::error) errors.push_back(e);
+    });
+    co_await c.connect();
+    auto sub = co_await c.subscribe("svc.whoami");
+    co_await c.flush();
+    asio::co_spawn(ex, answer_with_reply_subject(c, sub), asio::detached);
+    auto r = co_await c.request("svc.whoami", "", 5s);
+    BOOST_TEST(r.payload.rfind("_SVC.orders.", 0) == 0u, r.payload);
+
+    natsbus::jetstream js(c);
+    auto cfg = stream("ORDERS", "orders.>");
+    auto created = co_await js.create_stream(cfg);
+    BOOST_TEST(created.config.name == "ORDERS");
+    auto ack = co_await js.publish("orders.new", "o1");
+    BOOST_TEST(ack.stream == "ORDERS");
+    BOOST_TEST(ack.seq == 1u);
+    auto seen = co_await watch.next();
+    BOOST_TEST(seen.reply.rfind("_SVC.orders.", 0) == 0u, seen.reply);
+    BOOST_TEST(errors.empty());
+    c.close();
+    admin.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -58,6 +58,7 @@ BOOST_AUTO_TEST_CASE(full_file) {
   BOOST_TEST(c.connection.token.value_or("") == "tok-123");
   BOOST_TEST(c.connection.connect_timeout.count() == 3000);
   BOOST_TEST(c.connection.request_timeout.count() == 1500);
+  BOOST_TEST(c.connection.inbox_prefix == "_INBOX_orders");
 
   BOOST_TEST(c.jetstream_enabled);
   BOOST_TEST(c.jetstream.api_prefix == "$JS.hub.API");
@@ -208,6 +209,10 @@ BOOST_AUTO_TEST_CASE(errors_name_line_and_field) {
       {"bad duration", head + "    precreation:\n      topics:\n        - name: a.b\n          retention: 24 hours\n",
        "line 6: eventbus.nats.precreation.topics[0].retention: invalid duration '24 hours'"},
       {"negative duration", head + "    request_timeout: -5s\n", "line 3: eventbus.nats.request_timeout: invalid duration"},
+      {"wildcard inbox prefix", head + "    inbox_prefix: _SVC.*\n",
+       "line 3: eventbus.nats.inbox_prefix: invalid inbox prefix '_SVC.*' (a subject with no wildcards"},
+      {"inbox prefix with an empty token", head + "    inbox_prefix: _SVC.\n",
+       "line 3: eventbus.nats.inbox_prefix: invalid inbox prefix '_SVC.'"},
       {"timeout under 1ms", head + "    connect_timeout: 10us\n",
        "line 3: eventbus.nats.connect_timeout: must be at least 1ms"},
       {"bad storage", head + "    jetstream:\n      stream:\n        name: S\n        storage: disk\n",

@@ -68,6 +68,10 @@ BOOST_AUTO_TEST_CASE(inboxes) {
   BOOST_TEST(a.rfind("_INBOX.", 0) == 0u);
   BOOST_TEST(is_base62(std::string_view(a).substr(7)));
   BOOST_TEST(a != b);
+  const auto c = new_inbox("_SVC.orders");
+  BOOST_TEST(c.size() == 11u + 1u + 22u);
+  BOOST_TEST(c.rfind("_SVC.orders.", 0) == 0u);
+  BOOST_TEST(is_base62(std::string_view(c).substr(12)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

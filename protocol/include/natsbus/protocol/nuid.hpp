@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace natsbus::protocol {
 
@@ -28,7 +29,8 @@ class nuid {
   std::uint64_t inc_ = 0;
 };
 
-// A new inbox prefix "_INBOX.<nuid>".
-[[nodiscard]] std::string new_inbox();
+// A new inbox "<prefix>.<nuid>": the first tokens of one owner's reply subjects (a connection's requests, a
+// JetStream context's acknowledgements).
+[[nodiscard]] std::string new_inbox(std::string_view prefix = "_INBOX");
 
 }  // namespace natsbus::protocol
