@@ -240,16 +240,22 @@ int main(int argc, char** argv) {
     const std::size_t n = 1000;
     std::size_t ignored = 0, errors = 0;
     (void)streams_round(c, n, true, false, a.storage, ignored);  // leftovers of an interrupted run, untimed
+    auto cpu = [] { return cpu_seconds(true) + cpu_seconds(false); };
+    double c0 = cpu();
     double cp = streams_round(c, n, true, true, a.storage, errors);
+    double cp_cpu = (cpu() - c0) / static_cast<double>(n) * 1e6;
     double dp = streams_round(c, n, true, false, a.storage, errors);
+    c0 = cpu();
     double cs = streams_round(c, n, false, true, a.storage, errors);
+    double cs_cpu = (cpu() - c0) / static_cast<double>(n) * 1e6;
     double ds = streams_round(c, n, false, false, a.storage, errors);
     std::printf("configure %zu streams (storage=%s): pipelined %.3f s, one by one %.3f s, %.2fx; delete pipelined "
                 "%.3f s, one by one %.3f s, %.2fx\n",
                 n, a.storage.c_str(), cp, cs, cs / cp, dp, ds, ds / dp);
     std::printf("client=bare scenario=configure storage=%s topics=%zu create_pipelined_s=%.6f create_one_by_one_s=%.6f "
-                "delete_pipelined_s=%.6f delete_one_by_one_s=%.6f errors=%zu\n",
-                a.storage.c_str(), n, cp, cs, dp, ds, errors);
+                "delete_pipelined_s=%.6f delete_one_by_one_s=%.6f create_pipelined_cpu_us=%.1f "
+                "create_one_by_one_cpu_us=%.1f errors=%zu\n",
+                a.storage.c_str(), n, cp, cs, dp, ds, cp_cpu, cs_cpu, errors);
     return errors ? 1 : 0;
   }
 

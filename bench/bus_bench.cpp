@@ -290,10 +290,17 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
                    asio::detached);
   co_await wait_all(left, poke);
 
+  // Client CPU per topic, in microseconds, since c0.
+  auto cpu_us = [n](const cpu_clock& c0) {
+    auto c1 = cpu_clock::now();
+    return (c1.user - c0.user + c1.sys - c0.sys) / static_cast<double>(n) * 1e6;
+  };
   // Pipelined.
+  auto c0 = cpu_clock::now();
   auto t0 = std::chrono::steady_clock::now();
   auto [pec, results] = co_await bus.configure_topics(topics, use_ec);
   double pipelined_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double pipelined_create_cpu = cpu_us(c0);
   if (pec) {
     std::cerr << "configure_topics: " << bus.last_error() << "\n";
     co_return 1;
@@ -307,6 +314,7 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
   for (const auto& t : topics) bus.remove_topic_config(t.name);
 
   // One at a time, each round trip awaited.
+  c0 = cpu_clock::now();
   t0 = std::chrono::steady_clock::now();
   for (const auto& t : topics) {
     auto [ec, res] = co_await bus.configure_topic(t.name, t.options, use_ec);
@@ -316,6 +324,7 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
     }
   }
   double sequential_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double sequential_create_cpu = cpu_us(c0);
   t0 = std::chrono::steady_clock::now();
   for (const auto& r : results) {
     auto [ec] = co_await bus.js().delete_stream(r.stream, use_ec);
@@ -328,8 +337,10 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
               n, a.storage.c_str(), pipelined_create, sequential_create, sequential_create / pipelined_create,
               pipelined_delete, sequential_delete, sequential_delete / pipelined_delete);
   std::printf("client=natsbus scenario=configure storage=%s topics=%zu create_pipelined_s=%.6f "
-              "create_one_by_one_s=%.6f delete_pipelined_s=%.6f delete_one_by_one_s=%.6f errors=0\n",
-              a.storage.c_str(), n, pipelined_create, sequential_create, pipelined_delete, sequential_delete);
+              "create_one_by_one_s=%.6f delete_pipelined_s=%.6f delete_one_by_one_s=%.6f "
+              "create_pipelined_cpu_us=%.1f create_one_by_one_cpu_us=%.1f errors=0\n",
+              a.storage.c_str(), n, pipelined_create, sequential_create, pipelined_delete, sequential_delete,
+              pipelined_create_cpu, sequential_create_cpu);
   co_return 0;
 }
 

@@ -237,6 +237,8 @@ static int run_configure(jsCtx *js, bool file_storage) {
         jsErrCode jerr = 0;
         (void)js_DeleteStream(js, name, NULL, &jerr);
     }
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     double t0 = now_seconds();
     for (int i = 0; i < CONFIGURE_TOPICS; i++) {
         snprintf(name, sizeof name, "cfgbench_t%d", i);
@@ -247,6 +249,11 @@ static int run_configure(jsCtx *js, bool file_storage) {
             report_status("js_AddStream", s, jerr);
     }
     double t1 = now_seconds();
+    getrusage(RUSAGE_SELF, &ru1);
+    /* Client CPU (user + system, every thread) per created stream, in microseconds. */
+    double cpu_us = ((double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                     ((double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6) /
+                    CONFIGURE_TOPICS * 1e6;
     for (int i = 0; i < CONFIGURE_TOPICS; i++) {
         snprintf(name, sizeof name, "cfgbench_t%d", i);
         jsErrCode jerr = 0;
@@ -256,8 +263,8 @@ static int run_configure(jsCtx *js, bool file_storage) {
     }
     double t2 = now_seconds();
     printf("client=natsc scenario=configure storage=%s topics=%d create_one_by_one_s=%.6f "
-           "delete_one_by_one_s=%.6f errors=%lld\n",
-           file_storage ? "file" : "memory", CONFIGURE_TOPICS, t1 - t0, t2 - t1, errors);
+           "delete_one_by_one_s=%.6f create_one_by_one_cpu_us=%.1f errors=%lld\n",
+           file_storage ? "file" : "memory", CONFIGURE_TOPICS, t1 - t0, t2 - t1, cpu_us, errors);
     fflush(stdout);
     return errors == 0 ? 0 : 1;
 }

@@ -163,6 +163,8 @@ for sc in $scenarios; do
         ((with_bare)) && run_one bare "$bare_bin" configure "$st" 1
       done
       awk -v st="$st" -v ref="$cfg_ref_rows" '
+        # Client CPU per stream, microseconds: "pipelined / one by one" ("-" for a client that gave none).
+        function cpu_pair(a, b) { return (a == "" || b == "") ? "-" : sprintf("%.1f / %.1f", a, b) }
         function median(list,   a, k, i, j, t) {
           if (list == "") return ""
           k = split(substr(list, 2), a, " ")
@@ -175,24 +177,28 @@ for sc in $scenarios; do
           if (slot == "natsbus") {
             bp = bp " " f["create_pipelined_s"]; bs = bs " " f["create_one_by_one_s"]
             bdp = bdp " " f["delete_pipelined_s"]; bds = bds " " f["delete_one_by_one_s"]
+            bpc = bpc " " f["create_pipelined_cpu_us"]; bsc = bsc " " f["create_one_by_one_cpu_us"]
           } else if (slot == "bare") {
             xp = xp " " f["create_pipelined_s"]; xs = xs " " f["create_one_by_one_s"]
             xdp = xdp " " f["delete_pipelined_s"]; xds = xds " " f["delete_one_by_one_s"]
+            xpc = xpc " " f["create_pipelined_cpu_us"]; xsc = xsc " " f["create_one_by_one_cpu_us"]
           } else {
             cs = cs " " f["create_one_by_one_s"]; cds = cds " " f["delete_one_by_one_s"]
+            csc = csc " " f["create_one_by_one_cpu_us"]
           }
         }
         END {
           p = median(bp); s1 = median(bs); c = median(cs); dp = median(bdp); ds = median(bds); dc = median(cds)
           if (xp != "") {
             x1 = median(xp); x2 = median(xs); x3 = median(xdp); x4 = median(xds)
-            printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx\n", st, "bare", x1, x2, x2 / x1, x3, x4, x4 / x3 >> ref
-            if (p != "") printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx\n", st, "natsbus", p, s1, s1 / p, dp, ds,
-              ds / dp >> ref
+            printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx %14s\n", st, "bare", x1, x2, x2 / x1, x3, x4, x4 / x3,
+              cpu_pair(median(xpc), median(xsc)) >> ref
+            if (p != "") printf "%-7s %-8s %9.3f %8.3f %9.2fx %8.3f %8.3f %9.2fx %14s\n", st, "natsbus", p, s1, s1 / p, dp, ds,
+              ds / dp, cpu_pair(median(bpc), median(bsc)) >> ref
           }
           if (p == "" || c == "") { printf "%-7s %s\n", st, "-"; exit }
-          printf "%-7s %8.3f %8.3f %8.3f %9.2fx %9.2fx %8.3f %8.3f %8.3f %9.2fx\n", st, p, s1, c, s1 / p, c / p,
-            dp, ds, dc, dc / dp
+          printf "%-7s %8.3f %8.3f %8.3f %9.2fx %9.2fx %8.3f %8.3f %8.3f %9.2fx %14s %10s\n", st, p, s1, c, s1 / p, c / p,
+            dp, ds, dc, dc / dp, cpu_pair(median(bpc), median(bsc)), (median(csc) == "" ? "-" : sprintf("%.1f", median(csc)))
         }' "$results" >>"$cfg_rows"
     done
     continue
@@ -270,16 +276,18 @@ if [[ -s "$ref_rows" ]]; then
 fi
 if [[ -s "$cfg_rows" ]]; then
   echo
-  echo "configure: 1000 streams, seconds (medians); natsbus pipelined vs one by one, and vs nats.c one by one"
-  printf "%-7s %8s %8s %8s %10s %10s %8s %8s %8s %10s\n" storage pipelined "1-by-1" natsc "vs 1-by-1" \
-    "vs natsc" "del pipe" "del 1x1" "natsc del" "vs natsc"
+  echo "configure: 1000 streams, seconds (medians); natsbus pipelined vs one by one, and vs nats.c one by one;"
+  echo "client CPU per created stream in microseconds (natsbus pipelined / one by one; nats.c one by one)"
+  printf "%-7s %8s %8s %8s %10s %10s %8s %8s %8s %10s %14s %10s\n" storage pipelined "1-by-1" natsc "vs 1-by-1" \
+    "vs natsc" "del pipe" "del 1x1" "natsc del" "vs natsc" "cpu us (p/1)" "natsc cpu"
   cat "$cfg_rows"
 fi
 if [[ -s "$cfg_ref_rows" ]]; then
   echo
   echo "configure reference: natsbus-bare-bench (plain socket, minimal requests) against natsbus, each against its own"
   echo "one-by-one (seconds, medians of the same runs)"
-  printf "%-7s %-8s %9s %8s %10s %8s %8s %10s\n" storage client pipelined "1-by-1" ratio "del pipe" "del 1x1" ratio
+  printf "%-7s %-8s %9s %8s %10s %8s %8s %10s %14s\n" storage client pipelined "1-by-1" ratio "del pipe" "del 1x1" ratio \
+    "cpu us (p/1)"
   cat "$cfg_ref_rows"
 fi
 if [[ -s "$warnings" ]]; then
