@@ -10,7 +10,7 @@
 
 namespace bench {
 inline std::atomic<unsigned long long> allocation_count{0};
-inline bool trace_allocs = false;
+bool trace_allocs = false;
 unsigned long long allocations() noexcept { return allocation_count.load(std::memory_order_relaxed); }
 }  // namespace bench
 

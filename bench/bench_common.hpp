@@ -96,6 +96,8 @@ class ack_reaper {
 
 // Heap allocations so far (alloc_counter.hpp, in natsbus_bench.cpp).
 unsigned long long allocations() noexcept;
+// While set, every allocation prints its call stack on stderr (alloc_counter.hpp).
+extern bool trace_allocs;
 
 // Bus scenarios (bus_bench.cpp).
 asio::awaitable<int> run_bus_scenario(const bench_args& a);

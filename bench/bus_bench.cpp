@@ -297,10 +297,12 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
   };
   // Pipelined.
   auto c0 = cpu_clock::now();
+  auto a0 = allocations();
   auto t0 = std::chrono::steady_clock::now();
   auto [pec, results] = co_await bus.configure_topics(topics, use_ec);
   double pipelined_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double pipelined_create_cpu = cpu_us(c0);
+  double pipelined_create_allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
   if (pec) {
     std::cerr << "configure_topics: " << bus.last_error() << "\n";
     co_return 1;
@@ -315,9 +317,13 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
 
   // One at a time, each round trip awaited.
   c0 = cpu_clock::now();
+  a0 = allocations();
   t0 = std::chrono::steady_clock::now();
   for (const auto& t : topics) {
+    // TRACE_ALLOCS=1: the allocation sites of one configure_topic, on stderr.
+    bench::trace_allocs = (&t == &topics[n / 2] && std::getenv("TRACE_ALLOCS"));
     auto [ec, res] = co_await bus.configure_topic(t.name, t.options, use_ec);
+    bench::trace_allocs = false;
     if (ec) {
       std::cerr << "configure_topic: " << res.message << "\n";
       co_return 1;
@@ -325,6 +331,7 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
   }
   double sequential_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double sequential_create_cpu = cpu_us(c0);
+  double sequential_create_allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
   t0 = std::chrono::steady_clock::now();
   for (const auto& r : results) {
     auto [ec] = co_await bus.js().delete_stream(r.stream, use_ec);
@@ -338,9 +345,10 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
               pipelined_delete, sequential_delete, sequential_delete / pipelined_delete);
   std::printf("client=natsbus scenario=configure storage=%s topics=%zu create_pipelined_s=%.6f "
               "create_one_by_one_s=%.6f delete_pipelined_s=%.6f delete_one_by_one_s=%.6f "
-              "create_pipelined_cpu_us=%.1f create_one_by_one_cpu_us=%.1f errors=0\n",
+              "create_pipelined_cpu_us=%.1f create_one_by_one_cpu_us=%.1f create_pipelined_allocs=%.1f "
+              "create_one_by_one_allocs=%.1f errors=0\n",
               a.storage.c_str(), n, pipelined_create, sequential_create, pipelined_delete, sequential_delete,
-              pipelined_create_cpu, sequential_create_cpu);
+              pipelined_create_cpu, sequential_create_cpu, pipelined_create_allocs, sequential_create_allocs);
   co_return 0;
 }
 

@@ -87,6 +87,10 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
   asio::awaitable<error_code> resolve(const std::string& topic, topic_entry& entry_at_start);
   asio::awaitable<error_code> configure_op(std::string topic, topic_options opts, topic_strategy strategy,
                                            topic_configure_result& result);
+  // A stream request (INFO, CREATE, UPDATE: the verb) straight through the JetStream context. The bus runs on
+  // the connection's strand, so it needs none of the public management calls' completion-token layers.
+  asio::awaitable<error_code> stream_request(std::string_view verb, const std::string& name, std::string body,
+                                             stream_info& out);
   asio::awaitable<error_code> ensure_stream(const wanted_stream& want, topic_strategy strategy, bool lookup_first,
                                             topic_configure_result& result);
   // The topic's ready cache entry (a hit), or null.

@@ -171,6 +171,19 @@ error_code event_bus_impl::wanted_for(std::string_view topic, const topic_option
   return {};
 }
 
+asio::awaitable<error_code> event_bus_impl::stream_request(std::string_view verb, const std::string& name,
+                                                           std::string body, stream_info& out) {
+  // Names become subject tokens (as the public calls check).
+  bool valid = !name.empty();
+  for (unsigned char c : name) valid = valid && c != '.' && c != '*' && c != '>' && c > ' ' && c != 0x7f;
+  if (!valid) co_return error_code(error::invalid_argument);
+  std::string subject = "STREAM.";
+  subject.append(verb).append(".").append(name);
+  auto reply = co_await jimpl_->request(std::move(subject), std::move(body));
+  if (reply.ec) co_return reply.ec;
+  co_return protocol::decode(reply.text, out);
+}
+
 asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& want, topic_strategy strategy,
                                                           bool lookup_first, topic_configure_result& result) {
   const auto& name = want.cfg.name;
@@ -179,9 +192,9 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   bool have_info = false;
   if (lookup_first || strategy == topic_strategy::validate_only) {
     lookups_.add(1);
-    auto [ec, si] = co_await js_.get_stream_info(name, use_ec);
+    std::string no_body;  // a named local: GCC 12 mishandles non-trivial temporaries inside co_await
+    error_code ec = co_await stream_request("INFO", name, std::move(no_body), info);
     if (!ec) {
-      info = std::move(si);
       have_info = true;
     } else if (!is_missing_stream(ec) || ec == error::no_responders) {
       result.message = "stream info " + name + ": " + ec.message();
@@ -194,7 +207,9 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   }
   if (!have_info) {
     if (strategy == topic_strategy::validate_only) co_return error_code(error::stream_not_found_for_topic);
-    auto [ec, si] = co_await js_.create_stream(want.cfg, use_ec);
+    stream_info si;
+    std::string body = protocol::encode(want.cfg);
+    error_code ec = co_await stream_request("CREATE", name, std::move(body), si);
     if (!ec) {
       // The server answers CREATE for an identical existing stream with success and did_create false.
       if (si.did_create) {
@@ -215,12 +230,12 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
       co_return error_code{};
     }
     lookups_.add(1);
-    auto [iec, si2] = co_await js_.get_stream_info(name, use_ec);
+    std::string no_body;
+    error_code iec = co_await stream_request("INFO", name, std::move(no_body), info);
     if (iec) {
       result.message = "stream info " + name + ": " + iec.message();
       co_return iec;
     }
-    info = std::move(si2);
   }
   streams_.insert(name);
   result.differences = differences(info.config, want);
@@ -231,7 +246,9 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   }
   // create_or_update
   stream_config next = merged(info.config, want);
-  auto [uec, ui] = co_await js_.update_stream(next, use_ec);
+  stream_info updated;
+  std::string body = protocol::encode(next);
+  error_code uec = co_await stream_request("UPDATE", name, std::move(body), updated);
   if (uec) {
     result.message = "update stream " + name + ": " + uec.message();
     if (uec.category() == jetstream_category()) result.message += " (" + js_.last_api_error().description + ")";

@@ -79,25 +79,33 @@ void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<v
                  });
 }
 
-asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
+asio::awaitable<jetstream_impl::api_reply> jetstream_impl::request(std::string subject, std::string body) {
   auto self = shared_from_this();
   std::string full = prefix_ + "." + subject;
   auto conn = conn_;
   auto [ec, m] = co_await asio::async_initiate<decltype(use_ec), void(error_code, message)>(
       [&](auto h) { conn->do_request(full, body, nullptr, opts_.timeout, message_handler(std::move(h))); }, use_ec);
-  if (ec == error::no_responders) fail(error::jetstream_not_enabled, "no JetStream responder for " + full);
-  if (ec) fail(ec, full);
+  if (ec == error::no_responders) co_return api_reply{error::jetstream_not_enabled, "no JetStream responder for " + full};
+  if (ec) co_return api_reply{ec, std::move(full)};
   api_error err;
   error_code jec;
   if (protocol::extract_api_error(m.payload, err, jec)) {
+    error_code code = err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error);
+    std::string text = err.description;
     {
       std::lock_guard lock(error_mutex_);
-      last_error_ = err;
+      last_error_ = std::move(err);
     }
-    fail(err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error), err.description);
+    co_return api_reply{code, std::move(text)};
   }
-  if (jec) fail(jec, "decoding JetStream response");
-  co_return std::move(m.payload);
+  if (jec) co_return api_reply{jec, "decoding JetStream response"};
+  co_return api_reply{{}, std::move(m.payload)};
+}
+
+asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
+  auto r = co_await request(std::move(subject), std::move(body));
+  if (r.ec) fail(r.ec, r.text);
+  co_return std::move(r.text);
 }
 
 }  // namespace detail
@@ -132,14 +140,16 @@ api_error jetstream::last_api_error() const {
   return impl_->last_error_;
 }
 
-void jetstream::create_stream_impl(stream_config cfg, bool update, handler<stream_info> h, text_slot t) {
+void jetstream::create_stream_impl(std::shared_ptr<const stream_config> cfg, bool update, handler<stream_info> h,
+                                   text_slot t) {
   auto impl = impl_;
   impl->spawn<natsbus::stream_info>(
-      [](std::shared_ptr<jetstream_impl> impl, stream_config cfg, bool update) -> asio::awaitable<natsbus::stream_info> {
-        detail::check_name(cfg.name);
+      [](std::shared_ptr<jetstream_impl> impl, std::shared_ptr<const stream_config> cfg,
+         bool update) -> asio::awaitable<natsbus::stream_info> {
+        detail::check_name(cfg->name);
         // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
-        std::string request_subject = (update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg.name;
-        std::string request_body = protocol::encode(cfg);
+        std::string request_subject = (update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg->name;
+        std::string request_body = protocol::encode(*cfg);
         auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
         co_return detail::decode_or_throw<natsbus::stream_info>(json);
       }(impl, std::move(cfg), update),

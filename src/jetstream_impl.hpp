@@ -71,6 +71,15 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   mutable std::mutex error_mutex_;
 
   // ---- management: one request, one reply ----
+  // One $JS.API request, on the connection's strand. The outcome: the response's payload, or an error code with
+  // its text (the server's description of a JetStream error, recorded in last_error_ too). No exceptions: the
+  // event bus awaits this directly, and "stream not found" is an answer it expects.
+  struct api_reply {
+    error_code ec;
+    std::string text;
+  };
+  asio::awaitable<api_reply> request(std::string subject, std::string body);
+  // request(), throwing described_error on failure (the public management calls).
   asio::awaitable<std::string> call(std::string subject, std::string body);
   // Runs a management call on the strand and completes `h`; a failure's text goes to `text` when given.
   template <class T>

@@ -197,14 +197,14 @@ class jetstream {
   // whose text is the server's description (e.g. "stream name already in use with a different configuration").
   template <class Token = default_token>
   auto create_stream(const stream_config& cfg, Token&& token = {}) {
-    return manage<stream_info>(std::forward<Token>(token), [this, cfg](handler<stream_info> h, text_slot t) {
-      create_stream_impl(cfg, false, std::move(h), std::move(t));
+    return manage<stream_info>(std::forward<Token>(token), [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h, text_slot t) {
+      create_stream_impl(c, false, std::move(h), std::move(t));
     });
   }
   template <class Token = default_token>
   auto update_stream(const stream_config& cfg, Token&& token = {}) {
-    return manage<stream_info>(std::forward<Token>(token), [this, cfg](handler<stream_info> h, text_slot t) {
-      create_stream_impl(cfg, true, std::move(h), std::move(t));
+    return manage<stream_info>(std::forward<Token>(token), [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h, text_slot t) {
+      create_stream_impl(c, true, std::move(h), std::move(t));
     });
   }
   template <class Token = default_token>
@@ -350,7 +350,9 @@ class jetstream {
   template <class T>
   asio::awaitable<T> awaited(starter<T> start);
 
-  void create_stream_impl(stream_config cfg, bool update, handler<stream_info> h, text_slot t);
+  // The config is shared, not copied: an initiation and its arguments are copied at every layer of a completion
+  // token.
+  void create_stream_impl(std::shared_ptr<const stream_config> cfg, bool update, handler<stream_info> h, text_slot t);
   void stream_info_impl(std::string name, handler<stream_info> h, text_slot t);
   void delete_impl(std::string subject, handler<void> h, text_slot t);
   void purge_impl(std::string name, purge_options opts, handler<std::uint64_t> h, text_slot t);

@@ -1,14 +1,78 @@
 // JSON encoding of JetStream API requests (stream config, consumer create) and the enum names the server uses.
 #include <natsbus/protocol/jetstream.hpp>
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
+#include "json_text.hpp"
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace natsbus::protocol {
 
-namespace json = boost::json;
-
 namespace {
+
+// Writes one JSON object straight into a string: a request is a flat list of known keys, so it needs no
+// document tree (building one cost two dozen allocations per stream request).
+class json_writer {
+ public:
+  explicit json_writer(std::size_t reserve) {
+    out_.reserve(reserve);
+    out_.push_back('{');
+  }
+  void string(std::string_view key, std::string_view v) {
+    name(key);
+    quoted(v);
+  }
+  template <class Int>
+  void number(std::string_view key, Int v) {
+    name(key);
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
+  void boolean(std::string_view key, bool v) {
+    name(key);
+    out_.append(v ? "true" : "false");
+  }
+  void strings(std::string_view key, const std::vector<std::string>& v) {
+    name(key);
+    out_.push_back('[');
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) out_.push_back(',');
+      quoted(v[i]);
+    }
+    out_.push_back(']');
+  }
+  void open(std::string_view key) {
+    name(key);
+    out_.push_back('{');
+    first_ = true;
+  }
+  void close() {
+    out_.push_back('}');
+    first_ = false;
+  }
+  std::string finish() {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  // Keys are this file's literals: nothing to escape.
+  void name(std::string_view key) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(key);
+    out_.append("\":");
+  }
+  void quoted(std::string_view v) { append_json_string(out_, v); }
+
+  std::string out_;
+  bool first_ = true;
+};
 
 constexpr std::string_view to_string(deliver_policy p) noexcept {
   switch (p) {
@@ -41,66 +105,63 @@ constexpr std::string_view to_string(replay_policy p) noexcept {
 }  // namespace
 
 std::string encode(const stream_config& cfg) {
-  json::object o;
-  o["name"] = cfg.name;
-  if (!cfg.description.empty()) o["description"] = cfg.description;
-  json::array subjects;
-  subjects.reserve(cfg.subjects.size());
-  for (const auto& s : cfg.subjects) subjects.emplace_back(s);
-  o["subjects"] = std::move(subjects);
-  o["retention"] = to_string(cfg.retention);
-  o["max_consumers"] = cfg.max_consumers;
-  o["max_msgs"] = cfg.max_msgs;
-  o["max_bytes"] = cfg.max_bytes;
-  o["max_age"] = cfg.max_age.count();
-  o["max_msgs_per_subject"] = cfg.max_msgs_per_subject;
-  o["max_msg_size"] = cfg.max_msg_size;
-  o["discard"] = to_string(cfg.discard);
-  o["storage"] = to_string(cfg.storage);
-  o["num_replicas"] = cfg.num_replicas;
-  if (cfg.duplicate_window.count() != 0) o["duplicate_window"] = cfg.duplicate_window.count();
-  o["allow_rollup_hdrs"] = cfg.allow_rollup_hdrs;
-  o["deny_delete"] = cfg.deny_delete;
-  o["deny_purge"] = cfg.deny_purge;
-  return json::serialize(o);
+  json_writer w(384 + cfg.name.size() + cfg.description.size() + 16 * cfg.subjects.size());
+  w.string("name", cfg.name);
+  if (!cfg.description.empty()) w.string("description", cfg.description);
+  w.strings("subjects", cfg.subjects);
+  w.string("retention", to_string(cfg.retention));
+  w.number("max_consumers", cfg.max_consumers);
+  w.number("max_msgs", cfg.max_msgs);
+  w.number("max_bytes", cfg.max_bytes);
+  w.number("max_age", cfg.max_age.count());
+  w.number("max_msgs_per_subject", cfg.max_msgs_per_subject);
+  w.number("max_msg_size", cfg.max_msg_size);
+  w.string("discard", to_string(cfg.discard));
+  w.string("storage", to_string(cfg.storage));
+  w.number("num_replicas", cfg.num_replicas);
+  if (cfg.duplicate_window.count() != 0) w.number("duplicate_window", cfg.duplicate_window.count());
+  w.boolean("allow_rollup_hdrs", cfg.allow_rollup_hdrs);
+  w.boolean("deny_delete", cfg.deny_delete);
+  w.boolean("deny_purge", cfg.deny_purge);
+  return w.finish();
 }
 
 std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg) {
-  json::object c;
-  auto put_string = [&c](std::string_view key, const std::string& v) {
-    if (!v.empty()) c[key] = v;
+  json_writer w(256 + stream.size() + cfg.filter_subject.size() + cfg.description.size());
+  w.string("stream_name", stream);
+  w.open("config");
+  auto put_string = [&w](std::string_view key, const std::string& v) {
+    if (!v.empty()) w.string(key, v);
   };
-  auto put_duration = [&c](std::string_view key, std::chrono::nanoseconds v) {
-    if (v.count() != 0) c[key] = v.count();
+  auto put_duration = [&w](std::string_view key, std::chrono::nanoseconds v) {
+    if (v.count() != 0) w.number(key, v.count());
   };
   // -1 and 0 both mean "the server's default" for these limits; only a positive value is sent.
-  auto put_limit = [&c](std::string_view key, std::int64_t v) {
-    if (v > 0) c[key] = v;
+  auto put_limit = [&w](std::string_view key, std::int64_t v) {
+    if (v > 0) w.number(key, v);
   };
   put_string("name", cfg.name);
   put_string("durable_name", cfg.durable_name);
   put_string("description", cfg.description);
-  c["deliver_policy"] = to_string(cfg.deliver);
-  if (cfg.opt_start_seq != 0) c["opt_start_seq"] = cfg.opt_start_seq;
-  c["ack_policy"] = to_string(cfg.ack);
+  w.string("deliver_policy", to_string(cfg.deliver));
+  if (cfg.opt_start_seq != 0) w.number("opt_start_seq", cfg.opt_start_seq);
+  w.string("ack_policy", to_string(cfg.ack));
   put_duration("ack_wait", cfg.ack_wait);
   put_limit("max_deliver", cfg.max_deliver);
   put_string("filter_subject", cfg.filter_subject);
-  c["replay_policy"] = to_string(cfg.replay);
+  w.string("replay_policy", to_string(cfg.replay));
   put_limit("max_ack_pending", cfg.max_ack_pending);
   put_limit("max_waiting", cfg.max_waiting);
   put_string("deliver_subject", cfg.deliver_subject);
   put_string("deliver_group", cfg.deliver_group);
-  if (cfg.flow_control) c["flow_control"] = true;
+  if (cfg.flow_control) w.boolean("flow_control", true);
   put_duration("idle_heartbeat", cfg.idle_heartbeat);
-  if (cfg.headers_only) c["headers_only"] = true;
+  if (cfg.headers_only) w.boolean("headers_only", true);
   put_duration("inactive_threshold", cfg.inactive_threshold);
-  if (cfg.num_replicas > 0) c["num_replicas"] = cfg.num_replicas;
-  if (cfg.mem_storage) c["mem_storage"] = true;
-  json::object o;
-  o["stream_name"] = json::string_view{stream.data(), stream.size()};
-  o["config"] = std::move(c);
-  return json::serialize(o);
+  if (cfg.num_replicas > 0) w.number("num_replicas", cfg.num_replicas);
+  if (cfg.mem_storage) w.boolean("mem_storage", true);
+  w.close();
+  return w.finish();
 }
 
 std::string_view to_string(retention_policy p) noexcept {

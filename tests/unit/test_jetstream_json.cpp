@@ -684,6 +684,24 @@ BOOST_AUTO_TEST_CASE(encode_decode_round_trip) {
   BOOST_TEST((back == plain));
 }
 
+BOOST_AUTO_TEST_CASE(encode_escapes_every_control_character) {
+  stream_config c;
+  c.name = "S";
+  std::string d = "q\" b\\ /";
+  for (int ch = 1; ch < 0x20; ++ch) d.push_back(static_cast<char>(ch));
+  d += "\x7f caf\xc3\xa9";
+  c.description = d;
+  const std::string body = np::encode(c);
+  for (char ch : body) BOOST_TEST_REQUIRE(static_cast<unsigned char>(ch) >= 0x20);  // nothing raw below 0x20
+  BOOST_TEST(body.find(R"("description":"q\" b\\ /\u0001\u0002)") != std::string::npos, body);
+  BOOST_TEST(body.find(R"(\b\t\n\u000b\f\r\u000e)") != std::string::npos, body);
+  const boost::json::value v = boost::json::parse(body);
+  BOOST_TEST(v.at("description").as_string() == d);
+  const std::string expected_head = R"({"name":"S","description":)";
+  BOOST_TEST(body.rfind(expected_head, 0) == 0u);
+  BOOST_TEST(body.back() == '}');
+}
+
 BOOST_AUTO_TEST_CASE(encode_consumer) {
   consumer_config c;
   c.durable_name = "proc";
