@@ -222,11 +222,12 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
   constexpr int slow_rounds = 4;
   constexpr std::size_t slow_cap = 5000;
   // Multiples of 6, the number of orders.
-  auto fast_rounds = [](std::size_t n) { return n <= 10000 ? 24 : 6; };
+  auto fast_rounds = [](std::size_t n) { return n <= 500 ? 96 : n <= 2000 ? 48 : n <= 10000 ? 24 : 6; };
   std::vector<std::size_t> sizes = {500, 2000, 5000, 10000, 100000};
   if (base.msgs != 100000) sizes = {base.msgs};  // --msgs picks one row
   std::printf("strategy comparison: storage=%s size=%zu window=%zu msg-ids=%s; throughput counts acks, every ack "
-              "awaited; medians of 24 rounds (6 for 100,000; info/publish: %d rounds on at most %zu messages); c-only/skip and skip/js: medians of the ratios within each round\n",
+              "awaited; medians of 96 rounds for 500, 48 for 2,000, 24 for 5,000 and 10,000, 6 for 100,000 (info/publish: %d "
+              "rounds on at most %zu messages); c-only/skip and skip/js: medians of the ratios within each round\n",
               base.storage.c_str(), base.size, base.max_pending, base.auto_msg_id ? "on" : "off", slow_rounds,
               slow_cap);
   std::printf("%8s %14s %14s %14s %14s %10s %12s %12s %12s\n", "msgs", "info/publish", "create-only", "skip",
