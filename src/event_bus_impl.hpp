@@ -64,6 +64,11 @@ struct configure_batch {
   std::vector<error_code> errors;
   std::size_t next = 0;     // the next topic a worker takes
   std::size_t workers = 0;  // still running
+  // Refills come in bursts: a worker that finishes a topic waits at the gate until only low_water topics are
+  // left in flight, then all the waiting workers start their next topics together.
+  std::size_t in_flight = 0;
+  std::size_t low_water = 0;
+  std::optional<asio::steady_timer> gate;
   topic_strategy strategy{};
   // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
   std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
