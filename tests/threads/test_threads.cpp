@@ -264,4 +264,48 @@ BOOST_AUTO_TEST_CASE(strategy_switch_under_concurrent_publishers) {
   pool.join();
 }
 
+// configure_topics (its window refilled in bursts, its requests sent through the JetStream context) while plain
+// threads call configure_topic, on a multi-threaded pool: built with -fsanitize=thread, the race check for
+// provisioning.
+BOOST_AUTO_TEST_CASE(provisioning_from_many_threads) {
+  asio::thread_pool pool(4);
+  auto cfg = bus_config(server);
+  cfg.max_provisioning_in_flight = 8;
+  natsbus::event_bus bus(pool.get_executor(), cfg);
+  bus.start(asio::use_future).get();
+  std::vector<natsbus::topic_config> topics(60);
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    topics[i].name = "prov.batch.t" + std::to_string(i);
+    topics[i].options = memory_topic();
+  }
+  auto batch = bus.configure_topics(topics, asio::use_future);
+  constexpr int threads = 2, per_thread = 10;
+  std::atomic<int> single_created{0}, single_failed{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        try {
+          auto name = "prov.single.t" + std::to_string(t) + "_" + std::to_string(i);
+          if (bus.configure_topic(name, memory_topic(), asio::use_future).get().created) ++single_created;
+        } catch (const std::exception&) {
+          ++single_failed;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  BOOST_REQUIRE(batch.wait_for(60s) == std::future_status::ready);
+  auto results = batch.get();
+  BOOST_REQUIRE(results.size() == topics.size());
+  int created = 0;
+  for (const auto& r : results) created += r.created ? 1 : 0;
+  BOOST_TEST(created == 60);
+  BOOST_TEST(single_failed.load() == 0);
+  BOOST_TEST(single_created.load() == threads * per_thread);
+  BOOST_TEST(bus.metrics().streams_created == 80u);
+  BOOST_TEST(bus.list_configured_topics().size() == 80u);
+  bus.close();
+  pool.join();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
