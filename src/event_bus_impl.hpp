@@ -62,12 +62,18 @@ struct configure_batch {
   std::vector<topic_config> topics;
   std::vector<topic_configure_result> results;
   std::vector<error_code> errors;
-  std::size_t next = 0;     // the next topic a worker takes
-  std::size_t workers = 0;  // still running
-  // Refills come in bursts: a worker that finishes a topic waits at the gate until only low_water topics are
-  // left in flight, then all the waiting workers start their next topics together.
-  std::size_t in_flight = 0;
-  std::size_t low_water = 0;
+  std::size_t next = 0;       // the next topic a worker takes
+  std::size_t workers = 0;    // still running
+  std::size_t in_flight = 0;  // topics being configured
+  // Topics allowed in flight: as many as the server gets through in a quarter of a request's timeout, at its
+  // pace measured over the last completions, within [min_window, max_provisioning_in_flight].
+  std::size_t window = 0;
+  std::size_t max_window = 0;
+  std::chrono::steady_clock::duration budget{};
+  std::array<std::chrono::steady_clock::time_point, 32> done_at{};  // the last completions, a ring
+  std::chrono::steady_clock::time_point first_done_at{};
+  std::size_t done = 0;
+  // Workers wait here for room; refills come in bursts (see configure_worker).
   std::optional<asio::steady_timer> gate;
   topic_strategy strategy{};
   // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
@@ -110,6 +116,11 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
   void configure_many(std::vector<topic_config> topics,
                       asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h);
   asio::awaitable<void> configure_worker(std::shared_ptr<configure_batch> b);
+  // A configure_topics window starts at initial_window and never goes below min_window.
+  static constexpr std::size_t initial_window = 8;
+  static constexpr std::size_t min_window = 2;
+  // Records a topic's completion and sets the window from the server's pace.
+  void pace(configure_batch& b);
   void finish_configure(configure_batch& b);
 
   // Fills `out` for a publish of `topic`: the caller's options plus a message id when auto_msg_id is on.

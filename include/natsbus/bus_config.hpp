@@ -95,10 +95,11 @@ struct event_bus_config {
   // Give every persistent publish a Nats-Msg-Id unless the caller set one, so that a retry lands once.
   bool auto_msg_id = true;
   precreation_config precreation;
-  // Stream requests configure_topics (and pre-creation) keep in flight at once. The server handles them one
-  // at a time, so a few suffice to keep it busy; a bound keeps each request's timeout about the server's work
-  // on it, not about its place in the queue.
-  std::size_t max_provisioning_in_flight = 32;
+  // At most this many stream requests configure_topics (and pre-creation) keep in flight at once. Within it
+  // the bus keeps as many as the server gets through in a quarter of a request's timeout, at the pace it
+  // measures (starting from 8), so each request's timeout measures the server's work on it, not its place in
+  // a queue, on a fast server and a slow one alike.
+  std::size_t max_provisioning_in_flight = 128;
 };
 
 [[nodiscard]] std::string_view to_string(topic_strategy s) noexcept;

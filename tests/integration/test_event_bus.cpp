@@ -276,6 +276,56 @@ BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
   });
 }
 
+// Within a high max_provisioning_in_flight, configure_topics keeps only as many requests in flight as the
+// server gets through in a quarter of a request's timeout. 1,000 creations queued at once would wait about
+// 250 ms here behind one another, past this bus's 200 ms timeout; paced, every one is created.
+BOOST_AUTO_TEST_CASE(configure_topics_window_follows_the_server) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection_options mo;
+    mo.servers = {server.url()};
+    natsbus::connection monitor(ex, mo);
+    co_await monitor.connect();
+    auto all = co_await monitor.subscribe(">");
+    co_await monitor.flush();
+
+    auto cfg = bus_config(server);
+    cfg.max_provisioning_in_flight = 1000;
+    cfg.jetstream.timeout = 200ms;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    constexpr int n = 1000;
+    std::vector<natsbus::topic_config> topics;
+    for (int i = 0; i < n; ++i) {
+      natsbus::topic_config t;
+      t.name = "pace.t" + std::to_string(i);
+      t.options = memory_topic();
+      topics.push_back(std::move(t));
+    }
+    auto [ec, results] = co_await bus.configure_topics(topics, use_ec);
+    BOOST_TEST(!ec, bus.last_error());
+    int created = 0;
+    for (const auto& r : results) created += r.created ? 1 : 0;
+    BOOST_TEST(created == n);
+
+    int requests = 0, replies = 0, in_flight = 0, most = 0;
+    while (requests < n || replies < n) {
+      auto m = co_await all.next();
+      std::string_view subject = m.subject;
+      if (subject.starts_with("$JS.API.STREAM.CREATE.pace_t")) {
+        ++requests;
+        most = std::max(most, ++in_flight);
+      } else if (subject.starts_with("_INBOX.") && m.payload.find("\"pace.t") != std::string::npos) {
+        ++replies;
+        --in_flight;
+      }
+    }
+    BOOST_TEST(most >= 2);
+    BOOST_TEST(most < n);  // never all at once
+    monitor.close();
+  });
+}
+
 BOOST_AUTO_TEST_CASE(strategy_semantics) {
   run_coro([&]() -> asio::awaitable<void> {
     natsbus::event_bus bus(co_await asio::this_coro::executor, bus_config(server));
