@@ -229,6 +229,39 @@ BOOST_AUTO_TEST_CASE(configure_topics_creates_every_stream_with_its_options) {
   });
 }
 
+// Topics named <prefix>.t<i>, i < n, with memory_topic() options.
+std::vector<natsbus::topic_config> numbered_topics(const std::string& prefix, int n) {
+  std::vector<natsbus::topic_config> topics;
+  for (int i = 0; i < n; ++i) {
+    natsbus::topic_config t;
+    t.name = prefix + ".t" + std::to_string(i);
+    t.options = memory_topic();
+    topics.push_back(std::move(t));
+  }
+  return topics;
+}
+
+// The most stream creations for topics <prefix>.t* that were outstanding at once, as a connection subscribed
+// to ">" saw the n requests and their n replies.
+// A string_view prefix: GCC 12 mishandles non-trivial temporaries inside co_await expressions.
+asio::awaitable<int> most_creations_in_flight(natsbus::subscription& all, std::string_view prefix, int n) {
+  const std::string request = "$JS.API.STREAM.CREATE." + std::string(prefix) + "_t";
+  const std::string marker = "\"" + std::string(prefix) + ".t";
+  int requests = 0, replies = 0, in_flight = 0, most = 0;
+  while (requests < n || replies < n) {
+    auto m = co_await all.next();
+    std::string_view subject = m.subject;
+    if (subject.starts_with(request)) {
+      ++requests;
+      most = std::max(most, ++in_flight);
+    } else if (subject.starts_with("_INBOX.") && m.payload.find(marker) != std::string::npos) {
+      ++replies;
+      --in_flight;
+    }
+  }
+  co_return most;
+}
+
 // configure_topics keeps at most max_provisioning_in_flight stream requests outstanding, as a second
 // connection that sees every request and every reply on the account counts them.
 BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
@@ -245,30 +278,13 @@ BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
     cfg.max_provisioning_in_flight = 4;
     natsbus::event_bus bus(ex, cfg);
     co_await bus.start();
-    std::vector<natsbus::topic_config> topics;
-    for (int i = 0; i < 40; ++i) {
-      natsbus::topic_config t;
-      t.name = "window.t" + std::to_string(i);
-      t.options = memory_topic();
-      topics.push_back(std::move(t));
-    }
+    auto topics = numbered_topics("window", 40);
     auto results = co_await bus.configure_topics(topics);
     int created = 0;
     for (const auto& r : results) created += r.created ? 1 : 0;
     BOOST_TEST(created == 40);
 
-    int requests = 0, replies = 0, in_flight = 0, most = 0;
-    while (requests < 40 || replies < 40) {
-      auto m = co_await all.next();
-      std::string_view subject = m.subject;
-      if (subject.starts_with("$JS.API.STREAM.CREATE.window_t")) {
-        ++requests;
-        most = std::max(most, ++in_flight);
-      } else if (subject.starts_with("_INBOX.") && m.payload.find("\"window.t") != std::string::npos) {
-        ++replies;
-        --in_flight;
-      }
-    }
+    int most = co_await most_creations_in_flight(all, "window", 40);
     // The monitor may see the next request a moment before the reply that allowed it.
     BOOST_TEST(most >= 2);
     BOOST_TEST(most <= 5);
@@ -295,31 +311,14 @@ BOOST_AUTO_TEST_CASE(configure_topics_window_follows_the_server) {
     natsbus::event_bus bus(ex, cfg);
     co_await bus.start();
     constexpr int n = 1000;
-    std::vector<natsbus::topic_config> topics;
-    for (int i = 0; i < n; ++i) {
-      natsbus::topic_config t;
-      t.name = "pace.t" + std::to_string(i);
-      t.options = memory_topic();
-      topics.push_back(std::move(t));
-    }
+    auto topics = numbered_topics("pace", n);
     auto [ec, results] = co_await bus.configure_topics(topics, use_ec);
     BOOST_TEST(!ec, bus.last_error());
     int created = 0;
     for (const auto& r : results) created += r.created ? 1 : 0;
     BOOST_TEST(created == n);
 
-    int requests = 0, replies = 0, in_flight = 0, most = 0;
-    while (requests < n || replies < n) {
-      auto m = co_await all.next();
-      std::string_view subject = m.subject;
-      if (subject.starts_with("$JS.API.STREAM.CREATE.pace_t")) {
-        ++requests;
-        most = std::max(most, ++in_flight);
-      } else if (subject.starts_with("_INBOX.") && m.payload.find("\"pace.t") != std::string::npos) {
-        ++replies;
-        --in_flight;
-      }
-    }
+    int most = co_await most_creations_in_flight(all, "pace", n);
     BOOST_TEST(most >= 2);
     BOOST_TEST(most < n);  // never all at once
     monitor.close();
