@@ -251,9 +251,8 @@ static int run_configure(jsCtx *js, bool file_storage) {
     double t1 = now_seconds();
     getrusage(RUSAGE_SELF, &ru1);
     /* Client CPU (user + system, every thread) per created stream, in microseconds. */
-    double cpu_us = ((double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                     ((double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) + (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec)) / 1e6) /
-                    CONFIGURE_TOPICS * 1e6;
+    double cpu_us = (timeval_seconds(ru1.ru_utime) - timeval_seconds(ru0.ru_utime) + timeval_seconds(ru1.ru_stime) -
+                     timeval_seconds(ru0.ru_stime)) / CONFIGURE_TOPICS * 1e6;
     for (int i = 0; i < CONFIGURE_TOPICS; i++) {
         snprintf(name, sizeof name, "cfgbench_t%d", i);
         jsErrCode jerr = 0;

@@ -446,7 +446,7 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
           cfg.connection.request_timeout = as_timeout(v, at);
         } else if (key == "inbox_prefix") {
           auto prefix = as_nonempty_string(v, at);
-          if (!protocol::is_valid_publish_subject(prefix) || prefix.size() > 64)
+          if (!detail::valid_inbox_prefix(prefix))
             fail(at, "invalid inbox prefix '" + prefix + "' (a subject with no wildcards, at most 64 characters)");
           cfg.connection.inbox_prefix = std::move(prefix);
         } else if (key == "jetstream") {

@@ -126,7 +126,7 @@ asio::awaitable<void> connection_impl::connect_op() {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::no_servers, "no server URLs");
   }
-  if (!protocol::is_valid_publish_subject(opts_.inbox_prefix) || opts_.inbox_prefix.size() > max_inbox_prefix) {
+  if (!valid_inbox_prefix(opts_.inbox_prefix)) {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::invalid_argument,
                                       "bad inbox_prefix '" + opts_.inbox_prefix +

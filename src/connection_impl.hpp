@@ -62,6 +62,11 @@ struct server_address {
 // Parses nats://[user[:pass]@]host[:port] (also tls://, ws://, wss://; a bare host:port means nats://).
 error_code parse_server_url(std::string_view url, server_address& out);
 
+// connection_options::inbox_prefix's rule: a subject with no wildcards, at most max_inbox_prefix characters. In
+// url.cpp with parse_server_url: the configuration loader (and its fuzzer) checks it without the Asio units.
+inline constexpr std::size_t max_inbox_prefix = 64;
+[[nodiscard]] bool valid_inbox_prefix(std::string_view prefix) noexcept;
+
 struct sub_state {
   std::weak_ptr<connection_impl> conn;
   std::uint64_t sid = 0;
@@ -256,7 +261,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     message_handler handler;
   };
   protocol::nuid nuid_;
-  static constexpr std::size_t max_inbox_prefix = 64;  // options::inbox_prefix, checked by connect
   std::string inbox_prefix_;  // "<options::inbox_prefix>.<id>."
   std::uint64_t inbox_sid_ = 0;
   std::uint64_t next_token_ = 1;

@@ -1,6 +1,6 @@
-// natsbus::event_bus: the stream a topic should have, and making the server's stream match it under a
-// strategy (create, update, validate); repairing a missing stream under windowed publishes; the latency
-// histogram and per_topic stream names.
+// natsbus::event_bus: topic configuration (the stream a topic should have, making the server's stream match it
+// under a strategy: create, update, validate; configure_topics and its window paced by the server); repairing
+// a missing stream under windowed publishes; the latency histogram and per_topic stream names.
 #include "event_bus_impl.hpp"
 
 #include <natsbus/protocol/subject.hpp>
@@ -173,15 +173,11 @@ error_code event_bus_impl::wanted_for(std::string_view topic, const topic_option
 
 asio::awaitable<error_code> event_bus_impl::stream_request(std::string_view verb, const std::string& name,
                                                            std::string body, stream_info& out) {
-  // Names become subject tokens (as the public calls check).
-  bool valid = !name.empty();
-  for (unsigned char c : name) valid = valid && c != '.' && c != '*' && c != '>' && c > ' ' && c != 0x7f;
-  if (!valid) co_return error_code(error::invalid_argument);
+  if (!valid_name(name)) co_return error_code(error::invalid_argument);
   std::string subject = "STREAM.";
   subject.append(verb).append(".").append(name);
-  auto reply = co_await jimpl_->request(std::move(subject), std::move(body));
-  if (reply.ec) co_return reply.ec;
-  co_return protocol::decode(reply.text, out);
+  auto reply = co_await jimpl_->request(std::move(subject), std::move(body), out);
+  co_return reply.ec;
 }
 
 asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& want, topic_strategy strategy,
@@ -257,6 +253,155 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   updated_.add(1);
   result.updated = true;
   co_return error_code{};
+}
+
+// ---- configuring topics ----
+
+asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topic_options opts,
+                                                         topic_strategy strategy, topic_configure_result& result) {
+  auto self = shared_from_this();
+  result.topic = topic;
+  if (!protocol::is_valid_publish_subject(topic)) {
+    result.message = "invalid topic '" + topic + "'";
+    co_return error_code(error::invalid_subject);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    registry_[topic] = opts;
+  }
+  bool persistent = is_persistent(opts);
+  wanted_stream want;
+  if (persistent) {
+    if (!cfg_.jetstream_enabled) {
+      result.message = "topic " + topic + " is persistent but JetStream is disabled";
+      co_return error_code(error::jetstream_not_enabled);
+    }
+    if (auto ec = wanted_for(topic, opts, want, result.message)) co_return ec;
+    result.stream = want.cfg.name;
+    if (strategy != topic_strategy::skip) {
+      // create_only and create_or_update go straight to CREATE (idempotent for an identical config);
+      // validate_only looks first.
+      auto ec = co_await ensure_stream(want, strategy, false, result);
+      if (ec) {
+        if (result.message.empty()) result.message = ec.message();
+        result.message = "topic " + topic + ": " + result.message;
+        // A stale entry must not outlive a failed configuration.
+        auto it = topics_.find(topic);
+        if (it != topics_.end() && it->second.ready) {
+          topic_by_id_.erase(it->second.id);
+          topics_.erase(it);
+        }
+        co_return ec;
+      }
+    }
+  }
+  // Fill the cache. A resolution already under way for this topic finishes on its own.
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) {
+    auto& e = topics_[topic];
+    e.id = next_id_++;
+    topic_by_id_[e.id] = topic;
+    it = topics_.find(topic);
+  } else if (!it->second.ready) {
+    co_return error_code{};
+  }
+  it->second.ready = true;
+  it->second.persistent = persistent;
+  it->second.stream = want.cfg.name;
+  it->second.replicated = want.cfg.num_replicas > 1;
+  cached_streams_.store(streams_.size(), std::memory_order_relaxed);
+  co_return error_code{};
+}
+
+void event_bus_impl::configure_many(
+    std::vector<topic_config> topics,
+    asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h) {
+  auto b = std::make_shared<configure_batch>();
+  b->results.resize(topics.size());
+  b->errors.resize(topics.size());
+  b->topics = std::move(topics);
+  b->strategy = strategy_.load(std::memory_order_relaxed);
+  b->handler.emplace(std::move(h));
+  // A window of stream requests in flight: enough to keep the server busy (it takes one connection's API
+  // requests one at a time), few enough that each request's timeout measures the server's work on it rather
+  // than its place in a queue of a thousand. It starts small and follows the server's pace.
+  b->max_window = std::min(std::max<std::size_t>(1, cfg_.max_provisioning_in_flight), b->topics.size());
+  if (b->max_window == 0) return finish_configure(*b);
+  b->window = std::min(initial_window, b->max_window);
+  b->budget = jimpl_->opts_.timeout / 4;
+  b->workers = b->max_window;
+  b->gate.emplace(cimpl_->strand_, asio::steady_timer::time_point::max());
+  for (std::size_t k = b->workers; k > 0; --k) asio::co_spawn(cimpl_->strand_, configure_worker(b), asio::detached);
+}
+
+void event_bus_impl::pace(configure_batch& b) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::size_t n = b.done_at.size();
+  if (b.done == 0) b.first_done_at = now;
+  b.done_at[b.done++ % n] = now;
+  if (b.done < n) return;
+  // The server's time per request, the larger of two measures. Recent: the ring's next slot holds the
+  // completion n - 1 places back (it follows a server that slows as the account fills). Overall, since the
+  // first completion: completions the client took in one batch look simultaneous, and over n of them alone
+  // that would read as a server with no cost at all.
+  const auto recent = (now - b.done_at[b.done % n]) / static_cast<long>(n - 1);
+  const auto overall = (now - b.first_done_at) / static_cast<long>(b.done - 1);
+  const auto per_request = std::max(recent, overall);
+  std::size_t fits = b.max_window;
+  if (per_request.count() > 0) fits = static_cast<std::size_t>(b.budget / per_request);
+  b.window = std::clamp(fits, std::min(min_window, b.max_window), b.max_window);
+}
+
+asio::awaitable<void> event_bus_impl::configure_worker(std::shared_ptr<configure_batch> b) {
+  auto self = shared_from_this();
+  const std::size_t count = b->topics.size();
+  while (b->next < count) {
+    if (b->in_flight >= b->window) {
+      auto [gec] = co_await b->gate->async_wait(use_ec);
+      (void)gec;
+      continue;
+    }
+    std::size_t i = b->next++;
+    ++b->in_flight;
+    error_code ec;
+    // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
+    auto op = configure_op(std::move(b->topics[i].name), std::move(b->topics[i].options), b->strategy,
+                           b->results[i]);
+    try {
+      ec = co_await std::move(op);
+    } catch (...) {
+      ec = error::invalid_argument;
+    }
+    b->errors[i] = ec;
+    --b->in_flight;
+    pace(*b);
+    // Refills come in bursts: until only a quarter of the window is left in flight (still far more than a
+    // round trip of the server's work), a worker that finished waits; then the waiting ones start together, so
+    // their requests leave in one write and reach the server together: 3-9% faster pipelined creation than
+    // refilling one at a time (20-round alternating runs), with the queue no deeper.
+    if (b->in_flight > b->window / 4 && b->next < count) {
+      auto [gec] = co_await b->gate->async_wait(use_ec);
+      (void)gec;
+    } else {
+      // Room for window - in_flight: this worker takes one, the gate lets the others through one by one.
+      for (std::size_t room = b->window - std::min(b->window, b->in_flight); room > 1; --room)
+        if (b->gate->cancel_one() == 0) break;
+    }
+  }
+  if (--b->workers == 0) finish_configure(*b);
+  else if (b->next >= count) b->gate->cancel();  // nothing left to take: the waiting workers finish too
+}
+
+void event_bus_impl::finish_configure(configure_batch& b) {
+  error_code first;
+  for (std::size_t i = 0; i < b.errors.size(); ++i) {
+    if (b.errors[i]) {
+      first = b.errors[i];
+      set_error(b.results[i].message);
+      break;
+    }
+  }
+  complete(cimpl_->strand_, std::move(*b.handler), first, std::move(b.results));
 }
 
 // ---- repair under windowed publishes ----

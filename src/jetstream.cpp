@@ -11,6 +11,13 @@ namespace detail {
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
+bool valid_name(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  for (unsigned char c : name)
+    if (c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f) return false;
+  return true;
+}
+
 namespace {
 
 // A failure with the text for the caller (the server's description of a JetStream error, or what failed).
@@ -21,11 +28,9 @@ struct described_error : boost::system::system_error {
 
 [[noreturn]] void fail(error_code ec, const std::string& what = {}) { throw described_error(ec, what); }
 
-// Stream and consumer names become subject tokens: no separators, wildcards or whitespace.
 void check_name(std::string_view name) {
   if (name.empty()) fail(error::invalid_argument, "empty name");
-  for (unsigned char c : name)
-    if (c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f) fail(error::invalid_argument, "bad name");
+  if (!valid_name(name)) fail(error::invalid_argument, "bad name");
 }
 
 // The operation's error code; its text goes to `text` when the caller wants it.
@@ -42,13 +47,6 @@ error_code to_error_code(std::exception_ptr e, const std::shared_ptr<std::string
   } catch (...) {
     return error::protocol_violation;
   }
-}
-
-template <class T>
-T decode_or_throw(std::string_view json) {
-  T out{};
-  if (auto ec = protocol::decode(json, out)) fail(ec, "decoding JetStream response");
-  return out;
 }
 
 }  // namespace
@@ -79,34 +77,61 @@ void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<v
                  });
 }
 
-asio::awaitable<jetstream_impl::api_reply> jetstream_impl::request(std::string subject, std::string body) {
+asio::awaitable<jetstream_impl::api_reply> jetstream_impl::send(std::string subject, std::string body) {
   auto self = shared_from_this();
   std::string full = prefix_ + "." + subject;
   auto conn = conn_;
   auto [ec, m] = co_await asio::async_initiate<decltype(use_ec), void(error_code, message)>(
       [&](auto h) { conn->do_request(full, body, nullptr, opts_.timeout, message_handler(std::move(h))); }, use_ec);
-  if (ec == error::no_responders) co_return api_reply{error::jetstream_not_enabled, "no JetStream responder for " + full};
+  if (ec == error::no_responders)
+    co_return api_reply{error::jetstream_not_enabled, "no JetStream responder for " + full};
   if (ec) co_return api_reply{ec, std::move(full)};
-  api_error err;
-  error_code jec;
-  if (protocol::extract_api_error(m.payload, err, jec)) {
-    error_code code = err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error);
-    std::string text = err.description;
-    {
-      std::lock_guard lock(error_mutex_);
-      last_error_ = std::move(err);
-    }
-    co_return api_reply{code, std::move(text)};
-  }
-  if (jec) co_return api_reply{jec, "decoding JetStream response"};
   co_return api_reply{{}, std::move(m.payload)};
 }
 
-asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
-  auto r = co_await request(std::move(subject), std::move(body));
-  if (r.ec) fail(r.ec, r.text);
-  co_return std::move(r.text);
+// A failed reply from the server's error object (its text, recorded in last_error_), or from a response that
+// could not be read.
+jetstream_impl::api_reply jetstream_impl::failed(error_code ec, api_error&& err, bool from_server) {
+  if (!from_server) return api_reply{ec, "decoding JetStream response"};
+  std::string text = err.description;
+  std::lock_guard lock(error_mutex_);
+  last_error_ = std::move(err);
+  return api_reply{ec, std::move(text)};
 }
+
+template <class T>
+asio::awaitable<jetstream_impl::api_reply> jetstream_impl::request(std::string subject, std::string body, T& out) {
+  auto reply = co_await send(std::move(subject), std::move(body));
+  if (reply.ec) co_return reply;
+  api_error err;
+  if (error_code ec = protocol::decode(reply.text, out, err))
+    co_return failed(ec, std::move(err), ec.category() == jetstream_category() || ec == error::server_error);
+  co_return api_reply{};
+}
+
+asio::awaitable<std::string> jetstream_impl::call(std::string subject, std::string body) {
+  auto reply = co_await send(std::move(subject), std::move(body));
+  if (reply.ec) fail(reply.ec, reply.text);
+  api_error err;
+  error_code jec;
+  if (protocol::extract_api_error(reply.text, err, jec)) {
+    error_code code = err.err_code ? make_jetstream_error(err.err_code) : error_code(error::server_error);
+    reply = failed(code, std::move(err), true);
+    fail(reply.ec, reply.text);
+  }
+  if (jec) fail(jec, "decoding JetStream response");
+  co_return std::move(reply.text);
+}
+
+template <class T>
+asio::awaitable<T> jetstream_impl::call_decoded(std::string subject, std::string body) {
+  T out{};
+  auto reply = co_await request(std::move(subject), std::move(body), out);
+  if (reply.ec) fail(reply.ec, reply.text);
+  co_return out;
+}
+
+template asio::awaitable<jetstream_impl::api_reply> jetstream_impl::request(std::string, std::string, stream_info&);
 
 }  // namespace detail
 
@@ -150,8 +175,8 @@ void jetstream::create_stream_impl(std::shared_ptr<const stream_config> cfg, boo
         // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
         std::string request_subject = (update ? "STREAM.UPDATE." : "STREAM.CREATE.") + cfg->name;
         std::string request_body = protocol::encode(*cfg);
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<natsbus::stream_info>(json);
+        co_return co_await impl->call_decoded<natsbus::stream_info>(std::move(request_subject),
+                                                                    std::move(request_body));
       }(impl, std::move(cfg), update),
       std::move(h), std::move(t));
 }
@@ -163,8 +188,8 @@ void jetstream::stream_info_impl(std::string name, handler<stream_info> h, text_
         detail::check_name(name);
         std::string request_subject = "STREAM.INFO." + name;
         std::string request_body = {};
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<natsbus::stream_info>(json);
+        co_return co_await impl->call_decoded<natsbus::stream_info>(std::move(request_subject),
+                                                                    std::move(request_body));
       }(impl, std::move(name)),
       std::move(h), std::move(t));
 }
@@ -300,8 +325,8 @@ void jetstream::get_message_impl(std::string stream, std::uint64_t seq, std::str
         else req["last_by_subj"] = subject;
         std::string request_subject = "STREAM.MSG.GET." + stream;
         std::string request_body = boost::json::serialize(req);
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<stored_message>(json);
+        co_return co_await impl->call_decoded<stored_message>(std::move(request_subject),
+                                                              std::move(request_body));
       }(impl, std::move(stream), seq, std::move(subject)),
       std::move(h), std::move(t));
 }
@@ -312,8 +337,8 @@ void jetstream::account_impl(handler<account_info> h, text_slot t) {
       [](std::shared_ptr<jetstream_impl> impl) -> asio::awaitable<account_info> {
         std::string request_subject = "INFO";
         std::string request_body = {};
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<account_info>(json);
+        co_return co_await impl->call_decoded<account_info>(std::move(request_subject),
+                                                            std::move(request_body));
       }(impl),
       std::move(h), std::move(t));
 }
@@ -332,8 +357,8 @@ void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, ha
         }
         std::string request_subject = subject;
         std::string request_body = protocol::encode_consumer_create(stream, cfg);
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<natsbus::consumer_info>(json);
+        co_return co_await impl->call_decoded<natsbus::consumer_info>(std::move(request_subject),
+                                                                      std::move(request_body));
       }(impl, std::move(stream), std::move(cfg)),
       std::move(h), std::move(t));
 }
@@ -347,8 +372,8 @@ void jetstream::consumer_info_impl(std::string stream, std::string name, handler
         detail::check_name(name);
         std::string request_subject = "CONSUMER.INFO." + stream + "." + name;
         std::string request_body = {};
-        auto json = co_await impl->call(std::move(request_subject), std::move(request_body));
-        co_return detail::decode_or_throw<natsbus::consumer_info>(json);
+        co_return co_await impl->call_decoded<natsbus::consumer_info>(std::move(request_subject),
+                                                                      std::move(request_body));
       }(impl, std::move(stream), std::move(name)),
       std::move(h), std::move(t));
 }

@@ -15,6 +15,9 @@ namespace natsbus::detail {
 using ack_handler = asio::any_completion_handler<void(error_code, pub_ack)>;
 using future_handler = asio::any_completion_handler<void(error_code, ack_future)>;
 
+// Stream and consumer names become subject tokens: not empty, no separators, wildcards or whitespace.
+[[nodiscard]] bool valid_name(std::string_view name) noexcept;
+
 // One publish awaiting its ack. Pooled: steady state allocates none. Referenced by the ring while in flight
 // and by an ack_future while the caller holds one.
 struct ack_state {
@@ -71,16 +74,25 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   mutable std::mutex error_mutex_;
 
   // ---- management: one request, one reply ----
-  // One $JS.API request, on the connection's strand. The outcome: the response's payload, or an error code with
-  // its text (the server's description of a JetStream error, recorded in last_error_ too). No exceptions: the
-  // event bus awaits this directly, and "stream not found" is an answer it expects.
+  // One $JS.API request, on the connection's strand, and its outcome: the response's payload, or an error code
+  // with its text (what failed, or the server's description of a JetStream error, which last_error_ records
+  // too). No exceptions: the event bus awaits these directly, and "stream not found" is an answer it expects.
   struct api_reply {
     error_code ec;
     std::string text;
   };
-  asio::awaitable<api_reply> request(std::string subject, std::string body);
-  // request(), throwing described_error on failure (the public management calls).
+  // The exchange alone: no JSON read.
+  asio::awaitable<api_reply> send(std::string subject, std::string body);
+  // A response decoded into `out` in one parse (stream_info, consumer_info, account_info, stored_message);
+  // the reply's text is empty on success.
+  template <class T>
+  asio::awaitable<api_reply> request(std::string subject, std::string body, T& out);
+  // Throwing described_error on failure (the public management calls): the payload, checked for an error...
   asio::awaitable<std::string> call(std::string subject, std::string body);
+  // ...or decoded.
+  template <class T>
+  asio::awaitable<T> call_decoded(std::string subject, std::string body);
+  api_reply failed(error_code ec, api_error&& err, bool from_server);
   // Runs a management call on the strand and completes `h`; a failure's text goes to `text` when given.
   template <class T>
   void spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h,

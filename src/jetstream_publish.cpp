@@ -131,7 +131,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   const std::uint32_t slot = free_slots_.back();
   const std::uint64_t token = slot | (std::uint64_t{slot_gen_[slot]} << slot_bits_);
   char reply[128];
-  static_assert(connection_impl::max_inbox_prefix + 1 + protocol::nuid::length + 1 + 20 <= sizeof reply);
+  static_assert(max_inbox_prefix + 1 + protocol::nuid::length + 1 + 20 <= sizeof reply);
   std::memcpy(reply, ack_prefix_.data(), ack_prefix_.size());
   auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
   (void)tec;

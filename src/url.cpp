@@ -1,5 +1,7 @@
 #include "connection_impl.hpp"
 
+#include <natsbus/protocol/subject.hpp>
+
 #include <boost/url/parse.hpp>
 
 #include <charconv>
@@ -40,6 +42,10 @@ error_code parse_server_url(std::string_view url, server_address& out) {
   out.redacted = out.scheme + "://" + (u.has_userinfo() ? "***@" : "") + std::string(u.encoded_host()) + ":" +
                  std::to_string(out.port);
   return {};
+}
+
+bool valid_inbox_prefix(std::string_view prefix) noexcept {
+  return prefix.size() <= max_inbox_prefix && protocol::is_valid_publish_subject(prefix);
 }
 
 }  // namespace natsbus::detail

@@ -197,15 +197,19 @@ class jetstream {
   // whose text is the server's description (e.g. "stream name already in use with a different configuration").
   template <class Token = default_token>
   auto create_stream(const stream_config& cfg, Token&& token = {}) {
-    return manage<stream_info>(std::forward<Token>(token), [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h, text_slot t) {
-      create_stream_impl(c, false, std::move(h), std::move(t));
-    });
+    return manage<stream_info>(std::forward<Token>(token),
+                               [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h,
+                                                                                      text_slot t) {
+                                 create_stream_impl(c, false, std::move(h), std::move(t));
+                               });
   }
   template <class Token = default_token>
   auto update_stream(const stream_config& cfg, Token&& token = {}) {
-    return manage<stream_info>(std::forward<Token>(token), [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h, text_slot t) {
-      create_stream_impl(c, true, std::move(h), std::move(t));
-    });
+    return manage<stream_info>(std::forward<Token>(token),
+                               [this, c = std::make_shared<const stream_config>(cfg)](handler<stream_info> h,
+                                                                                      text_slot t) {
+                                 create_stream_impl(c, true, std::move(h), std::move(t));
+                               });
   }
   template <class Token = default_token>
   auto get_stream_info(std::string_view name, Token&& token = {}) {

@@ -263,15 +263,17 @@ bool read_api_error(const json::object& o, api_error& err) {
 
 // For decoders of API responses: a response carrying an error object is that JetStream error. Returns
 // nothing when there is no error.
-std::optional<error_code> response_error(const json::object& root) {
+// The response's error, if it carries one; its text goes to `text` when given.
+std::optional<error_code> response_error(const json::object& root, api_error* text = nullptr) {
   fields f(root);
   const json::object* e = f.object("error");
   if (!f.ok()) return invalid_json();
   if (e == nullptr) return std::nullopt;
   api_error err;
   if (!read_api_error(*e, err)) return invalid_json();
-  if (err.err_code > 0) return make_jetstream_error(err.err_code);
-  return make_error_code(error::server_error);
+  error_code ec = err.err_code > 0 ? make_jetstream_error(err.err_code) : make_error_code(error::server_error);
+  if (text) *text = std::move(err);
+  return ec;
 }
 
 // ---- object readers ----
@@ -489,12 +491,13 @@ error_code decode_list(std::string_view text, std::string_view field, std::vecto
   });
 }
 
-// Decodes a standalone object (no error check), or a response object (error object => JetStream error).
+// Decodes a standalone object (no error check), or a response object (error object => JetStream error, its
+// text to `err` when given).
 template <class T>
-error_code decode_object(std::string_view text, T& out, bool response) {
+error_code decode_object(std::string_view text, T& out, bool response, api_error* err = nullptr) {
   return with_root(text, [&](const json::object& root) -> error_code {
     if (response) {
-      if (auto e = response_error(root)) return *e;
+      if (auto e = response_error(root, err)) return *e;
     }
     T value;
     if (!read(root, value)) return invalid_json();
@@ -557,6 +560,18 @@ error_code decode(std::string_view json, consumer_config& out) { return decode_o
 error_code decode(std::string_view json, consumer_info& out) { return decode_object(json, out, true); }
 error_code decode(std::string_view json, account_info& out) { return decode_object(json, out, true); }
 error_code decode(std::string_view json, stored_message& out) { return decode_object(json, out, true); }
+error_code decode(std::string_view json, stream_info& out, api_error& err) {
+  return decode_object(json, out, true, &err);
+}
+error_code decode(std::string_view json, consumer_info& out, api_error& err) {
+  return decode_object(json, out, true, &err);
+}
+error_code decode(std::string_view json, account_info& out, api_error& err) {
+  return decode_object(json, out, true, &err);
+}
+error_code decode(std::string_view json, stored_message& out, api_error& err) {
+  return decode_object(json, out, true, &err);
+}
 
 error_code decode_pub_ack(std::string_view json, pub_ack& out, api_error& err) {
   if (detail::decode_pub_ack_fast(json, out, err)) return {};

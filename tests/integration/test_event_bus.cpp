@@ -241,6 +241,27 @@ std::vector<natsbus::topic_config> numbered_topics(const std::string& prefix, in
   return topics;
 }
 
+natsbus::connection_options monitor_options(const nats_server& s) {
+  natsbus::connection_options o;
+  o.servers = {s.url()};
+  return o;
+}
+
+// Connects `monitor` and subscribes it to every subject on the account.
+asio::awaitable<natsbus::subscription> watch_everything(natsbus::connection& monitor) {
+  co_await monitor.connect();
+  auto all = co_await monitor.subscribe(">");
+  co_await monitor.flush();
+  co_return all;
+}
+
+// Configure results that created their stream.
+int created_count(const std::vector<natsbus::topic_configure_result>& results) {
+  int created = 0;
+  for (const auto& r : results) created += r.created ? 1 : 0;
+  return created;
+}
+
 // The most stream creations for topics <prefix>.t* that were outstanding at once, as a connection subscribed
 // to ">" saw the n requests and their n replies.
 // A string_view prefix: GCC 12 mishandles non-trivial temporaries inside co_await expressions.
@@ -267,12 +288,8 @@ asio::awaitable<int> most_creations_in_flight(natsbus::subscription& all, std::s
 BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::connection_options mo;
-    mo.servers = {server.url()};
-    natsbus::connection monitor(ex, mo);
-    co_await monitor.connect();
-    auto all = co_await monitor.subscribe(">");
-    co_await monitor.flush();
+    natsbus::connection monitor(ex, monitor_options(server));
+    auto all = co_await watch_everything(monitor);
 
     auto cfg = bus_config(server);
     cfg.max_provisioning_in_flight = 4;
@@ -280,9 +297,7 @@ BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
     co_await bus.start();
     auto topics = numbered_topics("window", 40);
     auto results = co_await bus.configure_topics(topics);
-    int created = 0;
-    for (const auto& r : results) created += r.created ? 1 : 0;
-    BOOST_TEST(created == 40);
+    BOOST_TEST(created_count(results) == 40);
 
     int most = co_await most_creations_in_flight(all, "window", 40);
     // The monitor may see the next request a moment before the reply that allowed it.
@@ -298,12 +313,8 @@ BOOST_AUTO_TEST_CASE(configure_topics_bounds_requests_in_flight) {
 BOOST_AUTO_TEST_CASE(configure_topics_window_follows_the_server) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::connection_options mo;
-    mo.servers = {server.url()};
-    natsbus::connection monitor(ex, mo);
-    co_await monitor.connect();
-    auto all = co_await monitor.subscribe(">");
-    co_await monitor.flush();
+    natsbus::connection monitor(ex, monitor_options(server));
+    auto all = co_await watch_everything(monitor);
 
     auto cfg = bus_config(server);
     cfg.max_provisioning_in_flight = 1000;
@@ -314,9 +325,7 @@ BOOST_AUTO_TEST_CASE(configure_topics_window_follows_the_server) {
     auto topics = numbered_topics("pace", n);
     auto [ec, results] = co_await bus.configure_topics(topics, use_ec);
     BOOST_TEST(!ec, bus.last_error());
-    int created = 0;
-    for (const auto& r : results) created += r.created ? 1 : 0;
-    BOOST_TEST(created == n);
+    BOOST_TEST(created_count(results) == n);
 
     int most = co_await most_creations_in_flight(all, "pace", n);
     BOOST_TEST(most >= 2);

@@ -666,6 +666,18 @@ asio::awaitable<void> answer_with_reply_subject(natsbus::connection& c, natsbus:
   (void)pec;
 }
 
+// Connects c with its error events going to `errors`, and answers one request on svc.whoami with the request's
+// own reply subject.
+asio::awaitable<void> connect_answering_whoami(natsbus::connection& c, std::vector<natsbus::connection_event>& errors) {
+  c.set_event_handler([&errors](const natsbus::connection_event& e) {
+    if (e.kind == natsbus::event_kind::error) errors.push_back(e);
+  });
+  co_await c.connect();
+  auto sub = co_await c.subscribe("svc.whoami");
+  co_await c.flush();
+  asio::co_spawn(co_await asio::this_coro::executor, answer_with_reply_subject(c, sub), asio::detached);
+}
+
 // An account allowed to subscribe under _SVC and svc only: requests, JetStream API calls and publish acks all
 // come back under options::inbox_prefix. With the default _INBOX the same account gets no reply.
 BOOST_AUTO_TEST_CASE(replies_and_acks_come_under_the_inbox_prefix) {
@@ -694,13 +706,7 @@ BOOST_AUTO_TEST_CASE(replies_and_acks_come_under_the_inbox_prefix) {
       // The default prefix: the inbox subscription is refused, and the request gets no reply.
       natsbus::connection c(ex, o);
       std::vector<natsbus::connection_event> errors;
-      c.set_event_handler([&](const natsbus::connection_event& e) {
-        if (e.kind == natsbus::event_kind::error) errors.push_back(e);
-      });
-      co_await c.connect();
-      auto sub = co_await c.subscribe("svc.whoami");
-      co_await c.flush();
-      asio::co_spawn(ex, answer_with_reply_subject(c, sub), asio::detached);
+      co_await connect_answering_whoami(c, errors);
       auto [ec, r] = co_await c.request("svc.whoami", "", 300ms, use_ec);
       BOOST_TEST(ec == error::timeout);
       BOOST_TEST_REQUIRE(!errors.empty());
@@ -711,13 +717,7 @@ BOOST_AUTO_TEST_CASE(replies_and_acks_come_under_the_inbox_prefix) {
     o.inbox_prefix = "_SVC.orders";
     natsbus::connection c(ex, o);
     std::vector<natsbus::connection_event> errors;
-    c.set_event_handler([&](const natsbus::connection_event& e) {
-      if (e.kind == natsbus::event_kind::error) errors.push_back(e);
-    });
-    co_await c.connect();
-    auto sub = co_await c.subscribe("svc.whoami");
-    co_await c.flush();
-    asio::co_spawn(ex, answer_with_reply_subject(c, sub), asio::detached);
+    co_await connect_answering_whoami(c, errors);
     auto r = co_await c.request("svc.whoami", "", 5s);
     BOOST_TEST(r.payload.rfind("_SVC.orders.", 0) == 0u, r.payload);
 

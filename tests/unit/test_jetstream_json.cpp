@@ -201,8 +201,26 @@ BOOST_AUTO_TEST_CASE(api_errors) {
       std::vector<std::string> names;
       page_info page;
       BOOST_TEST((np::decode_names(text, "streams", names, page) == make_jetstream_error(e.err_code)));
+
+      // In one parse, with the error's text.
+      api_error one;
+      BOOST_TEST((np::decode(text, si, one) == make_jetstream_error(e.err_code)));
+      BOOST_TEST(one.code == e.code);
+      BOOST_TEST(one.err_code == e.err_code);
+      BOOST_TEST(one.description == e.description);
     }
   }
+  // A response without an error leaves err alone; an error object without err_code is a server_error.
+  stream_info si;
+  api_error err;
+  err.description = "untouched";
+  BOOST_TEST(!np::decode(load("stream_info.json"), si, err));
+  BOOST_TEST(err.description == "untouched");
+  account_info ai;
+  BOOST_TEST(!np::decode(load("account_info.json"), ai, err));
+  BOOST_TEST((np::decode(R"({"error":{"code":500,"description":"boom"}})", ai, err) == make_error_code(error::server_error)));
+  BOOST_TEST(err.description == "boom");
+  BOOST_TEST((np::decode(R"({"error":"boom"})", ai, err) == bad_json));
 }
 
 BOOST_AUTO_TEST_CASE(extract_api_error_absent_and_invalid) {

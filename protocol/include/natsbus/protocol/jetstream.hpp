@@ -195,6 +195,12 @@ error_code decode(std::string_view json, consumer_config& out);
 error_code decode(std::string_view json, consumer_info& out);
 error_code decode(std::string_view json, account_info& out);
 error_code decode(std::string_view json, stored_message& out);  // the whole response {"message":{...}}
+// The same responses in one parse, keeping an error's text: a response carrying {"error":{...}} fills `err`
+// and returns its error code (a JetStream error, or server_error without an err_code).
+error_code decode(std::string_view json, stream_info& out, api_error& err);
+error_code decode(std::string_view json, consumer_info& out, api_error& err);
+error_code decode(std::string_view json, account_info& out, api_error& err);
+error_code decode(std::string_view json, stored_message& out, api_error& err);
 
 // Decodes a publish ack. Tries a fast scanner for the common shape {"stream":"S","seq":N[,"duplicate":true]
 // [,"domain":"D"]} and falls back to a full JSON parse for anything else. A response carrying {"error":{...}}
