@@ -27,10 +27,6 @@ struct ack_state {
   std::shared_ptr<connection_impl> conn;
   std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
   std::uint64_t serial = 0;    // publish order, for resends
-  // Its reply subject can serve the slot's next publish only if its one frame had one response of the server's
-  // kind (a pub ack, a JetStream error, a 503): then nothing more can come for it.
-  bool answered = false;
-  bool sent_again = false;  // a retry or resend: two responses could come
   bool in_ring = false;
   bool has_future = false;
   // Set (release) once ec and ack hold the outcome, which then stay until the state is released: a future can
@@ -143,11 +139,9 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
 
   std::string ack_prefix_;  // "<options::inbox_prefix>.<id>." for acks
   std::uint64_t ack_sid_ = 0;
-  // Reply subjects. A slot's subject is used again by the next publish in that slot unless the server might
-  // still answer the last one (no response consumed, a retry or resend, a timeout, a lost connection): then its
-  // generation moves on. The free slots are a stack, so the subjects in use stay as few as the publishes in
-  // flight. The server caches the routes of the subjects each client sent to lately (512; a stream's acks all
-  // come from its internal client): a reused subject is a cache hit where a fresh one is a miss.
+  // Reply subjects: "<ack_prefix_><slot | generation << slot_bits_>". A slot's generation moves on each time a
+  // publish in it resolves, so no subject is used twice: whatever else arrives for a resolved publish (a
+  // resend's answer, a late one after a timeout, a new stream leader's second ack) finds no publish.
   std::uint64_t next_serial_ = 1;
   std::vector<ack_state*> ring_;        // by slot
   std::vector<std::uint32_t> slot_gen_; // by slot

@@ -148,8 +148,6 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   ack_state* s = acquire();
   s->token = token;
   s->serial = next_serial_++;
-  s->answered = false;
-  s->sent_again = false;
   s->in_ring = true;
   s->has_future = false;
   s->done.store(false, std::memory_order_relaxed);
@@ -187,10 +185,7 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
   auto [p, tec] = std::from_chars(tok.data(), tok.data() + tok.size(), token);
   if (tec != std::errc{} || p != tok.data() + tok.size()) return;
   ack_state* s = ring_[token & mask_];
-  if (!s || s->token != token) return;  // late ack for a publish that already timed out
-  // A response the server could have sent for this frame (a 503, a pub ack, a JetStream error) answers it;
-  // anything else came from elsewhere, and the publish's slot then takes a new subject.
-  auto answered = [s] { s->answered = true; };
+  if (!s || s->token != token) return;  // a late or second answer to a publish already resolved
   error_code ec;
   // Nothing was stored: the publish is sent again after publish_retry_wait, within its retry budget and deadline.
   auto retry = [&] {
@@ -204,13 +199,11 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
     return true;
   };
   if (ev.kind == protocol::op::hmsg && protocol::peek_status(ev.headers) == status::no_responders) {
-    answered();
     if (retry()) return;
     ec = error::no_responders;
   } else {
     api_error err;
     ec = protocol::decode_pub_ack(ev.payload, s->ack, err);
-    if (!ec) answered();
     // A stream leader that has just stepped down refuses the proposal: code 503 "raft: not leader", no JetStream
     // error code (the same 503 also carries storage errors, hence the exact text).
     if (!ec && err.code == 503 && err.err_code == 0 && err.description == "raft: not leader" && retry()) return;
@@ -266,8 +259,10 @@ std::chrono::steady_clock::time_point jetstream_impl::unacked_resend_after(std::
 void jetstream_impl::resolve(ack_state* s, error_code ec) {
   const auto slot = static_cast<std::uint32_t>(s->token & mask_);
   ring_[slot] = nullptr;
-  // Unless it is certain that nothing more can come for this publish, the slot's next one gets a new subject.
-  if (!s->answered || s->sent_again) ++slot_gen_[slot];
+  // The slot's next publish gets a new subject: more can come for this one even after it was answered (a
+  // resend's answer; a late answer after a timeout; and in a cluster, the acks a new stream leader sends
+  // again for the entries it applies after its election).
+  ++slot_gen_[slot];
   free_slots_.push_back(slot);
   s->in_ring = false;
   s->ec = ec;
@@ -323,7 +318,6 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
 
 void jetstream_impl::resend(ack_state* s) {
   conn_->wbuf_.append(s->frame);
-  s->sent_again = true;
   s->wbuf_gen = conn_->wbuf_gen_;
   ++resent_;
 }

@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace asio = boost::asio;
@@ -56,6 +57,7 @@ struct publish_tally {
   std::size_t first_failed_index = 0;
   std::size_t last_failed_index = 0;
   std::vector<clock_type::time_point> sent;  // when each publish was queued
+  std::vector<std::uint64_t> seq;              // the sequence each publish was acked with (0: not acked)
 
   void fail(const error_code& ec, std::size_t index, const std::string& detail) {
     std::string text = ec.category().name() + std::string(":") + std::to_string(ec.value()) + " " + ec.message();
@@ -178,12 +180,14 @@ asio::awaitable<publish_tally> publish_window(natsbus::event_bus& bus, const std
                                               event_log* gate = nullptr, std::size_t gate_at = 0) {
   publish_tally tally;
   tally.sent.resize(total);
+  tally.seq.resize(total);
   std::deque<std::pair<std::size_t, natsbus::ack_future>> window;
   auto reap = [&](std::size_t index, error_code ec, const natsbus::pub_ack& ack) {
     if (ec) {
       tally.fail(ec, index, bus.js().last_api_error().description);
     } else {
       ++tally.acked;
+      tally.seq[index] = ack.seq;
       if (ack.duplicate) ++tally.duplicates;
     }
   };
@@ -210,6 +214,35 @@ asio::awaitable<publish_tally> publish_window(natsbus::event_bus& bus, const std
     window.pop_front();
   }
   co_return tally;
+}
+
+// When the stream holds fewer messages than were acked, says where the difference lies: acks that name the same
+// sequence for two different publishes (the sequence was given out again by a later leader), acks beyond the
+// stream's last sequence, and what the stream holds at a few of those sequences.
+asio::awaitable<void> explain_missing(natsbus::jetstream& js, const std::string& stream, const publish_tally& tally,
+                                      std::uint64_t last_seq) {
+  std::map<std::uint64_t, std::vector<std::size_t>> by_seq;  // ack sequence -> publishes acked with it
+  for (std::size_t i = 0; i < tally.seq.size(); ++i)
+    if (tally.seq[i]) by_seq[tally.seq[i]].push_back(i);
+  std::size_t shared = 0, beyond = 0;
+  std::vector<std::uint64_t> examples;
+  for (const auto& [seq, who] : by_seq) {
+    if (who.size() > 1) {
+      ++shared;
+      if (examples.size() < 4) examples.push_back(seq);
+    }
+    if (seq > last_seq) ++beyond;
+  }
+  BOOST_TEST_MESSAGE("acks name " << by_seq.size() << " distinct sequences; " << shared
+                                  << " of them were given to more than one publish; " << beyond << " lie beyond "
+                                  << last_seq);
+  for (auto seq : examples) {
+    std::ostringstream who;
+    for (auto i : by_seq[seq]) who << " m" << i;
+    auto [ec, m] = co_await js.get_message(stream, seq, use_ec);
+    BOOST_TEST_MESSAGE("  seq " << seq << " acked for" << who.str() << "; the stream holds "
+                                << (ec ? ec.message() : std::string(m.data)));
+  }
 }
 
 struct cluster_fixture {
@@ -283,6 +316,15 @@ void leader_kill_scenario(nats_cluster& cluster, bool client_on_leader) {
         auto info = co_await settled_stream_info(bus.js(), stream);
         BOOST_TEST(info.state.messages == total);  // nothing lost, nothing twice
         BOOST_TEST(info.state.last_seq == total);
+        // Each acked publish has a sequence of its own: an ack meant for another publish never resolves one.
+        std::set<std::uint64_t> seqs(tally.seq.begin(), tally.seq.end());
+        seqs.erase(0);
+        BOOST_TEST(seqs.size() == tally.acked);
+        if (info.state.messages != total || seqs.size() != tally.acked) {
+          co_await explain_missing(bus.js(), stream, tally, info.state.last_seq);
+          for (std::size_t i = 0; i < 3; ++i)
+            BOOST_TEST_MESSAGE("log " << cluster.server_name(i) << ":\n" << cluster.log(i, "leader"));
+        }
         BOOST_REQUIRE(info.cluster.has_value());
         BOOST_TEST(info.cluster->leader != cluster.server_name(static_cast<std::size_t>(leader)));
       },
