@@ -1,4 +1,4 @@
-// Test helper: records a connection's events (count, last error, last time and a text line per event) and lets
+// Test helper: records a connection's events (count, last error, first and last time and a text line per event) and lets
 // a coroutine wait for the n-th event of a kind, without polling.
 #pragma once
 
@@ -41,6 +41,7 @@ class event_log {
       ++counts_[k];
       last_ec_[k] = e.ec;
       last_at_[k] = clock_type::now();
+      if (counts_[k] == 1) first_at_[k] = last_at_[k];
       lines_.push_back(std::string(kind_name(e.kind)) + (e.ec ? " (" + e.ec.message() + ")" : std::string()) + " " + e.text);
       for (auto& w : waiters_)
         if (w.first == e.kind) w.second->notify();
@@ -49,6 +50,7 @@ class event_log {
   [[nodiscard]] int count(event_kind k) const { return counts_[static_cast<int>(k)]; }
   [[nodiscard]] error_code last_error(event_kind k) const { return last_ec_[static_cast<int>(k)]; }
   [[nodiscard]] clock_type::time_point last_time(event_kind k) const { return last_at_[static_cast<int>(k)]; }
+  [[nodiscard]] clock_type::time_point first_time(event_kind k) const { return first_at_[static_cast<int>(k)]; }
   [[nodiscard]] const std::vector<std::string>& lines() const { return lines_; }
   // Waits until `k` has been seen at least `n` times in all.
   boost::asio::awaitable<void> wait(event_kind k, int n) {
@@ -65,6 +67,7 @@ class event_log {
   int counts_[16] = {};
   error_code last_ec_[16];
   clock_type::time_point last_at_[16] = {};
+  clock_type::time_point first_at_[16] = {};
   std::vector<std::string> lines_;
   std::vector<std::pair<event_kind, std::shared_ptr<signal>>> waiters_;
 };
