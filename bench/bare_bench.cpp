@@ -2,15 +2,19 @@
 // deadlines, no headers, no retries). It is the floor a real client is measured against, with the one choice
 // that decides the server's cost per acknowledgement made explicit:
 //
-//   --reply unique  every publish in flight has a reply subject of its own (a slot of the window, reused once
-//                   its ack is in), and an ack is matched by its subject, as natsbus does;
+//   --reply fresh   every publish has a reply subject never used before (a counter), and an ack is matched by
+//                   its subject, as natsbus does;
+//   --reply unique  every publish in flight has a reply subject of its own, but a window slot's subject is
+//                   used again once its ack is in (the server's subject caches then hit now and then). Not safe
+//                   for a real client: in a cluster, a new stream leader acks again the entries it applies
+//                   after its election, and such an ack would reach the slot's next publish;
 //   --reply shared  every publish uses one reply subject and acks are counted in arrival order. This is cheaper
 //                   for the server (its subject caches always hit), and unsafe for a real client: a 503, an
 //                   error from another stream or a stream deleted mid-flight puts answers out of order, so an
 //                   ack could be credited to a publish that was never stored.
 //
 //   natsbus-bare-bench --url nats://127.0.0.1:4222 --scenario async --storage memory --size 16 --msgs 300000
-//                      --max-pending 4000 --reply unique
+//                      --max-pending 4000 --reply fresh
 //
 // async (re)creates the stream BENCH on bench.> and prints one line in natsbus-bench's format. configure
 // creates 1,000 streams (one subject each) with every request written at once and then one at a time, each
@@ -41,7 +45,7 @@ struct args {
   std::string url = "nats://127.0.0.1:4222";
   std::string scenario = "async";
   std::string storage = "memory";
-  std::string reply = "unique";
+  std::string reply = "fresh";
   std::size_t size = 16;
   std::size_t msgs = 100000;
   std::size_t max_pending = 4000;
@@ -70,7 +74,7 @@ args parse_args(int argc, char** argv) {
   }
   if (a.scenario != "async" && a.scenario != "configure") die("--scenario is async or configure");
   if (a.storage != "memory" && a.storage != "file") die("--storage is memory or file");
-  if (a.reply != "unique" && a.reply != "shared") die("--reply is unique or shared");
+  if (a.reply != "fresh" && a.reply != "unique" && a.reply != "shared") die("--reply is fresh, unique or shared");
   if (a.msgs == 0 || a.max_pending == 0) die("--msgs and --max-pending must be positive");
   return a;
 }
@@ -264,18 +268,25 @@ int main(int argc, char** argv) {
                             R"({"name":"BENCH","subjects":["bench.>"],"storage":")" + a.storage + R"("})");
   if (created.find("\"error\"") != std::string::npos) die("stream create: " + created);
 
-  const bool shared = a.reply == "shared";
+  const bool shared = a.reply == "shared", fresh = a.reply == "fresh";
   const std::string payload(a.size, 'x');
   std::vector<std::string> replies(shared ? 1 : a.max_pending);
   for (std::size_t i = 0; i < replies.size(); ++i) replies[i] = "_INBOX.bare.a." + std::to_string(i);
   std::vector<std::size_t> free_slots;
   for (std::size_t i = a.max_pending; i-- > 0;) free_slots.push_back(i);
   std::vector<char> busy(replies.size(), 0);
+  // fresh: publish number n (from 1) is in flight while in_ring[n % size] == n; a window's numbers never collide.
+  std::vector<std::size_t> in_ring(fresh ? 2 * a.max_pending : 0, 0);
+  std::string reply;
 
   std::size_t sent = 0, acks = 0, errors = 0, in_flight = 0;
   auto on_ack = [&](std::string_view subject, std::string_view body, bool status) {
     if (subject.substr(0, 14) != "_INBOX.bare.a.") return;
-    if (!shared) {
+    if (fresh) {
+      std::size_t n = std::strtoull(std::string(subject.substr(14)).c_str(), nullptr, 10);
+      if (n == 0 || in_ring[n % in_ring.size()] != n) return;  // not ours, or answered already
+      in_ring[n % in_ring.size()] = 0;
+    } else if (!shared) {
       std::size_t slot = std::strtoull(std::string(subject.substr(14)).c_str(), nullptr, 10);
       if (slot >= busy.size() || !busy[slot]) return;  // not ours, or answered already
       busy[slot] = 0;
@@ -291,13 +302,22 @@ int main(int argc, char** argv) {
   while (acks + errors < a.msgs) {
     // Fill the window, then send it in one go.
     while (sent < a.msgs && in_flight < a.max_pending) {
-      std::size_t slot = 0;
-      if (!shared) {
-        slot = free_slots.back();
-        free_slots.pop_back();
-        busy[slot] = 1;
+      if (fresh) {
+        // One stream acks in order, so the numbers in flight span less than the ring.
+        std::size_t n = sent + 1;
+        if (in_ring[n % in_ring.size()] != 0) die("an ack overtaken by more than the window");
+        in_ring[n % in_ring.size()] = n;
+        reply.assign("_INBOX.bare.a.").append(std::to_string(n));
+        append_pub(c.out, "bench.data", reply, payload);
+      } else {
+        std::size_t slot = 0;
+        if (!shared) {
+          slot = free_slots.back();
+          free_slots.pop_back();
+          busy[slot] = 1;
+        }
+        append_pub(c.out, "bench.data", replies[slot], payload);
       }
-      append_pub(c.out, "bench.data", replies[slot], payload);
       ++sent;
       ++in_flight;
     }

@@ -29,6 +29,7 @@ struct bench_args {
   bool msg_ids = false;
   bool auto_msg_id = true;  // the bus gives every publish a Nats-Msg-Id (--no-auto-msg-id turns it off)
   long busy_poll_us = -1;   // connection_options::busy_poll (--busy-poll-us); negative: the default
+  std::size_t max_provisioning = 0;  // event_bus_config::max_provisioning_in_flight (--max-provisioning); 0: default
 };
 
 struct cpu_clock {

@@ -37,6 +37,7 @@ natsbus::event_bus_config bus_config(const bench_args& a, natsbus::topic_strateg
   c.jetstream.max_pending = a.max_pending;
   c.strategy = s;
   c.auto_msg_id = a.auto_msg_id;
+  if (a.max_provisioning) c.max_provisioning_in_flight = a.max_provisioning;
   c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
   c.default_topic_options.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
   return c;

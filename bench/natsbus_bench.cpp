@@ -36,6 +36,7 @@ using namespace bench;
 void usage() {
   std::cerr << "usage: natsbus-bench [--url U] [--scenario S] [--storage memory|file] [--size N] [--msgs N]\n"
                "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id] [--busy-poll-us N]\n"
+               "                     [--max-provisioning N]   (configure: the bus's max_provisioning_in_flight)\n"
                "scenarios:\n"
                "  info-sync  a STREAM.INFO request before each synchronous publish\n"
                "  sync       one publisher awaiting each ack\n"
@@ -76,6 +77,7 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--msg-ids") a.msg_ids = true;
     else if (f == "--no-auto-msg-id") a.auto_msg_id = false;
     else if (f == "--busy-poll-us") a.busy_poll_us = static_cast<long>(number());
+    else if (f == "--max-provisioning") a.max_provisioning = static_cast<std::size_t>(number());
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }

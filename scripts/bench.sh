@@ -19,7 +19,7 @@
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
 #   BARE_BENCH   the bare socket client           default build/bench/natsbus-bare-bench; it runs in the same
-#                rotation for async (unique and shared reply subjects) and configure, in reference tables
+#                rotation for async (fresh, unique and shared reply subjects) and configure, in reference tables
 #                ("" skips it)
 #   BENCH_RAW    if set, every client's raw key=value line is appended to this file
 #
@@ -216,6 +216,7 @@ for sc in $scenarios; do
       run_one natsbus "$natsbus_bin" "$sc" "$st" "$n"
       run_one natsc "$natsc_bin" "$sc" "$st" "$n"
       if [[ $sc == async ]] && ((with_bare)); then
+        run_one bare-fresh "$bare_bin" "$sc" "$st" "$n" "--reply fresh"
         run_one bare-unique "$bare_bin" "$sc" "$st" "$n" "--reply unique"
         run_one bare-shared "$bare_bin" "$sc" "$st" "$n" "--reply shared"
       fi
@@ -252,10 +253,10 @@ for sc in $scenarios; do
           (bc == "" ? "-" : sprintf("%.2f", bc)), (cc == "" ? "-" : sprintf("%.2f", cc)),
           (ba != "" ? sprintf("%.2f", ba) : (allocs_na["natsbus"] ? "n/a" : "-")),
           (bs == "" || cs == "" ? "-" : sprintf("%.2f / %.2f", bs, cs))
-        for (k = 1; k <= 3; k++) {
-          slot = (k == 1) ? "natsbus" : (k == 2) ? "bare-unique" : "bare-shared"
+        for (k = 1; k <= 4; k++) {
+          slot = (k == 1) ? "natsbus" : (k == 2) ? "bare-fresh" : (k == 3) ? "bare-unique" : "bare-shared"
           r = median(rate[slot]); c = median(cpu[slot]); s = median(scpu[slot])
-          if (rate["bare-unique"] == "" || r == "") continue
+          if (rate["bare-fresh"] == "" || r == "") continue
           printf "%-7s %-12s %12.0f %9s %12.2f %12.2f\n", st, slot, r,
             (cr != "" && cr > 0) ? sprintf("%.2fx", r / cr) : "-", c, s >> ref
         }
@@ -269,8 +270,9 @@ cat "$rows"
 if [[ -s "$ref_rows" ]]; then
   echo
   echo "async reference: natsbus-bare-bench, a publisher on a plain socket with no features, in the same rotation;"
-  echo "unique = a reply subject per publish in flight (as natsbus), shared = one reply subject for all, acks"
-  echo "counted in arrival order (cheaper for the server, unsafe for a real client: see README)"
+  echo "fresh = a reply subject never used before for every publish (as natsbus); unique = a subject per window"
+  echo "slot, used again once its ack is in; shared = one subject for all, acks counted in arrival order (both"
+  echo "cheaper for the server and unsafe for a real client: see README)"
   printf "%-7s %-12s %12s %9s %12s %12s\n" storage client "msg/s" "vs natsc" "cpu us/msg" "server us/msg"
   cat "$ref_rows"
 fi
