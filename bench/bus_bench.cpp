@@ -116,30 +116,13 @@ asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario
   co_return 0;
 }
 
-// Raw JetStream async on its own stream, for the table's reference column.
-asio::awaitable<int> js_async(const bench_args& a, result& r, timing& t) {
-  auto ex = co_await asio::this_coro::executor;
-  natsbus::connection_options co;
-  co.servers = {a.url};
-  natsbus::connection conn(ex, co);
-  auto [cec] = co_await conn.connect(use_ec);
-  if (cec) co_return 1;
-  natsbus::jetstream_options jo;
-  jo.max_pending = a.max_pending;
-  natsbus::jetstream js(conn, jo);
-  natsbus::stream_config sc;
-  sc.name = "BUSBENCH_RAW";
-  sc.subjects.push_back("busbench.raw");
-  sc.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
-  auto [dec] = co_await js.delete_stream(sc.name, use_ec);
-  (void)dec;
-  auto [sec, si] = co_await js.create_stream(sc, use_ec);
-  if (sec) co_return 1;
-  std::string payload(a.size, 'x');
+// Raw JetStream async publishing to busbench.raw, for the table's reference column: the bus's own JetStream
+// context, so that it shares the bus columns' connection.
+asio::awaitable<void> js_windowed(natsbus::jetstream& js, const bench_args& a, std::string_view payload,
+                                  result& r) {
   ack_reaper reaper(a.max_pending, r);
   natsbus::publish_options po;
   id_maker ids;
-  auto t0 = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < a.msgs; ++i) {
     // Like for like: when the bus gives every publish a message id, so does this column.
     if (a.auto_msg_id) po.msg_id.assign(ids.make(i));
@@ -151,11 +134,6 @@ asio::awaitable<int> js_async(const bench_args& a, result& r, timing& t) {
     if (reaper.add(f)) co_await reaper.wait_one();
   }
   co_await reaper.drain();
-  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto [ec] = co_await js.delete_stream(sc.name, use_ec);
-  (void)ec;
-  conn.close();
-  co_return 0;
 }
 
 // Waits until `left` reaches zero (every spawned operation decrements it and pokes the timer).
@@ -193,41 +171,76 @@ asio::awaitable<int> run_bus_scenario(const bench_args& a) {
 
 namespace {
 
-// One run of a strategy-table column (0 slow path, 1 create-only, 2 skip, 3 js-async); its rate goes to rates.
-asio::awaitable<int> run_column(const bench_args& a, int k, std::size_t slow_cap, std::vector<double>& rates,
-                                int& errors) {
-  static const char* const names[3] = {"bus-info-per-publish", "bus-create-only", "bus-skip"};
+// One run of a strategy-table column (0 slow path, 1 create-only, 2 skip, 3 js-async) on the table's bus; its
+// rate goes to rates. Every run starts on a fresh stream (deleted and created again, untimed): the bus columns
+// through configure_topic under create_only, which refreshes the bus's cache, then the column's strategy.
+asio::awaitable<int> run_column(natsbus::event_bus& bus, const bench_args& a, int k, std::size_t slow_cap,
+                                std::vector<double>& rates, int& errors) {
   result r;
-  timing t;
+  bench_args ak = a;
+  if (k == 0) ak.msgs = std::min(a.msgs, slow_cap);
+  const std::string payload(a.size, 'x');
   if (k == 3) {
-    if (co_await js_async(a, r, t)) co_return 1;
+    natsbus::stream_config sc;
+    sc.name = "BUSBENCH_RAW";
+    sc.subjects.push_back("busbench.raw");
+    sc.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+    auto [dec] = co_await bus.js().delete_stream(sc.name, use_ec);
+    (void)dec;
+    auto [sec, si] = co_await bus.js().create_stream(sc, use_ec);
+    if (sec) {
+      std::cerr << "create BUSBENCH_RAW: " << sec.message() << "\n";
+      co_return 1;
+    }
   } else {
-    bench_args ak = a;
-    if (k == 0) ak.msgs = std::min(a.msgs, slow_cap);
-    std::size_t allocs = 0;
-    if (co_await bus_scenario(ak, names[k], r, t, allocs)) co_return 1;
+    auto stream = natsbus::event_bus::stream_name_for(bus_topic);
+    auto [dec] = co_await bus.js().delete_stream(stream, use_ec);
+    (void)dec;
+    bus.set_topic_config_strategy(natsbus::topic_strategy::create_only);
+    auto opts = topic_opts(a);
+    auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
+    if (cec) {
+      std::cerr << "configure_topic: " << cr.message << "\n";
+      co_return 1;
+    }
+    if (k != 1) bus.set_topic_config_strategy(natsbus::topic_strategy::skip);
   }
+  auto t0 = std::chrono::steady_clock::now();
+  if (k == 0) co_await info_per_publish(bus, ak, payload, r);
+  else if (k == 3) co_await js_windowed(bus.js(), ak, payload, r);
+  else co_await windowed(bus, ak, payload, r);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   errors += static_cast<int>(r.errors);
-  rates.push_back(r.acks / t.seconds);
+  rates.push_back(static_cast<double>(r.acks) / seconds);
   co_return 0;
 }
 
 }  // namespace
 
 // Each row: the slow path first, slow_rounds times on at most slow_cap messages (it takes about 300 µs per
-// message and its rate is flat beyond a few hundred); then rounds of the three fast columns. A run leaves work
-// behind in the server (its stream's deletion, garbage), which the next run pays for, so the fast rounds go
-// through every order of the three in turn: each column follows each other one equally often. A run of a few
-// thousand messages lasts milliseconds, where scheduling noise is large, so small rows get more rounds. Medians.
+// message and its rate is flat beyond a few hundred); then rounds of the three fast columns. Every column runs
+// on one bus and its connection, so that the columns differ only in what they measure (the strategy, or the
+// bus against raw JetStream), not in a connection, a bus or a pool of ack states of their own. A run leaves
+// work behind in the server (its stream's deletion, garbage), which the next run pays for, so the fast rounds
+// go through every order of the three in turn: each column follows each other one equally often. A run of a
+// few thousand messages lasts milliseconds, where scheduling noise is large, so small rows get more rounds.
+// Medians.
 asio::awaitable<int> run_strategy_table(const bench_args& base) {
+  auto ex = co_await asio::this_coro::executor;
+  natsbus::event_bus bus(ex, bus_config(base, natsbus::topic_strategy::create_only));
+  auto [sec] = co_await bus.start(use_ec);
+  if (sec) {
+    std::cerr << "bus start " << base.url << ": " << sec.message() << " " << bus.last_error() << "\n";
+    co_return 1;
+  }
   constexpr int slow_rounds = 4;
   constexpr std::size_t slow_cap = 5000;
   // Multiples of 6, the number of orders.
-  auto fast_rounds = [](std::size_t n) { return n <= 500 ? 96 : n <= 2000 ? 48 : n <= 10000 ? 24 : 6; };
+  auto fast_rounds = [](std::size_t n) { return n <= 500 ? 192 : n <= 2000 ? 96 : n <= 10000 ? 48 : 12; };
   std::vector<std::size_t> sizes = {500, 2000, 5000, 10000, 100000};
   if (base.msgs != 100000) sizes = {base.msgs};  // --msgs picks one row
   std::printf("strategy comparison: storage=%s size=%zu window=%zu msg-ids=%s; throughput counts acks, every ack "
-              "awaited; medians of 96 rounds for 500, 48 for 2,000, 24 for 5,000 and 10,000, 6 for 100,000 (info/publish: %d "
+              "awaited; medians of 192 rounds for 500, 96 for 2,000, 48 for 5,000 and 10,000, 12 for 100,000 (info/publish: %d "
               "rounds on at most %zu messages); c-only/skip and skip/js: medians of the ratios within each round\n",
               base.storage.c_str(), base.size, base.max_pending, base.auto_msg_id ? "on" : "off", slow_rounds,
               slow_cap);
@@ -243,13 +256,13 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
     a.msgs = n;
     std::vector<double> rates[4];
     for (int round = 0; round < slow_rounds; ++round) {
-      auto op = run_column(a, 0, slow_cap, rates[0], errors);
+      auto op = run_column(bus, a, 0, slow_cap, rates[0], errors);
       if (co_await std::move(op)) co_return 1;
     }
     std::array<int, 3> order = {1, 2, 3};
     for (int round = 0; round < fast_rounds(n); ++round) {
       for (int k : order) {
-        auto op = run_column(a, k, slow_cap, rates[k], errors);
+        auto op = run_column(bus, a, k, slow_cap, rates[k], errors);
         if (co_await std::move(op)) co_return 1;
       }
       std::next_permutation(order.begin(), order.end());  // cycles through all 6
@@ -266,6 +279,13 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
                 rate[3], rate[2] / rate[0], rate[1] / rate[0], paired(1, 2), paired(2, 3));
     std::fflush(stdout);
   }
+  const std::string streams[2] = {"BUSBENCH_RAW", natsbus::event_bus::stream_name_for(bus_topic)};
+  for (const auto& name : streams) {
+    if (base.keep) break;
+    auto [ec] = co_await bus.js().delete_stream(name, use_ec);
+    (void)ec;
+  }
+  bus.close();
   if (errors) std::printf("errors: %d\n", errors);
   co_return errors ? 1 : 0;
 }

@@ -36,7 +36,7 @@ echo "== precreate: event bus from examples/eventbus.yaml, streams pre-created a
 build/examples/natsbus-precreate --url "$url"
 
 echo
-echo "== bench strategy-table: every ack awaited, per strategy; medians of 6-96 rounds (more for the short runs), the fast columns in every order (about 45 s)"
+echo "== bench strategy-table: every ack awaited, per strategy; medians of 12-192 rounds (more for the short runs), the fast columns in every order, all on one bus (about 50 s)"
 build/bench/natsbus-bench --url "$url" --scenario strategy-table
 
 echo
