@@ -75,27 +75,35 @@ asio::awaitable<void> info_per_publish(natsbus::event_bus& bus, const bench_args
   }
 }
 
+// Starts the bus; false, with the reason on stderr, when it cannot.
+asio::awaitable<bool> started(natsbus::event_bus& bus, const bench_args& a) {
+  auto [ec] = co_await bus.start(use_ec);
+  if (ec) std::cerr << "bus start " << a.url << ": " << ec.message() << " " << bus.last_error() << "\n";
+  co_return !ec;
+}
+
+// The bench topic on a fresh stream: deleted, then configured again under create_only (which also refreshes the
+// bus's cache), then the strategy `then`. False, with the reason on stderr, when the configuration fails.
+asio::awaitable<bool> fresh_topic_stream(natsbus::event_bus& bus, const bench_args& a, natsbus::topic_strategy then) {
+  auto [dec] = co_await bus.js().delete_stream(natsbus::event_bus::stream_name_for(bus_topic), use_ec);
+  (void)dec;
+  bus.set_topic_config_strategy(natsbus::topic_strategy::create_only);
+  auto opts = topic_opts(a);
+  auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
+  if (cec) std::cerr << "configure_topic: " << cr.message << "\n";
+  bus.set_topic_config_strategy(then);
+  co_return !cec;
+}
+
 // Runs one bus scenario on a fresh stream; fills r and t.
 asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario, result& r, timing& t,
                                   std::size_t& allocs) {
   auto ex = co_await asio::this_coro::executor;
   natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
-  auto [sec] = co_await bus.start(use_ec);
-  if (sec) {
-    std::cerr << "bus start " << a.url << ": " << sec.message() << " " << bus.last_error() << "\n";
+  if (!co_await started(bus, a)) co_return 1;
+  const bool skip = scenario == "bus-skip" || scenario == "bus-info-per-publish";
+  if (!co_await fresh_topic_stream(bus, a, skip ? natsbus::topic_strategy::skip : natsbus::topic_strategy::create_only))
     co_return 1;
-  }
-  auto stream = natsbus::event_bus::stream_name_for(bus_topic);
-  auto [dec] = co_await bus.js().delete_stream(stream, use_ec);
-  (void)dec;
-  auto opts = topic_opts(a);
-  auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
-  if (cec) {
-    std::cerr << "configure_topic: " << cr.message << "\n";
-    co_return 1;
-  }
-  if (scenario == "bus-skip" || scenario == "bus-info-per-publish")
-    bus.set_topic_config_strategy(natsbus::topic_strategy::skip);
   std::string payload(a.size, 'x');
   auto allocs0 = allocations();
   auto cpu0 = cpu_clock::now();
@@ -109,7 +117,7 @@ asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario
   t.user = cpu1.user - cpu0.user;
   t.sys = cpu1.sys - cpu0.sys;
   if (!a.keep) {
-    auto [ec] = co_await bus.js().delete_stream(stream, use_ec);
+    auto [ec] = co_await bus.js().delete_stream(natsbus::event_bus::stream_name_for(bus_topic), use_ec);
     (void)ec;
   }
   bus.close();
@@ -192,18 +200,9 @@ asio::awaitable<int> run_column(natsbus::event_bus& bus, const bench_args& a, in
       std::cerr << "create BUSBENCH_RAW: " << sec.message() << "\n";
       co_return 1;
     }
-  } else {
-    auto stream = natsbus::event_bus::stream_name_for(bus_topic);
-    auto [dec] = co_await bus.js().delete_stream(stream, use_ec);
-    (void)dec;
-    bus.set_topic_config_strategy(natsbus::topic_strategy::create_only);
-    auto opts = topic_opts(a);
-    auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
-    if (cec) {
-      std::cerr << "configure_topic: " << cr.message << "\n";
-      co_return 1;
-    }
-    if (k != 1) bus.set_topic_config_strategy(natsbus::topic_strategy::skip);
+  } else if (!co_await fresh_topic_stream(bus, a, k == 1 ? natsbus::topic_strategy::create_only
+                                                         : natsbus::topic_strategy::skip)) {
+    co_return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
   if (k == 0) co_await info_per_publish(bus, ak, payload, r);
@@ -228,11 +227,7 @@ asio::awaitable<int> run_column(natsbus::event_bus& bus, const bench_args& a, in
 asio::awaitable<int> run_strategy_table(const bench_args& base) {
   auto ex = co_await asio::this_coro::executor;
   natsbus::event_bus bus(ex, bus_config(base, natsbus::topic_strategy::create_only));
-  auto [sec] = co_await bus.start(use_ec);
-  if (sec) {
-    std::cerr << "bus start " << base.url << ": " << sec.message() << " " << bus.last_error() << "\n";
-    co_return 1;
-  }
+  if (!co_await started(bus, base)) co_return 1;
   constexpr int slow_rounds = 4;
   constexpr std::size_t slow_cap = 5000;
   // Multiples of 6, the number of orders.
@@ -293,11 +288,7 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
 asio::awaitable<int> run_configure_bench(const bench_args& a) {
   auto ex = co_await asio::this_coro::executor;
   natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
-  auto [sec] = co_await bus.start(use_ec);
-  if (sec) {
-    std::cerr << "bus start: " << bus.last_error() << "\n";
-    co_return 1;
-  }
+  if (!co_await started(bus, a)) co_return 1;
   const std::size_t n = 1000;
   std::vector<natsbus::topic_config> topics(n);
   for (std::size_t i = 0; i < n; ++i) {

@@ -447,7 +447,7 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
         } else if (key == "inbox_prefix") {
           auto prefix = as_nonempty_string(v, at);
           if (!detail::valid_inbox_prefix(prefix))
-            fail(at, "invalid inbox prefix '" + prefix + "' (a subject with no wildcards, at most 64 characters)");
+            fail(at, "invalid inbox prefix '" + prefix + "' (" + std::string(detail::inbox_prefix_rule) + ")");
           cfg.connection.inbox_prefix = std::move(prefix);
         } else if (key == "jetstream") {
           parse_jetstream(v, at, cfg);

@@ -128,9 +128,8 @@ asio::awaitable<void> connection_impl::connect_op() {
   }
   if (!valid_inbox_prefix(opts_.inbox_prefix)) {
     state_ = conn_state::idle;
-    throw boost::system::system_error(error::invalid_argument,
-                                      "bad inbox_prefix '" + opts_.inbox_prefix +
-                                          "': a subject with no wildcards, at most 64 characters");
+    throw boost::system::system_error(error::invalid_argument, "bad inbox_prefix '" + opts_.inbox_prefix +
+                                                                   "': " + std::string(inbox_prefix_rule));
   }
   if (opts_.randomize_servers)
     for (std::size_t i = pool_.size(); i > 1; --i) std::swap(pool_[i - 1], pool_[random() % i]);

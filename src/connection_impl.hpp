@@ -66,6 +66,9 @@ error_code parse_server_url(std::string_view url, server_address& out);
 // url.cpp with parse_server_url: the configuration loader (and its fuzzer) checks it without the Asio units.
 inline constexpr std::size_t max_inbox_prefix = 64;
 [[nodiscard]] bool valid_inbox_prefix(std::string_view prefix) noexcept;
+// The rule in words, for the errors that refuse a prefix.
+inline constexpr std::string_view inbox_prefix_rule = "a subject with no wildcards, at most 64 characters";
+static_assert(max_inbox_prefix == 64, "inbox_prefix_rule names the limit");
 
 struct sub_state {
   std::weak_ptr<connection_impl> conn;
