@@ -3,6 +3,8 @@
 // counts as an absent field (the server writes nil slices as null, e.g. "streams":null).
 #include <natsbus/protocol/jetstream.hpp>
 
+#include "jetstream_names.hpp"
+
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -19,56 +21,6 @@ namespace natsbus::protocol {
 namespace json = boost::json;
 
 namespace {
-
-// ---- enum names (decoding; encode side in jetstream_encode.cpp) ----
-
-bool from_string(std::string_view s, retention_policy& out) noexcept {
-  if (s == "limits") out = retention_policy::limits;
-  else if (s == "interest") out = retention_policy::interest;
-  else if (s == "workqueue") out = retention_policy::workqueue;
-  else return false;
-  return true;
-}
-
-bool from_string(std::string_view s, storage_type& out) noexcept {
-  if (s == "file") out = storage_type::file;
-  else if (s == "memory") out = storage_type::memory;
-  else return false;
-  return true;
-}
-
-bool from_string(std::string_view s, discard_policy& out) noexcept {
-  if (s == "old") out = discard_policy::old;
-  else if (s == "new") out = discard_policy::new_;
-  else return false;
-  return true;
-}
-
-bool from_string(std::string_view s, deliver_policy& out) noexcept {
-  if (s == "all") out = deliver_policy::all;
-  else if (s == "last") out = deliver_policy::last;
-  else if (s == "new") out = deliver_policy::new_;
-  else if (s == "by_start_sequence") out = deliver_policy::by_start_sequence;
-  else if (s == "by_start_time") out = deliver_policy::by_start_time;
-  else if (s == "last_per_subject") out = deliver_policy::last_per_subject;
-  else return false;
-  return true;
-}
-
-bool from_string(std::string_view s, ack_policy& out) noexcept {
-  if (s == "none") out = ack_policy::none;
-  else if (s == "all") out = ack_policy::all;
-  else if (s == "explicit") out = ack_policy::explicit_;
-  else return false;
-  return true;
-}
-
-bool from_string(std::string_view s, replay_policy& out) noexcept {
-  if (s == "instant") out = replay_policy::instant;
-  else if (s == "original") out = replay_policy::original;
-  else return false;
-  return true;
-}
 
 // ---- base64 (standard alphabet, as Go's encoding/base64.StdEncoding writes it) ----
 

@@ -1,6 +1,7 @@
-// JSON encoding of JetStream API requests (stream config, consumer create) and the enum names the server uses.
+// JSON encoding of JetStream API requests (stream config, consumer create).
 #include <natsbus/protocol/jetstream.hpp>
 
+#include "jetstream_names.hpp"
 #include "json_text.hpp"
 
 #include <charconv>
@@ -74,34 +75,6 @@ class json_writer {
   bool first_ = true;
 };
 
-constexpr std::string_view to_string(deliver_policy p) noexcept {
-  switch (p) {
-    case deliver_policy::all: return "all";
-    case deliver_policy::last: return "last";
-    case deliver_policy::new_: return "new";
-    case deliver_policy::by_start_sequence: return "by_start_sequence";
-    case deliver_policy::by_start_time: return "by_start_time";
-    case deliver_policy::last_per_subject: return "last_per_subject";
-  }
-  return "all";
-}
-
-constexpr std::string_view to_string(ack_policy p) noexcept {
-  switch (p) {
-    case ack_policy::none: return "none";
-    case ack_policy::all: return "all";
-    case ack_policy::explicit_: return "explicit";
-  }
-  return "explicit";
-}
-
-constexpr std::string_view to_string(replay_policy p) noexcept {
-  switch (p) {
-    case replay_policy::instant: return "instant";
-    case replay_policy::original: return "original";
-  }
-  return "instant";
-}
 }  // namespace
 
 std::string encode(const stream_config& cfg) {
@@ -166,28 +139,4 @@ std::string encode_consumer_create(std::string_view stream, const consumer_confi
   return w.finish();
 }
 
-std::string_view to_string(retention_policy p) noexcept {
-  switch (p) {
-    case retention_policy::limits: return "limits";
-    case retention_policy::interest: return "interest";
-    case retention_policy::workqueue: return "workqueue";
-  }
-  return "limits";
-}
-
-std::string_view to_string(storage_type s) noexcept {
-  switch (s) {
-    case storage_type::file: return "file";
-    case storage_type::memory: return "memory";
-  }
-  return "file";
-}
-
-std::string_view to_string(discard_policy d) noexcept {
-  switch (d) {
-    case discard_policy::old: return "old";
-    case discard_policy::new_: return "new";
-  }
-  return "old";
-}
 }  // namespace natsbus::protocol
