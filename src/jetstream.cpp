@@ -61,8 +61,9 @@ jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_
   mask_ = ring - 1;
   while ((std::size_t{1} << slot_bits_) < ring) ++slot_bits_;
   slot_gen_.assign(ring, 0);
-  free_slots_.reserve(ring);
-  for (std::size_t i = ring; i-- > 0;) free_slots_.push_back(static_cast<std::uint32_t>(i));  // slot 0 on top
+  free_slots_.resize(ring);
+  for (std::size_t i = 0; i < ring; ++i) free_slots_[i] = static_cast<std::uint32_t>(i);
+  free_count_ = ring;
 }
 
 template <class T>

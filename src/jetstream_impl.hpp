@@ -6,6 +6,7 @@
 
 #include <natsbus/jetstream.hpp>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <variant>
@@ -20,39 +21,51 @@ using future_handler = asio::any_completion_handler<void(error_code, ack_future)
 
 // One publish awaiting its ack. Pooled: steady state allocates none. Referenced by the ring while in flight
 // and by an ack_future while the caller holds one.
-struct ack_state {
+//
+// Layout: a window holds thousands of states, so a state is cold in the cache by the time its ack arrives.
+// What every publish touches (start, the ack, the future) sits in the first two cache lines, the ack after
+// them; the frame and the waiters, touched only for a resend or an awaiting caller, come last.
+struct alignas(64) ack_state {
+  // ---- cache lines 0-1 ----
+  std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
   jetstream_impl* owner = nullptr;  // null once the context is gone (the last reference deletes the state)
   // The connection whose executor owns this state; set when the state is made, never changed. An ack_future
   // used on another thread hops there through it.
   std::shared_ptr<connection_impl> conn;
-  std::uint64_t token = 0;     // slot | generation << slot_bits_: the last token of the reply subject
-  std::uint64_t serial = 0;    // publish order, for resends
-  bool in_ring = false;
-  bool has_future = false;
   // Set (release) once ec and ack hold the outcome, which then stay until the state is released: a future can
   // read them from any thread after an acquire load.
   std::atomic<bool> done{false};
-  error_code ec;
-  pub_ack ack;
-  std::optional<ack_handler> waiter;
-  // A coroutine awaiting this ack on the connection's own executor: resumed at the end of the reader's batch.
-  inline_handler<error_code, pub_ack> fast_waiter;
-  std::chrono::steady_clock::time_point started;
-  std::chrono::steady_clock::time_point deadline;
-  std::uint64_t tag = 0;
-  std::uint64_t wbuf_gen = 0;  // the connection's wbuf_gen_ when the frame was appended
+  bool in_ring = false;
+  bool has_future = false;
   bool resendable = false;     // carries a message id: sent again after a reconnect
-  int retries = 0;             // resends after a 503
   bool retry_pending = false;  // waiting for retry_at
-  std::chrono::steady_clock::time_point retry_at{};
   bool retry_until_deadline = false;  // publish_options::retry_until_deadline
   bool repair_taken = false;          // the repair hook took it over once (at most once per publish)
+  // Set whenever waiter or fast_waiter is given a handler, cleared when the state is released: while it is
+  // false neither needs a look.
+  bool awaited = false;
+  int retries = 0;             // resends after a 503
+  error_code ec;
+  std::uint64_t serial = 0;    // publish order, for resends
+  std::uint64_t tag = 0;
+  std::uint64_t wbuf_gen = 0;  // the connection's wbuf_gen_ when the frame was appended
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::time_point deadline;
   // Resendable: when to send it again if still unacknowledged (max(): never).
   std::chrono::steady_clock::time_point resend_at = std::chrono::steady_clock::time_point::max();
+  // The publish started prefetch_distance after this one: acks mostly come in publish order, so on_ack
+  // prefetches it.
+  ack_state* ahead = nullptr;
+  // ---- cache lines 2-3 ----
+  pub_ack ack;
+  std::chrono::steady_clock::time_point retry_at{};
   // The encoded frame, for resends: after a 503, and after a reconnect for publishes with a message id (the
   // server's duplicate window turns "maybe stored" into "stored once"). Pooled with the state: no allocation
   // once warm.
   std::string frame;
+  std::optional<ack_handler> waiter;
+  // A coroutine awaiting this ack on the connection's own executor: resumed at the end of the reader's batch.
+  inline_handler<error_code, pub_ack> fast_waiter;
 };
 
 // Sees every publish outcome that carried a tag: the tag, the result, and the time from queueing to outcome.
@@ -145,7 +158,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   std::uint64_t next_serial_ = 1;
   std::vector<ack_state*> ring_;        // by slot
   std::vector<std::uint32_t> slot_gen_; // by slot
+  // Free slots, first in first out (a ring of ring_.size()): slots are taken in the order their publishes were
+  // answered, so acks, which mostly come in publish order, walk ring_ in order.
   std::vector<std::uint32_t> free_slots_;
+  std::size_t free_head_ = 0, free_count_ = 0;
   unsigned slot_bits_ = 0;
   std::size_t mask_ = 0;
   std::size_t in_flight_ = 0;
@@ -153,6 +169,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   std::size_t high_water_ = 0;
   std::vector<std::unique_ptr<ack_state>> all_;  // every state this context owns
   std::vector<ack_state*> free_;
+  // The last prefetch_distance publishes started: each is given the next one's state as its `ahead`.
+  static constexpr unsigned prefetch_distance = 4;
+  std::array<ack_state*, prefetch_distance> recent_{};
+  unsigned recent_at_ = 0;
   std::deque<blocked_publish> blocked_;
   std::deque<asio::any_completion_handler<void(error_code)>> complete_waiters_;
   std::string header_scratch_;

@@ -140,6 +140,7 @@ void get_here(detail::ack_state* s, asio::any_completion_handler<void(error_code
   if (s->waiter || s->fast_waiter)
     return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
   s->waiter.emplace(std::move(h));
+  s->awaited = true;
 }
 
 }  // namespace
@@ -185,6 +186,7 @@ asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() 
           if (st && owns(st) && st->owner && !st->done.load(std::memory_order_relaxed) && !st->waiter &&
               !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
             st->fast_waiter.emplace(std::move(handler));
+            st->awaited = true;
             return;
           }
         }
