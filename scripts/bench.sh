@@ -15,6 +15,9 @@
 #   RT_MSGS      messages per run for the round-trip bound scenarios (sync, info-sync, one request/reply
 #                per message or two):             default MSGS/10
 #   RUNS         runs per client and combination  default 3
+#   WARMUP       discarded nats.c runs before each combination's rotation: default 1. The first run on a
+#                new server or stream is the slowest (the server's heap and the stream's store grow), and
+#                without this it is always natsbus's, which runs first in every round.
 #   MAX_PENDING  async publish window             default 4000
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
@@ -36,13 +39,14 @@ size=${SIZE:-16}
 msgs=${MSGS:-100000}
 rt_msgs=${RT_MSGS:-}
 runs=${RUNS:-3}
+warmup=${WARMUP:-1}
 max_pending=${MAX_PENDING:-4000}
 run_timeout=${RUN_TIMEOUT:-600}
 natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
 natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
 bare_bin=${BARE_BENCH-build/bench/natsbus-bare-bench}
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --scenarios) scenarios=$2; shift 2 ;;
@@ -57,7 +61,7 @@ while (($#)); do
     *) echo "bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-for v in size msgs runs max_pending run_timeout; do
+for v in size msgs runs warmup max_pending run_timeout; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 ((msgs > 0 && runs > 0)) || { echo "bench: msgs and runs must be positive" >&2; exit 2; }
@@ -126,6 +130,7 @@ run_one() {
   line=$(grep -m1 '^client=' <<<"$out" || true)
   # The server's CPU time (user+sys) over the whole client run, stream setup included.
   [[ -n "$line" ]] && line="$line server_cpu_s=$(awk -v a="$s0" -v b="$s1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')"
+  [[ $slot == warmup ]] && return 0
   if ((rc != 0)) || [[ -z "$line" ]]; then
     echo "WARNING: $slot $sc/$st run failed (exit $rc): $(tr '\n' ' ' <"$work/stderr" | cut -c1-300)" >>"$warnings"
     return 0
@@ -157,6 +162,7 @@ for sc in $scenarios; do
     for st in $storages; do
       echo "bench: configure/$st x$runs (1000 streams)" >&2
       : >"$results"
+      for ((w = 0; w < warmup; w++)); do run_one warmup "$natsc_bin" configure "$st" 1; done
       for ((r = 1; r <= runs; r++)); do
         run_one natsbus "$natsbus_bin" configure "$st" 1
         run_one natsc "$natsc_bin" configure "$st" 1
@@ -212,6 +218,7 @@ for sc in $scenarios; do
     case "$st" in memory|file) ;; *) echo "bench: unknown storage '$st'" >&2; exit 2 ;; esac
     echo "bench: $sc/$st x$runs ($n msgs)" >&2
     : >"$results"
+    for ((w = 0; w < warmup; w++)); do run_one warmup "$natsc_bin" "$sc" "$st" "$n"; done
     for ((r = 1; r <= runs; r++)); do
       run_one natsbus "$natsbus_bin" "$sc" "$st" "$n"
       run_one natsc "$natsc_bin" "$sc" "$st" "$n"
