@@ -82,7 +82,7 @@ class ack_reaper {
   }
 
  private:
-  std::size_t next(std::size_t i) const { return (i + 1) % ring_.size(); }
+  std::size_t next(std::size_t i) const { return i + 1 == ring_.size() ? 0 : i + 1; }  // no division per message
   void take(const natsbus::error_code& ec) {
     if (ec) note_error(r_, ec);
     else ++r_.acks;
