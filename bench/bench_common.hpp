@@ -1,4 +1,5 @@
-// Shared by the natsbus-bench scenarios: arguments, result accounting, CPU time, the ack reaper.
+// Shared by the natsbus-bench scenarios: arguments, result accounting, CPU time (the client's and the server's),
+// the ack reaper.
 #pragma once
 
 #include <natsbus/jetstream.hpp>
@@ -8,8 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +33,7 @@ struct bench_args {
   bool auto_msg_id = true;  // the bus gives every publish a Nats-Msg-Id (--no-auto-msg-id turns it off)
   long busy_poll_us = -1;   // connection_options::busy_poll (--busy-poll-us); negative: the default
   std::size_t max_provisioning = 0;  // event_bus_config::max_provisioning_in_flight (--max-provisioning); 0: default
+  long server_pid = 0;  // the nats-server's pid (--server-pid): its CPU over the timed window; 0: not measured
 };
 
 struct cpu_clock {
@@ -39,6 +43,45 @@ struct cpu_clock {
     getrusage(RUSAGE_SELF, &ru);
     return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6};
   }
+};
+
+// The CPU time (user+sys) a process has used so far, in seconds: utime and stime from /proc/PID/stat (fields 14
+// and 15, in clock ticks, so 10 ms steps at the usual 100 Hz). Negative when the file cannot be read or parsed.
+inline double process_cpu_seconds(long pid) {
+  char path[40];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Field 2 is the command name in parentheses, which may hold spaces and parentheses itself: the numbered
+  // fields start after the last ')'. Skipped as words: 3 state, 4-8 ppid to tpgid, 9-13 flags and page faults.
+  const char* p = std::strrchr(buf, ')');
+  unsigned long long utime = 0, stime = 0;
+  if (!p || std::sscanf(p + 1, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &utime, &stime) != 2)
+    return -1;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? static_cast<double>(utime + stime) / static_cast<double>(ticks) : -1;
+}
+
+// The server's CPU time over a window: started at construction, read by seconds(). -1 when no pid was given
+// (--server-pid) or /proc could not be read, like allocs_per_msg=-1 for a client that does not count them.
+class server_cpu_clock {
+ public:
+  explicit server_cpu_clock(long pid) : pid_(pid), start_(pid > 0 ? process_cpu_seconds(pid) : -1) {
+    if (pid > 0 && start_ < 0) std::fprintf(stderr, "natsbus-bench: cannot read /proc/%ld/stat\n", pid);
+  }
+  double seconds() const {
+    if (start_ < 0) return -1;
+    const double now = process_cpu_seconds(pid_);
+    return now < 0 ? -1 : now - start_;
+  }
+
+ private:
+  long pid_;
+  double start_;
 };
 
 struct result {

@@ -27,6 +27,7 @@ constexpr std::string_view bus_topic = "busbench.events";
 
 struct timing {
   double seconds = 0, user = 0, sys = 0;
+  double server = -1;  // the server's CPU seconds (--server-pid), -1 when not measured
 };
 
 natsbus::event_bus_config bus_config(const bench_args& a, natsbus::topic_strategy s) {
@@ -106,12 +107,14 @@ asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario
     co_return 1;
   std::string payload(a.size, 'x');
   auto allocs0 = allocations();
+  server_cpu_clock server(a.server_pid);
   auto cpu0 = cpu_clock::now();
   auto t0 = std::chrono::steady_clock::now();
   if (scenario == "bus-info-per-publish") co_await info_per_publish(bus, a, payload, r);
   else co_await windowed(bus, a, payload, r);
   auto t1 = std::chrono::steady_clock::now();
   auto cpu1 = cpu_clock::now();
+  t.server = server.seconds();
   allocs = allocations() - allocs0;
   t.seconds = std::chrono::duration<double>(t1 - t0).count();
   t.user = cpu1.user - cpu0.user;
@@ -170,9 +173,9 @@ asio::awaitable<int> run_bus_scenario(const bench_args& a) {
   if (rc) co_return rc;
   std::printf(
       "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
-      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f\n",
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f\n",
       a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, t.seconds, a.msgs / t.seconds, r.acks,
-      r.errors, t.user, t.sys, static_cast<double>(allocs) / static_cast<double>(a.msgs ? a.msgs : 1));
+      r.errors, t.user, t.sys, static_cast<double>(allocs) / static_cast<double>(a.msgs ? a.msgs : 1), t.server);
   if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
   co_return 0;
 }

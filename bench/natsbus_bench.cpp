@@ -4,6 +4,8 @@
 //   natsbus-bench --url nats://127.0.0.1:4222 --scenario async --storage memory --size 16 --msgs 100000
 //
 // Scenarios: info-sync, sync, async, core, core-js (see usage()). Unknown flags are ignored.
+// --server-pid PID adds the server's CPU time over the timed window (server_cpu_s=, from /proc/PID/stat; -1 without
+// the flag).
 // TRACE_ALLOCS=1 prints a backtrace of every allocation made by the 5001st sync publish (see alloc_counter.hpp).
 #include "alloc_counter.hpp"
 #include "bench_common.hpp"
@@ -37,6 +39,7 @@ void usage() {
   std::cerr << "usage: natsbus-bench [--url U] [--scenario S] [--storage memory|file] [--size N] [--msgs N]\n"
                "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id] [--busy-poll-us N]\n"
                "                     [--max-provisioning N]   (configure: the bus's max_provisioning_in_flight)\n"
+               "                     [--server-pid PID]       (server_cpu_s=: the server's CPU over the timed window)\n"
                "scenarios:\n"
                "  info-sync  a STREAM.INFO request before each synchronous publish\n"
                "  sync       one publisher awaiting each ack\n"
@@ -78,6 +81,7 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--no-auto-msg-id") a.auto_msg_id = false;
     else if (f == "--busy-poll-us") a.busy_poll_us = static_cast<long>(number());
     else if (f == "--max-provisioning") a.max_provisioning = static_cast<std::size_t>(number());
+    else if (f == "--server-pid") a.server_pid = static_cast<long>(number());
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
@@ -169,6 +173,7 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   std::string payload(a.size, 'x');
   result r;
   auto allocs0 = bench::allocations();
+  server_cpu_clock server(a.server_pid);
   auto cpu0 = cpu_clock::now();
   auto t0 = std::chrono::steady_clock::now();
   if (a.scenario == "sync") co_await run_sync(js, a, payload, false, r);
@@ -183,6 +188,7 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   }
   auto t1 = std::chrono::steady_clock::now();
   auto cpu1 = cpu_clock::now();
+  const double server_s = server.seconds();
   auto allocs1 = bench::allocations();
 
   if (!a.keep) {
@@ -194,10 +200,10 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   double secs = std::chrono::duration<double>(t1 - t0).count();
   std::printf(
       "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
-      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f\n",
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f\n",
       a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, secs, a.msgs / secs, r.acks, r.errors,
       cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
-      static_cast<double>(allocs1 - allocs0) / static_cast<double>(a.msgs ? a.msgs : 1));
+      static_cast<double>(allocs1 - allocs0) / static_cast<double>(a.msgs ? a.msgs : 1), server_s);
   if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
   co_return 0;
 }

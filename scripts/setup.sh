@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what natsbus needs from Debian 12 packages (idempotent, quiet when all is there) and builds it.
-# Usage: scripts/setup.sh [build-dir]
+# Installs what natsbus needs from Debian 12 packages and fetches nats-server 2.10 for the tests
+# (scripts/nats-server-2.10.sh), idempotent and quiet when all is there, and builds natsbus.
+# Usage: scripts/setup.sh [build-dir]   (NATSBUS_JOBS: parallel compile jobs, default: the number of cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +21,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The second nats-server version of the integration tests (2.10, unpacked into a cache folder, not installed).
+# Offline, setup goes on without it: the integration-2.10 test fetches it again, and fails if it cannot.
+scripts/nats-server-2.10.sh >/dev/null ||
+  echo "setup: nats-server 2.10 not fetched (see above); the integration-2.10 test needs it" >&2
+
 build=${1:-build}
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)"
+cmake --build "$build" -j"${NATSBUS_JOBS:-$(nproc)}"

@@ -4,9 +4,10 @@
 // config_failure and turned into (invalid_config, "line N: path: what") at the two entry points, which
 // catch everything.
 #include <natsbus/bus_config.hpp>
+#include <natsbus/protocol/names.hpp>
 #include <natsbus/protocol/subject.hpp>
+#include <natsbus/protocol/url.hpp>
 
-#include "connection_impl.hpp"
 #include "names.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -249,15 +250,6 @@ topic_strategy as_strategy(const YAML::Node& v, const where& w) {
   fail(w, "expected create_only, create_or_update, validate_only or skip, got " + kind(v));
 }
 
-bool is_valid_stream_name(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '.' || c == '*' || c == '>' || c == '/' || c == '\\') return false;
-  }
-  return true;
-}
-
 void check_duplicate_window(std::chrono::nanoseconds window, std::chrono::nanoseconds max_age, const where& w) {
   if (window.count() > 0 && max_age.count() > 0 && window > max_age)
     fail(w, "must not be longer than the retention (max_age)");
@@ -273,9 +265,9 @@ stream_config parse_stream(const YAML::Node& node, const where& w) {
              [&](std::string_view key, const YAML::Node& v, const where& at) {
                if (key == "name") {
                  sc.name = as_string(v, at);
-                 if (!is_valid_stream_name(sc.name))
-                   fail(at, "invalid stream name " + quoted(sc.name) +
-                                " (must be non-empty, without '.', '*', '>', '/', '\\' or whitespace)");
+                 if (!protocol::is_valid_stream_name(sc.name))
+                   fail(at, "invalid stream name " + quoted(sc.name) + " (" +
+                                std::string(protocol::stream_name_rule) + ")");
                  has_name = true;
                } else if (key == "subjects") {
                  sc.subjects = as_string_list(v, at);
@@ -426,8 +418,8 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
         if (key == "urls") {
           auto urls = as_string_list(v, at);
           for (std::size_t i = 0; i < urls.size(); ++i) {
-            detail::server_address addr;
-            if (detail::parse_server_url(urls[i], addr))
+            protocol::server_address addr;
+            if (protocol::parse_server_url(urls[i], addr))
               fail(v.IsSequence() ? at.item(i, line_of(v[i], at.line)) : at,
                    "invalid server URL " + quoted_url(urls[i]) + " (expected nats://, tls://, ws://, wss://... or host:port)");
           }
@@ -446,8 +438,8 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
           cfg.connection.request_timeout = as_timeout(v, at);
         } else if (key == "inbox_prefix") {
           auto prefix = as_nonempty_string(v, at);
-          if (!detail::valid_inbox_prefix(prefix))
-            fail(at, "invalid inbox prefix '" + prefix + "' (" + std::string(detail::inbox_prefix_rule) + ")");
+          if (!protocol::valid_inbox_prefix(prefix))
+            fail(at, "invalid inbox prefix '" + prefix + "' (" + std::string(protocol::inbox_prefix_rule) + ")");
           cfg.connection.inbox_prefix = std::move(prefix);
         } else if (key == "jetstream") {
           parse_jetstream(v, at, cfg);

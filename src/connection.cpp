@@ -44,19 +44,20 @@ connection_impl::connection_impl(asio::any_io_executor ex, connection_options op
       strand_(io_ex_ ? asio::any_io_executor(*io_ex_) : asio::any_io_executor(real_strand_)),
       opts_(std::move(opts)),
       log_(opts_.logger ? opts_.logger : quiet_logger()),
-      socket_(strand_),
+      core_(pool_policy{opts_.max_reconnects, opts_.reconnect_wait, opts_.reconnect_jitter, opts_.reconnect_delay,
+                        opts_.ignore_discovered_servers},
+            opts_.max_pings_out,
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                reinterpret_cast<std::uintptr_t>(this)),
+      transport_(strand_),
       parser_(protocol::parser_limits{opts_.max_control_line, 1024 * 1024, 64 * 1024}),
       rbuf_(std::max<std::size_t>(opts_.read_buffer_size, 4096)),
       writer_wake_(strand_),
+      write_timer_(strand_),
       ping_timer_(strand_),
       reconnect_timer_(strand_),
-      request_timer_(strand_) {
-  rng_state_ = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-               reinterpret_cast<std::uintptr_t>(this);
-  if (opts_.max_pings_out < 1) opts_.max_pings_out = 1;
-  wbuf_.reserve(64 * 1024);
-  wire_.reserve(64 * 1024);
-}
+      state_timer_(strand_),
+      request_timer_(strand_) {}
 
 void connection_impl::emit(event_kind kind, error_code ec, std::string text, std::uint64_t sid) {
   event_handler h;
@@ -67,82 +68,37 @@ void connection_impl::emit(event_kind kind, error_code ec, std::string text, std
   if (h) h(connection_event{kind, ec, std::move(text), sid});
 }
 
-std::uint64_t connection_impl::random() noexcept {
-  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-asio::awaitable<error_code> connection_impl::try_server(pool_entry& e, std::string& error_text) {
-  // A copy: the INFO of the handshake may add discovered servers to pool_, which moves its entries.
-  const server_address addr = e.addr;
-  asio::ip::tcp::resolver resolver(strand_);
-  asio::steady_timer deadline(strand_);
-  auto [rec, results] = co_await resolver.async_resolve(addr.host, std::to_string(addr.port), use_ec);
-  if (rec) co_return rec;
-  if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-  socket_ = asio::ip::tcp::socket(strand_);
-  deadline.expires_after(opts_.connect_timeout);
-  auto r = co_await (asio::async_connect(socket_, results, use_ec) || deadline.async_wait(use_ec));
-  if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-  if (r.index() == 1) co_return error_code(error::connect_timeout);
-  auto [cec, ep] = std::get<0>(r);
-  if (cec) co_return cec;
-  socket_.set_option(asio::ip::tcp::no_delay(true));
-  socket_.non_blocking(true);  // the writer tries write_some before waiting on the reactor
-  deadline.expires_after(opts_.connect_timeout);
-  auto h = co_await (handshake(addr) || deadline.async_wait(use_ec));
-  error_code hec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);
-  if (state_ == conn_state::closed) hec = error::connection_closed;
-  if (hec) {
-    log_->warn("natsbus: handshake with {} failed: {}", addr.redacted, hec.message());
-    {
-      std::lock_guard lock(cold_mutex_);
-      error_text = last_error_;
-    }
-    error_code ignored;
-    socket_.close(ignored);
-    co_return hec;
-  }
-  log_->info("natsbus: connected to {}", addr.redacted);
-  co_return error_code{};
+void connection_impl::set_state(conn_state s) {
+  state_ = s;
+  state_timer_.cancel();  // whoever waits for a state change looks again
 }
 
 asio::awaitable<void> connection_impl::connect_op() {
   auto self = shared_from_this();
   if (state_ != conn_state::idle) throw boost::system::system_error(error::invalid_argument, "connect called twice");
   state_ = conn_state::connecting;
-  pool_.clear();
-  for (const auto& url : opts_.servers) {
-    pool_entry e;
-    if (auto ec = parse_server_url(url, e.addr)) {
-      state_ = conn_state::idle;
-      throw boost::system::system_error(ec, "bad server URL '" + url + "'");
-    }
-    pool_.push_back(std::move(e));
-  }
-  if (pool_.empty()) {
+  std::string bad;
+  if (auto ec = core_.pool.seed(opts_.servers, opts_.randomize_servers, bad)) {
     state_ = conn_state::idle;
-    throw boost::system::system_error(error::no_servers, "no server URLs");
+    if (ec == error::no_servers) throw boost::system::system_error(ec, "no server URLs");
+    throw boost::system::system_error(ec, "bad server URL '" + bad + "'");
   }
   if (!valid_inbox_prefix(opts_.inbox_prefix)) {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::invalid_argument, "bad inbox_prefix '" + opts_.inbox_prefix +
                                                                    "': " + std::string(inbox_prefix_rule));
   }
-  if (opts_.randomize_servers)
-    for (std::size_t i = pool_.size(); i > 1; --i) std::swap(pool_[i - 1], pool_[random() % i]);
 
   error_code last = error::no_servers;
   std::string last_text;
-  for (std::size_t i = 0; i < pool_.size(); ++i) {
+  for (std::size_t i = 0; i < core_.pool.size(); ++i) {
     if (state_ == conn_state::closed) break;
-    pool_[i].last_attempt = std::chrono::steady_clock::now();
-    last = co_await try_server(pool_[i], last_text);
+    core_.pool.attempting(i, std::chrono::steady_clock::now());
+    last = co_await try_server(i, last_text);
     if (last) continue;
-    current_ = i;
-    state_ = conn_state::connected;
+    core_.pool.connected(i);
+    ever_connected_ = true;
+    set_state(conn_state::connected);
     emit(event_kind::connected);
     asio::co_spawn(strand_, run(), asio::detached);
     co_return;
@@ -151,6 +107,7 @@ asio::awaitable<void> connection_impl::connect_op() {
   if (opts_.retry_on_failed_connect && opts_.allow_reconnect) {
     log_->warn("natsbus: first connect failed ({}); retrying in the background", last.message());
     state_ = conn_state::reconnecting;
+    core_.out.set_bound(opts_.reconnect_buffer_size);
     asio::co_spawn(strand_, reconnect_then_run(), asio::detached);
     co_return;
   }
@@ -173,39 +130,33 @@ error_code connection_impl::check_publish(std::string_view subject, std::string_
 void connection_impl::do_publish(std::string_view subject, std::string_view payload, const headers* hdrs,
                                  std::string_view reply, void_handler h) {
   if (auto ec = check_publish(subject, payload, hdrs, reply)) return done(std::move(h), ec);
-  auto before = wbuf_.size();
-  error_code ec = protocol::encode_publish(wbuf_, subject, reply, hdrs, payload, protocol::prechecked);
-  if (ec || !fits_reconnect_buffer(before, ec)) return done(std::move(h), ec);
+  if (auto ec = core_.out.append_publish(subject, reply, hdrs, payload)) return done(std::move(h), ec);
   out_msgs_.add(1);
   wake_writer();
   // While reconnecting the reconnect buffer bounds what is queued: no suspension, an error when full.
-  if (wbuf_.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
+  if (core_.out.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
   else done(std::move(h), error_code{});
 }
 
 bool connection_impl::try_queue(std::string_view subject, std::string_view payload, const headers* hdrs,
                                 std::string_view reply, error_code& ec) {
   ec = {};
-  if (!on_owner_thread() || wbuf_.size() > opts_.write_buffer_limit) return false;
+  if (!on_owner_thread() || core_.out.size() > opts_.write_buffer_limit) return false;
   if ((ec = check_publish(subject, payload, hdrs, reply))) return false;
-  auto before = wbuf_.size();
-  ec = protocol::encode_publish(wbuf_, subject, reply, hdrs, payload, protocol::prechecked);
-  if (ec || !fits_reconnect_buffer(before, ec)) return false;
+  if ((ec = core_.out.append_publish(subject, reply, hdrs, payload))) return false;
   out_msgs_.add(1);
   wake_writer();
   return true;
 }
 
-void connection_impl::queue_frame(std::string_view frame, std::uint64_t, void_handler h) {
+void connection_impl::queue_frame(std::string_view frame, void_handler h) {
   auto st = state_.load(std::memory_order_relaxed);
   if (st == conn_state::closed) return done(std::move(h), error_code(error::connection_closed));
   if (!accepting()) return done(std::move(h), error_code(error::disconnected));
-  auto before = wbuf_.size();
-  wbuf_.append(frame);
-  if (error_code ec; !fits_reconnect_buffer(before, ec)) return done(std::move(h), ec);
+  if (auto ec = core_.out.append_frame(frame)) return done(std::move(h), ec);
   out_msgs_.add(1);
   wake_writer();
-  if (wbuf_.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
+  if (core_.out.size() > opts_.write_buffer_limit && writable()) blocked_publishers_.push_back(std::move(h));
   else done(std::move(h), error_code{});
 }
 
@@ -217,27 +168,21 @@ void connection_impl::do_subscribe(std::string_view subject, std::string_view qu
     return done(std::move(h), error_code(error::disconnected), subscription{});
   auto s = std::make_shared<sub_state>();
   s->conn = weak_from_this();
-  s->sid = next_sid_++;
+  s->sid = core_.subs.next_sid();
   s->subject = std::string(subject);
   s->queue = std::string(queue);
   s->max_pending_msgs = opts_.subscription_pending_msgs;
   s->max_pending_bytes = opts_.subscription_pending_bytes;
   // While reconnecting the SUB goes out with the replay of every subscription.
   if (st == conn_state::connected)
-    if (auto ec = protocol::encode_sub(wbuf_, subject, queue, s->sid)) return done(std::move(h), ec, subscription{});
-  subs_.emplace(s->sid, s);
+    if (auto ec = core_.out.append_sub(subject, queue, s->sid)) return done(std::move(h), ec, subscription{});
+  core_.subs.add(s);
   wake_writer();
   done(std::move(h), error_code{}, subscription(std::move(s)));
 }
 
 void connection_impl::sub_next(const std::shared_ptr<sub_state>& s, message_handler h) {
-  if (!s->queue_msgs.empty()) {
-    message m = std::move(s->queue_msgs.front());
-    s->queue_msgs.pop_front();
-    s->queue_bytes -= m.payload.size();
-    s->pending.store(s->queue_msgs.size(), std::memory_order_relaxed);
-    return done(std::move(h), error_code{}, std::move(m));
-  }
+  if (message m; s->pop(m)) return done(std::move(h), error_code{}, std::move(m));
   if (s->closed) return done(std::move(h), error_code(error::subscription_closed), message{});
   if (s->waiter) return done(std::move(h), error_code(error::invalid_argument), message{});
   s->waiter.emplace(std::move(h));
@@ -245,45 +190,37 @@ void connection_impl::sub_next(const std::shared_ptr<sub_state>& s, message_hand
 
 void connection_impl::sub_unsubscribe(const std::shared_ptr<sub_state>& s, std::uint64_t max_msgs) {
   if (s->closed) return;
-  auto st = state_.load();
-  bool up = st == conn_state::connected || st == conn_state::draining;
-  if (max_msgs == 0) {
+  const bool up = writable();
+  // A limit already reached ends the subscription now, as an unlimited unsubscribe does.
+  if (max_msgs != 0 && s->delivered.load() < max_msgs) {
+    s->max_msgs = max_msgs;
     if (up) {
-      protocol::encode_unsub(wbuf_, s->sid);
+      core_.out.append_unsub(s->sid, max_msgs);
       wake_writer();
     }
-    subs_.erase(s->sid);
-    finish_subscription(*s);
-    return;
-  }
-  s->max_msgs = max_msgs;
-  if (s->delivered.load() >= max_msgs) {
-    if (up) {
-      protocol::encode_unsub(wbuf_, s->sid);
-      wake_writer();
-    }
-    subs_.erase(s->sid);
-    finish_subscription(*s);
     return;
   }
   if (up) {
-    protocol::encode_unsub(wbuf_, s->sid, max_msgs);
+    core_.out.append_unsub(s->sid);
     wake_writer();
   }
+  auto keep = s;
+  core_.subs.erase(keep->sid);
+  finish_subscription(*keep);
 }
 
-std::uint64_t connection_impl::subscribe_raw(std::string_view pattern,
-                                            std::function<void(const protocol::event&)> fn) {
+std::uint64_t connection_impl::subscribe_raw(std::string_view pattern, frame_listener* l) {
   if (!accepting()) return 0;
   auto s = std::make_shared<sub_state>();
   s->conn = weak_from_this();
-  s->sid = next_sid_++;
+  s->sid = core_.subs.next_sid();
   s->subject = std::string(pattern);
-  s->raw = std::move(fn);
-  if (writable() && protocol::encode_sub(wbuf_, pattern, {}, s->sid)) return 0;
-  subs_.emplace(s->sid, s);
+  s->raw = l;
+  if (writable() && core_.out.append_sub(pattern, {}, s->sid)) return 0;
+  const auto sid = s->sid;
+  core_.subs.add(std::move(s));
   wake_writer();
-  return s->sid;
+  return sid;
 }
 
 // ---- request/reply ----
@@ -294,19 +231,17 @@ const std::string& connection_impl::inbox_prefix() {
 }
 
 void connection_impl::ensure_inbox() {
-  if (inbox_sid_ != 0) return;
-  inbox_sid_ = next_sid_++;
+  if (core_.inbox_sid != 0) return;
+  core_.inbox_sid = core_.subs.next_sid();
   if (!writable()) return;  // replayed with the subscriptions after the reconnect
-  std::string pattern = inbox_prefix() + "*";
-  (void)protocol::encode_sub(wbuf_, pattern, {}, inbox_sid_);
+  (void)core_.out.append_sub(inbox_prefix() + "*", {}, core_.inbox_sid);
   wake_writer();
 }
 
-void connection_impl::do_request(std::string_view subject, std::string_view payload, const headers* hdrs,
-                                 std::chrono::milliseconds timeout, message_handler h) {
-  if (auto ec = check_publish(subject, payload, hdrs, {})) return done(std::move(h), ec, message{});
+std::uint64_t connection_impl::send_request(std::string_view subject, std::string_view payload, const headers* hdrs,
+                                            error_code& ec) {
   ensure_inbox();
-  std::uint64_t token = next_token_++;
+  const std::uint64_t token = core_.requests.next_token();
   char reply[128];
   static_assert(max_inbox_prefix + 1 + protocol::nuid::length + 1 + 20 <= sizeof reply);
   const std::string& prefix = inbox_prefix_;
@@ -315,21 +250,49 @@ void connection_impl::do_request(std::string_view subject, std::string_view payl
   (void)tec;
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
   // The subject was checked, and the reply is our own inbox.
-  error_code ec = protocol::encode_publish(wbuf_, subject, reply_sv, hdrs, payload, protocol::prechecked);
-  if (ec) return done(std::move(h), ec, message{});
+  if ((ec = core_.out.append_publish(subject, reply_sv, hdrs, payload))) return 0;
   out_msgs_.add(1);
   // A lone request goes out at once: its caller waits for the reply.
-  if (requests_.empty()) write_lone();
+  if (core_.requests.empty()) write_lone();
   else wake_writer();
+  return token;
+}
+
+void connection_impl::do_request(std::string_view subject, std::string_view payload, const headers* hdrs,
+                                 std::chrono::milliseconds timeout, message_handler h) {
+  if (auto ec = check_publish(subject, payload, hdrs, {})) return done(std::move(h), ec, message{});
+  error_code ec;
+  const auto token = send_request(subject, payload, hdrs, ec);
+  if (ec) return done(std::move(h), ec, message{});
   if (timeout.count() <= 0) timeout = opts_.request_timeout;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  requests_.emplace(token, pending_request{deadline, std::move(h)});
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  core_.requests.add(token, std::move(h), deadline);
+  arm_request_sweeper(deadline);
+}
+
+std::uint64_t connection_impl::request_stream(std::string_view subject, std::string_view payload, const headers* hdrs,
+                                              std::chrono::steady_clock::time_point deadline,
+                                              std::shared_ptr<reply_stream> s, error_code& ec) {
+  if ((ec = check_publish(subject, payload, hdrs, {}))) return 0;
+  const auto token = send_request(subject, payload, hdrs, ec);
+  if (ec) return 0;
+  core_.requests.add_stream(token, std::move(s), deadline);
+  arm_request_sweeper(deadline);
+  return token;
+}
+
+void connection_impl::arm_request_sweeper(std::chrono::steady_clock::time_point deadline) {
   if (!request_sweeper_running_) {
     request_sweeper_running_ = true;
     asio::co_spawn(strand_, request_sweeper(), asio::detached);
   } else if (deadline < request_timer_.expiry()) {
     request_timer_.cancel();
   }
+}
+
+void connection_impl::complete_all(std::vector<request_mux::completion>& cs) {
+  for (auto& c : cs) done(std::move(c.handler), c.ec, std::move(c.msg));
+  cs.clear();
 }
 
 void connection_impl::on_response(const protocol::event& ev) {
@@ -339,36 +302,18 @@ void connection_impl::on_response(const protocol::event& ev) {
   std::uint64_t token = 0;
   auto [p, tec] = std::from_chars(tok.data(), tok.data() + tok.size(), token);
   if (tec != std::errc{} || p != tok.data() + tok.size()) return;
-  auto it = requests_.find(token);
-  if (it == requests_.end()) {
-    if (on_inbox_message_) on_inbox_message_(ev, token);
-    return;  // late reply to an abandoned request
-  }
-  auto h = std::move(it->second.handler);
-  requests_.erase(it);
-  if (ev.kind == protocol::op::hmsg && ev.payload.empty() && protocol::peek_status(ev.headers) == status::no_responders)
-    return done(std::move(h), error_code(error::no_responders), message{});
-  message m;
-  if (auto mec = make_message(ev, m)) return done(std::move(h), mec, message{});
-  done(std::move(h), error_code{}, std::move(m));
+  if (auto c = core_.requests.on_reply(token, ev)) done(std::move(c->handler), c->ec, std::move(c->msg));
 }
 
 asio::awaitable<void> connection_impl::request_sweeper() {
   auto self = shared_from_this();
+  std::vector<request_mux::completion> expired;
+  auto next = core_.requests.earliest();
   while (state_ != conn_state::closed) {
-    auto next = asio::steady_timer::time_point::max();
-    for (auto& [tok, r] : requests_) next = std::min(next, r.deadline);
     request_timer_.expires_at(next);
     co_await request_timer_.async_wait(use_ec);
-    auto now = std::chrono::steady_clock::now();
-    for (auto it = requests_.begin(); it != requests_.end();) {
-      if (it->second.deadline <= now) {
-        done(std::move(it->second.handler), error_code(error::timeout), message{});
-        it = requests_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    next = core_.requests.expire(std::chrono::steady_clock::now(), expired);
+    complete_all(expired);
   }
   request_sweeper_running_ = false;
 }
@@ -378,56 +323,72 @@ void connection_impl::do_flush(void_handler h) {
   if (st == conn_state::closed) return done(std::move(h), error_code(error::connection_closed));
   if (st != conn_state::connected && st != conn_state::draining)
     return done(std::move(h), error_code(error::disconnected));
-  protocol::encode_ping(wbuf_);
-  ++wbuf_pings_;
-  pong_waiters_.emplace_back(std::move(h));
+  core_.out.append_ping();
+  core_.pings.flush(std::move(h));
   wake_writer();
 }
 
-asio::awaitable<void> connection_impl::drain_op() {
+asio::awaitable<void> connection_impl::drain_op(std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Draining during a reconnect waits for it: the UNSUBs and the flush need a session.
+  while (state_ == conn_state::reconnecting || state_ == conn_state::connecting) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw boost::system::system_error(error::timeout, "drain: still reconnecting when its timeout ran out");
+    state_timer_.expires_at(deadline);
+    co_await state_timer_.async_wait(use_ec);
+  }
   if (state_ != conn_state::connected) {
     throw boost::system::system_error(state_ == conn_state::closed ? error::connection_closed : error::disconnected);
   }
-  state_ = conn_state::draining;
-  for (auto& [sid, s] : subs_) {
-    if (sid == inbox_sid_) continue;
-    protocol::encode_unsub(wbuf_, sid);
-  }
+  set_state(conn_state::draining);
+  core_.subs.for_each([&](const sub_state& s) {
+    if (!s.raw) core_.out.append_unsub(s.sid);
+  });
   wake_writer();
-  auto [ec] = co_await asio::async_initiate<decltype(use_ec), void(error_code)>(
-      [this](auto handler) { do_flush(void_handler(std::move(handler))); }, use_ec);
+  asio::steady_timer limit(strand_);
+  limit.expires_at(deadline);
+  auto r = co_await (asio::async_initiate<decltype(use_ec), void(error_code)>(
+                         [this](auto handler) { do_flush(void_handler(std::move(handler))); }, use_ec) ||
+                     limit.async_wait(use_ec));
+  error_code ec = r.index() == 1 ? error_code(error::timeout) : std::get<0>(std::get<0>(r));
   // Every message the server sent before our UNSUBs is now queued; the queues stay readable after close.
   do_close(error::connection_closed);
-  if (ec) throw boost::system::system_error(ec);
+  if (ec) throw boost::system::system_error(ec, ec == error::timeout ? "drain: no PONG before its timeout" : "drain");
 }
 
 void connection_impl::fail_pending(error_code ec) {
-  for (auto& w : pong_waiters_)
-    if (w) done(std::move(*w), ec);
-  pong_waiters_.clear();
+  std::vector<void_handler> flushes;
+  core_.pings.fail_all(flushes);
+  for (auto& h : flushes) done(std::move(h), ec);
   for (auto& h : blocked_publishers_) done(std::move(h), ec);
   blocked_publishers_.clear();
-  for (auto& [tok, r] : requests_) done(std::move(r.handler), ec, message{});
-  requests_.clear();
+  std::vector<request_mux::completion> cs;
+  core_.requests.fail_all(ec, cs);
+  complete_all(cs);
+}
+
+void connection_impl::finish_subscription(sub_state& s) {
+  if (auto w = subscription_table::finish(s)) done(std::move(*w), error_code(error::subscription_closed), message{});
 }
 
 void connection_impl::do_close(error_code reason) {
   auto prev = state_.exchange(conn_state::closed);
+  state_timer_.cancel();
   if (prev == conn_state::closed) return;
-  error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_.close();
   writer_wake_.cancel();
+  write_timer_.cancel();
   ping_timer_.cancel();
   reconnect_timer_.cancel();
   request_timer_.cancel();
   error_code pending_ec = reason == error::connection_closed ? reason : error_code(error::disconnected);
   fail_pending(pending_ec);
-  for (auto& [sid, s] : subs_) finish_subscription(*s);
-  subs_.clear();
-  wbuf_.clear();
-  for (auto& fn : on_close_) fn(reason);
+  std::vector<message_handler> closed;
+  core_.subs.finish_all(closed);
+  for (auto& w : closed) done(std::move(w), error_code(error::subscription_closed), message{});
+  core_.out.clear();
+  notify([&](lifecycle_listener& l) { l.on_close(reason); });
   if (prev == conn_state::connected || prev == conn_state::draining) emit(event_kind::disconnected, reason);
   emit(event_kind::closed, reason);
 }
@@ -478,7 +439,7 @@ void connection::publish_impl(std::string_view subject, std::string_view payload
   error_code ec = protocol::encode_publish(frame, subject, reply, hdrs, payload, protocol::prechecked);
   if (ec) return detail::complete(impl_->strand_, std::move(h), ec);
   asio::dispatch(im.strand_, [impl = impl_, frame = std::move(frame), h = std::move(h)]() mutable {
-    impl->queue_frame(frame, 0, std::move(h));
+    impl->queue_frame(frame, std::move(h));
   });
 }
 
@@ -509,9 +470,9 @@ void connection::flush_impl(asio::any_completion_handler<void(error_code)> h) {
   asio::dispatch(impl_->strand_, [impl = impl_, h = std::move(h)]() mutable { impl->do_flush(std::move(h)); });
 }
 
-void connection::drain_impl(asio::any_completion_handler<void(error_code)> h) {
+void connection::drain_impl(std::chrono::milliseconds timeout, asio::any_completion_handler<void(error_code)> h) {
   auto impl = impl_;
-  asio::co_spawn(impl->strand_, impl->drain_op(), [h = std::move(h)](std::exception_ptr e) mutable {
+  asio::co_spawn(impl->strand_, impl->drain_op(timeout), [h = std::move(h)](std::exception_ptr e) mutable {
     error_code ec;
     if (e) {
       try {
@@ -548,7 +509,7 @@ server_info connection::info() const {
 
 bool connection::is_connected() const noexcept { return impl_->state_.load() == detail::conn_state::connected; }
 
-std::size_t connection::pending_requests() const noexcept { return impl_->requests_.size(); }
+std::size_t connection::pending_requests() const noexcept { return impl_->pending_requests(); }
 
 std::string connection::last_error() const {
   std::lock_guard lock(impl_->cold_mutex_);
@@ -593,14 +554,9 @@ asio::awaitable<void> connection::publish_awaitable(std::string_view subject, st
 asio::awaitable<std::tuple<error_code, message>> subscription::next_awaitable_ec() {
   if (state_) {
     auto conn = state_->conn.lock();
-    if (conn && conn->on_owner_thread() && !state_->queue_msgs.empty()) {
+    if (conn && conn->on_owner_thread()) {
       std::tuple<error_code, message> r;
-      auto& q = state_->queue_msgs;
-      std::get<1>(r) = std::move(q.front());
-      q.pop_front();
-      state_->queue_bytes -= std::get<1>(r).payload.size();
-      state_->pending.store(q.size(), std::memory_order_relaxed);
-      co_return r;
+      if (state_->pop(std::get<1>(r))) co_return r;
     }
   }
   co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code, message)>(
@@ -619,9 +575,7 @@ void subscription::next_impl(asio::any_completion_handler<void(error_code, messa
   auto conn = state_->conn.lock();
   if (!conn) {
     // The connection is gone; whatever was queued is still ours to hand out.
-    if (!state_->queue_msgs.empty()) {
-      message m = std::move(state_->queue_msgs.front());
-      state_->queue_msgs.pop_front();
+    if (message m; state_->pop(m)) {
       return detail::complete(asio::system_executor{}, std::move(handler), error_code{}, std::move(m));
     }
     return detail::complete(asio::system_executor{}, std::move(handler), error_code(error::connection_closed), message{});

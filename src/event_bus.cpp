@@ -102,7 +102,7 @@ asio::awaitable<error_code> event_bus_impl::ensure_topic(std::string topic) {
     fresh.ready = true;
     if (fresh.persistent) cached_streams_.store(streams_.size(), std::memory_order_relaxed);
   }
-  for (auto& w : waiters) complete(cimpl_->strand_, std::move(w), ec);
+  for (auto& w : waiters) complete(cimpl_->executor(), std::move(w), ec);
   co_return ec;
 }
 
@@ -299,10 +299,10 @@ topic_strategy event_bus::get_topic_config_strategy() const noexcept {
 
 void event_bus::start_impl(asio::any_completion_handler<void(error_code)> h) {
   auto impl = impl_;
-  asio::co_spawn(impl->cimpl_->strand_, impl->start_op(),
+  asio::co_spawn(impl->cimpl_->executor(), impl->start_op(),
                  [impl, h = std::move(h)](std::exception_ptr e, error_code ec) mutable {
                    if (e) ec = error::invalid_argument;
-                   detail::complete(impl->cimpl_->strand_, std::move(h), ec);
+                   detail::complete(impl->cimpl_->executor(), std::move(h), ec);
                  });
 }
 
@@ -320,11 +320,11 @@ asio::awaitable<std::tuple<error_code, topic_configure_result>> configure_one(
 void event_bus::configure_impl(std::string topic, topic_options opts,
                                asio::any_completion_handler<void(error_code, topic_configure_result)> h) {
   auto impl = impl_;
-  asio::co_spawn(impl->cimpl_->strand_, configure_one(impl, std::move(topic), std::move(opts)),
+  asio::co_spawn(impl->cimpl_->executor(), configure_one(impl, std::move(topic), std::move(opts)),
                  [impl, h = std::move(h)](std::exception_ptr e,
                                           std::tuple<error_code, topic_configure_result> r) mutable {
                    if (e) std::get<0>(r) = error::invalid_argument;
-                   detail::complete(impl->cimpl_->strand_, std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
                  });
 }
 
@@ -332,7 +332,7 @@ void event_bus::configure_many_impl(
     std::vector<topic_config> topics,
     asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)> h) {
   auto impl = impl_;
-  asio::dispatch(impl->cimpl_->strand_, [impl, t = std::move(topics), h = std::move(h)]() mutable {
+  asio::dispatch(impl->cimpl_->executor(), [impl, t = std::move(topics), h = std::move(h)]() mutable {
     impl->configure_many(std::move(t), std::move(h));
   });
 }
@@ -358,7 +358,7 @@ void event_bus::remove_topic_config(std::string_view topic) {
     auto it = impl_->registry_.find(topic);
     if (it != impl_->registry_.end()) impl_->registry_.erase(it);
   }
-  asio::dispatch(impl_->cimpl_->strand_, [impl = impl_, t = std::string(topic)] {
+  asio::dispatch(impl_->cimpl_->executor(), [impl = impl_, t = std::string(topic)] {
     auto it = impl->topics_.find(t);
     if (it == impl->topics_.end() || !it->second.ready) return;
     impl->topic_by_id_.erase(it->second.id);
@@ -382,10 +382,10 @@ asio::awaitable<std::tuple<error_code, ack_future>> publish_async_owned(std::sha
 void event_bus::publish_impl(std::string topic, std::string payload, bus_publish_options opts,
                              asio::any_completion_handler<void(error_code, pub_ack)> h) {
   auto impl = impl_;
-  asio::co_spawn(impl->cimpl_->strand_, publish_owned(impl, std::move(topic), std::move(payload), std::move(opts)),
+  asio::co_spawn(impl->cimpl_->executor(), publish_owned(impl, std::move(topic), std::move(payload), std::move(opts)),
                  [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, pub_ack> r) mutable {
                    if (e) std::get<0>(r) = error::invalid_argument;
-                   detail::complete(impl->cimpl_->strand_, std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
                  });
 }
 
@@ -393,11 +393,11 @@ void event_bus::publish_async_impl(std::string topic, std::string payload, bus_p
                                    asio::any_completion_handler<void(error_code, ack_future)> h) {
   // The bytes are owned here, so the frame can be queued from the copy.
   auto impl = impl_;
-  asio::co_spawn(impl->cimpl_->strand_,
+  asio::co_spawn(impl->cimpl_->executor(),
                  publish_async_owned(impl, std::move(topic), std::move(payload), std::move(opts)),
                  [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, ack_future> r) mutable {
                    if (e) std::get<0>(r) = error::invalid_argument;
-                   detail::complete(impl->cimpl_->strand_, std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
                  });
 }
 
@@ -406,7 +406,7 @@ asio::awaitable<std::tuple<error_code, pub_ack>> event_bus::publish_awaitable_ec
                                                                                 const bus_publish_options& opts) {
   if (impl_->conn_.on_owner_thread()) co_return co_await impl_->publish_op(topic, payload, opts);
   auto op = publish_owned(impl_, std::string(topic), std::string(payload), opts);
-  co_return co_await asio::co_spawn(impl_->cimpl_->strand_, std::move(op), asio::use_awaitable);
+  co_return co_await asio::co_spawn(impl_->cimpl_->executor(), std::move(op), asio::use_awaitable);
 }
 
 asio::awaitable<pub_ack> event_bus::publish_awaitable(std::string_view topic, std::string_view payload,
@@ -421,7 +421,7 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus::publish_async_awa
   auto& im = *impl_;
   if (im.conn_.on_owner_thread()) co_return co_await im.publish_async_op(topic, payload, opts);
   auto op = publish_async_owned(impl_, std::string(topic), std::string(payload), opts);
-  co_return co_await asio::co_spawn(im.cimpl_->strand_, std::move(op), asio::use_awaitable);
+  co_return co_await asio::co_spawn(im.cimpl_->executor(), std::move(op), asio::use_awaitable);
 }
 
 asio::awaitable<ack_future> event_bus::publish_async_awaitable(std::string_view topic, std::string_view payload,
@@ -445,12 +445,12 @@ void event_bus::subscribe_impl(std::string topic, message_handler fn,
                                asio::any_completion_handler<void(error_code, subscription)> h) {
   auto impl = impl_;
   if (!protocol::is_valid_subscription_subject(topic))
-    return detail::complete(impl->cimpl_->strand_, std::move(h), error_code(error::invalid_subject), subscription{});
+    return detail::complete(impl->cimpl_->executor(), std::move(h), error_code(error::invalid_subject), subscription{});
   impl->conn_.subscribe(
       topic, {},
       [impl, fn = std::move(fn), h = std::move(h)](error_code ec, subscription sub) mutable {
-        if (!ec) asio::co_spawn(impl->cimpl_->strand_, deliver(sub, std::move(fn)), asio::detached);
-        detail::complete(impl->cimpl_->strand_, std::move(h), ec, std::move(sub));
+        if (!ec) asio::co_spawn(impl->cimpl_->executor(), deliver(sub, std::move(fn)), asio::detached);
+        detail::complete(impl->cimpl_->executor(), std::move(h), ec, std::move(sub));
       });
 }
 

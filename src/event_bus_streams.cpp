@@ -330,8 +330,8 @@ void event_bus_impl::configure_many(
   b->window = std::min(initial_window, b->max_window);
   b->budget = jimpl_->opts_.timeout / 4;
   b->workers = b->max_window;
-  b->gate.emplace(cimpl_->strand_, asio::steady_timer::time_point::max());
-  for (std::size_t k = b->workers; k > 0; --k) asio::co_spawn(cimpl_->strand_, configure_worker(b), asio::detached);
+  b->gate.emplace(cimpl_->executor(), asio::steady_timer::time_point::max());
+  for (std::size_t k = b->workers; k > 0; --k) asio::co_spawn(cimpl_->executor(), configure_worker(b), asio::detached);
 }
 
 void event_bus_impl::pace(configure_batch& b) {
@@ -401,7 +401,7 @@ void event_bus_impl::finish_configure(configure_batch& b) {
       break;
     }
   }
-  complete(cimpl_->strand_, std::move(*b.handler), first, std::move(b.results));
+  complete(cimpl_->executor(), std::move(*b.handler), first, std::move(b.results));
 }
 
 // ---- repair under windowed publishes ----
@@ -414,8 +414,8 @@ bool event_bus_impl::take_repair(ack_state* s, error_code ec) {
   if (topic.empty()) return false;
   drop(s->tag >> 1);
   // Posted: the hook runs inside the reader's batch, and co_spawn would start the coroutine right here.
-  asio::post(cimpl_->strand_, [self = shared_from_this(), topic = std::move(topic), s, serial = s->serial]() mutable {
-    asio::co_spawn(self->cimpl_->strand_, self->repair_windowed(std::move(topic), s, serial), asio::detached);
+  asio::post(cimpl_->executor(), [self = shared_from_this(), topic = std::move(topic), s, serial = s->serial]() mutable {
+    asio::co_spawn(self->cimpl_->executor(), self->repair_windowed(std::move(topic), s, serial), asio::detached);
   });
   return true;
 }

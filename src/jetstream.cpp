@@ -1,6 +1,8 @@
 // natsbus::jetstream management API: each call is one request over the connection's multiplexed inbox.
 #include "jetstream_impl.hpp"
 
+#include <natsbus/protocol/names.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -11,12 +13,7 @@ namespace detail {
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
-bool valid_name(std::string_view name) noexcept {
-  if (name.empty()) return false;
-  for (unsigned char c : name)
-    if (c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f) return false;
-  return true;
-}
+bool valid_name(std::string_view name) noexcept { return protocol::is_valid_stream_name(name); }
 
 namespace {
 
@@ -52,7 +49,7 @@ error_code to_error_code(std::exception_ptr e, const std::shared_ptr<std::string
 }  // namespace
 
 jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts)
-    : conn_(std::move(conn)), opts_(std::move(opts)), sweep_timer_(conn_->strand_) {
+    : conn_(std::move(conn)), opts_(std::move(opts)), sweep_timer_(conn_->executor()) {
   prefix_ = opts_.domain.empty() ? opts_.api_prefix : "$JS." + opts_.domain + ".API";
   if (opts_.max_pending == 0) opts_.max_pending = 1;
   std::size_t ring = 1;
@@ -69,7 +66,7 @@ jetstream_impl::jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_
 template <class T>
 void jetstream_impl::spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h,
                            std::shared_ptr<std::string> text) {
-  auto strand = conn_->strand_;
+  auto strand = conn_->executor();
   asio::co_spawn(strand, std::move(op),
                  [strand, h = std::move(h), text = std::move(text)](std::exception_ptr e, T v) mutable {
                    error_code ec = to_error_code(e, text);
@@ -140,26 +137,16 @@ using detail::jetstream_impl;
 
 jetstream::jetstream(connection& conn, jetstream_options opts)
     : impl_(std::make_shared<jetstream_impl>(conn.impl(), std::move(opts))) {
-  asio::dispatch(impl_->conn_->strand_, [w = std::weak_ptr<jetstream_impl>(impl_)] {
-    auto impl = w.lock();
-    if (!impl) return;
-    impl->conn_->on_close_.push_back([w](error_code reason) {
-      if (auto i = w.lock()) i->fail_all(reason == error::connection_closed ? reason : error_code(error::disconnected));
-    });
-    impl->conn_->on_disconnect_.push_back([w] {
-      if (auto i = w.lock()) i->on_disconnect();
-    });
-    impl->conn_->on_reconnect_.push_back([w] {
-      if (auto i = w.lock()) i->on_reconnect();
-    });
+  asio::dispatch(impl_->conn_->executor(), [w = std::weak_ptr<jetstream_impl>(impl_)] {
+    if (auto impl = w.lock()) impl->conn_->add_listener(impl);
   });
 }
 
 jetstream::~jetstream() {
-  asio::dispatch(impl_->conn_->strand_, [impl = impl_] { impl->fail_all(error::connection_closed); });
+  asio::dispatch(impl_->conn_->executor(), [impl = impl_] { impl->fail_all(error::connection_closed); });
 }
 
-connection::executor_type jetstream::get_executor() const noexcept { return impl_->conn_->strand_; }
+connection::executor_type jetstream::get_executor() const noexcept { return impl_->conn_->executor(); }
 
 api_error jetstream::last_api_error() const {
   std::lock_guard lock(impl_->error_mutex_);
@@ -197,7 +184,7 @@ void jetstream::stream_info_impl(std::string name, handler<stream_info> h, text_
 
 void jetstream::delete_impl(std::string subject, handler<void> h, text_slot t) {
   auto impl = impl_;
-  auto strand = impl->conn_->strand_;
+  auto strand = impl->conn_->executor();
   asio::co_spawn(strand,
                  [](std::shared_ptr<jetstream_impl> impl, std::string subject) -> asio::awaitable<void> {
                    auto pos = subject.find('.', subject.find('.') + 1);

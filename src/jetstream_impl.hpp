@@ -48,7 +48,7 @@ struct alignas(64) ack_state {
   error_code ec;
   std::uint64_t serial = 0;    // publish order, for resends
   std::uint64_t tag = 0;
-  std::uint64_t wbuf_gen = 0;  // the connection's wbuf_gen_ when the frame was appended
+  std::uint64_t wbuf_gen = 0;  // the write buffer's generation when the frame was appended
   std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::time_point deadline;
   // Resendable: when to send it again if still unacknowledged (max(): never).
@@ -71,7 +71,13 @@ struct alignas(64) ack_state {
 // Sees every publish outcome that carried a tag: the tag, the result, and the time from queueing to outcome.
 using publish_observer = std::function<void(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed)>;
 
-class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, public batch_listener {
+// The JetStream floor. Below it, the connection's seam: frames appended through append_publish/append_frame, acks
+// received as an internal subscription (frame_listener), disconnect/reconnect/close as a lifecycle_listener, and
+// waiters resumed at the end of the reader's batch (batch_listener).
+class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
+                       public batch_listener,
+                       public frame_listener,
+                       public lifecycle_listener {
  public:
   jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts);
   ~jetstream_impl();
@@ -142,9 +148,13 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>, publ
   std::vector<ack_state*> ready_, ready_running_;
   void after_batch() override;
   void fail_all(error_code ec);
-  void on_disconnect();  // publishes without a message id fail with disconnected; the others wait
-  void on_reconnect();   // ... and are sent again
-  void resend(ack_state* s);  // appends the stored frame to the write buffer again
+  void on_frame(const protocol::event& ev) override { on_ack(ev); }
+  void on_disconnect() override;  // publishes without a message id fail with disconnected; the others wait
+  void on_reconnect() override;   // ... and are sent again
+  void on_close(error_code reason) override {
+    fail_all(reason == error::connection_closed ? reason : error_code(error::disconnected));
+  }
+  bool resend(ack_state* s);  // appends the stored frame to the write buffer again; false when it does not fit
   std::uint64_t resent_ = 0;
   [[nodiscard]] std::chrono::steady_clock::time_point unacked_resend_after(std::chrono::steady_clock::time_point sent) const;
   void wait_complete(asio::any_completion_handler<void(error_code)> h);

@@ -52,8 +52,8 @@ jetstream_impl::~jetstream_impl() {
 void jetstream_impl::publish(std::string_view subject, std::string_view payload, const publish_options& opts,
                              std::variant<ack_handler, future_handler> h) {
   auto fail_now = [&](error_code ec) {
-    if (auto* a = std::get_if<ack_handler>(&h)) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
-    else complete(conn_->strand_, std::move(std::get<future_handler>(h)), ec, ack_future{});
+    if (auto* a = std::get_if<ack_handler>(&h)) complete(conn_->executor(), std::move(*a), ec, pub_ack{});
+    else complete(conn_->executor(), std::move(std::get<future_handler>(h)), ec, ack_future{});
   };
   if (closed_) return fail_now(error::connection_closed);
   if (auto ec = conn_->check_publish(subject, payload, opts.hdrs, {})) return fail_now(ec);
@@ -69,7 +69,7 @@ void jetstream_impl::publish(std::string_view subject, std::string_view payload,
     s->awaited = true;
   } else {
     s->has_future = true;
-    complete(conn_->strand_, std::move(std::get<future_handler>(h)), error_code{}, ack_future(s));
+    complete(conn_->executor(), std::move(std::get<future_handler>(h)), error_code{}, ack_future(s));
   }
 }
 
@@ -88,8 +88,8 @@ ack_state* jetstream_impl::try_start(std::string_view subject, std::string_view 
 ack_state* jetstream_impl::start(std::string_view subject, std::string_view payload, const publish_options& opts,
                                  error_code& ec) {
   if (ack_sid_ == 0) {
-    ack_prefix_ = protocol::new_inbox(conn_->opts_.inbox_prefix) + ".";
-    ack_sid_ = conn_->subscribe_raw(ack_prefix_ + "*", [this](const protocol::event& ev) { on_ack(ev); });
+    ack_prefix_ = protocol::new_inbox(conn_->options().inbox_prefix) + ".";
+    ack_sid_ = conn_->subscribe_raw(ack_prefix_ + "*", this);
     if (ack_sid_ == 0) {
       ec = error::disconnected;
       return nullptr;
@@ -137,13 +137,11 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   auto [end, tec] = std::to_chars(reply + ack_prefix_.size(), reply + sizeof reply, token);
   (void)tec;
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
-  auto before = conn_->wbuf_.size();
+  std::size_t at = 0;
   // check_publish validated the subject; the reply is our own inbox.
-  ec = any_header ? protocol::encode_hpub(conn_->wbuf_, subject, reply_sv, std::string_view(header_scratch_), payload,
-                                          protocol::prechecked)
-                  : protocol::encode_pub(conn_->wbuf_, subject, reply_sv, payload, protocol::prechecked);
-  if (ec || !conn_->fits_reconnect_buffer(before, ec)) return nullptr;
-  conn_->out_msgs_.add(1);
+  if ((ec = conn_->append_publish(subject, reply_sv, any_header ? std::string_view(header_scratch_) : std::string_view(),
+                                  payload, at)))
+    return nullptr;
 
   free_head_ = (free_head_ + 1) & mask_;
   --free_count_;
@@ -158,8 +156,8 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   s->started = std::chrono::steady_clock::now();
   s->deadline = s->started + timeout;
   s->tag = opts.tag;
-  s->wbuf_gen = conn_->wbuf_gen_;
-  s->frame.assign(conn_->wbuf_, before, std::string::npos);
+  s->wbuf_gen = conn_->out().generation();
+  s->frame.assign(conn_->out().since(at));
   s->resendable = !opts.msg_id.empty();
   s->retries = 0;
   s->retry_pending = false;
@@ -180,7 +178,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   else conn_->wake_writer();
   if (!sweeper_running_) {
     sweeper_running_ = true;
-    asio::co_spawn(conn_->strand_, sweeper(), asio::detached);
+    asio::co_spawn(conn_->executor(), sweeper(), asio::detached);
   }
   return s;
 }
@@ -284,19 +282,19 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   } else if (s->waiter) {
     auto w = std::move(*s->waiter);
     s->waiter.reset();
-    complete(conn_->strand_, std::move(w), ec, ec ? pub_ack{} : s->ack);
+    complete(conn_->executor(), std::move(w), ec, ec ? pub_ack{} : s->ack);
   } else if (s->fast_waiter) {
     // The awaiting coroutine holds the future, so the state stays until it has resumed.
-    if (conn_->in_batch_) {
+    if (conn_->in_batch()) {
       if (ready_.empty()) conn_->defer_to_batch_end(shared_from_this());
       ready_.push_back(s);
     } else {
-      s->fast_waiter.post(conn_->strand_, ec, ec ? pub_ack{} : s->ack);
+      s->fast_waiter.post(conn_->executor(), ec, ec ? pub_ack{} : s->ack);
     }
   }
   if (!s->has_future) release(s);
   if (in_flight_ == 0 && blocked_.empty()) {
-    for (auto& w : complete_waiters_) complete(conn_->strand_, std::move(w), error_code{});
+    for (auto& w : complete_waiters_) complete(conn_->executor(), std::move(w), error_code{});
     complete_waiters_.clear();
   }
 }
@@ -327,10 +325,11 @@ ack_state* jetstream_impl::make_resolved(error_code ec) {
   return s;
 }
 
-void jetstream_impl::resend(ack_state* s) {
-  conn_->wbuf_.append(s->frame);
-  s->wbuf_gen = conn_->wbuf_gen_;
+bool jetstream_impl::resend(ack_state* s) {
+  if (conn_->append_frame(s->frame)) return false;  // the reconnect buffer is full: the sweeper tries again
+  s->wbuf_gen = conn_->out().generation();
   ++resent_;
+  return true;
 }
 
 void jetstream_impl::after_batch() {
@@ -361,15 +360,15 @@ void jetstream_impl::unblock() {
     if (closed_) ec = error::connection_closed;
     ack_state* s = ec ? nullptr : start(b.subject, b.payload, *b.opts, ec);
     if (auto* a = std::get_if<ack_handler>(&b.handler)) {
-      if (!s) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
+      if (!s) complete(conn_->executor(), std::move(*a), ec, pub_ack{});
       else s->waiter.emplace(std::move(*a)), s->awaited = true;
     } else {
       auto& f = std::get<future_handler>(b.handler);
       if (!s) {
-        complete(conn_->strand_, std::move(f), ec, ack_future{});
+        complete(conn_->executor(), std::move(f), ec, ack_future{});
       } else {
         s->has_future = true;
-        complete(conn_->strand_, std::move(f), error_code{}, ack_future(s));
+        complete(conn_->executor(), std::move(f), error_code{}, ack_future(s));
       }
     }
   }
@@ -382,10 +381,10 @@ void jetstream_impl::fail_all(error_code ec) {
   auto blocked = std::move(blocked_);
   blocked_.clear();
   for (auto& b : blocked) {
-    if (auto* a = std::get_if<ack_handler>(&b.handler)) complete(conn_->strand_, std::move(*a), ec, pub_ack{});
-    else complete(conn_->strand_, std::move(std::get<future_handler>(b.handler)), ec, ack_future{});
+    if (auto* a = std::get_if<ack_handler>(&b.handler)) complete(conn_->executor(), std::move(*a), ec, pub_ack{});
+    else complete(conn_->executor(), std::move(std::get<future_handler>(b.handler)), ec, ack_future{});
   }
-  for (auto& w : complete_waiters_) complete(conn_->strand_, std::move(w), error_code{});
+  for (auto& w : complete_waiters_) complete(conn_->executor(), std::move(w), error_code{});
   complete_waiters_.clear();
   ack_sid_ = 0;
   sweep_timer_.cancel();
@@ -406,7 +405,7 @@ void jetstream_impl::on_reconnect() {
   // Only frames that had left: those still in the write buffer go out with it. Oldest first.
   std::vector<ack_state*> left;
   for (auto* slot : ring_)
-    if (slot && slot->resendable && !slot->retry_pending && slot->wbuf_gen != conn_->wbuf_gen_) left.push_back(slot);
+    if (slot && slot->resendable && !slot->retry_pending && slot->wbuf_gen != conn_->out().generation()) left.push_back(slot);
   std::sort(left.begin(), left.end(), [](const ack_state* a, const ack_state* b) { return a->serial < b->serial; });
   auto now = std::chrono::steady_clock::now();
   for (auto* s : left) {
@@ -416,7 +415,7 @@ void jetstream_impl::on_reconnect() {
 }
 
 void jetstream_impl::wait_complete(asio::any_completion_handler<void(error_code)> h) {
-  if (in_flight_ == 0 && blocked_.empty()) return complete(conn_->strand_, std::move(h), error_code{});
+  if (in_flight_ == 0 && blocked_.empty()) return complete(conn_->executor(), std::move(h), error_code{});
   complete_waiters_.push_back(std::move(h));
 }
 
@@ -441,17 +440,17 @@ asio::awaitable<void> jetstream_impl::sweeper() {
         resolve(s, error::timeout);
         any = true;
       } else if (s->retry_pending && s->retry_at <= now && conn_->accepting()) {
-        s->retry_pending = false;
-        resend(s);
-        if (s->resendable) s->resend_at = unacked_resend_after(now);
-        resent = true;
+        if (resend(s)) {
+          s->retry_pending = false;
+          if (s->resendable) s->resend_at = unacked_resend_after(now);
+          resent = true;
+        } else {
+          s->retry_at = now + opts_.publish_retry_wait;
+        }
       } else if (!s->retry_pending && s->resend_at <= now) {
         // No ack for a while: send it again, unless it has not left yet (it is on its way) or the connection is
         // down (the reconnect sends it).
-        if (conn_->writable() && s->wbuf_gen != conn_->wbuf_gen_) {
-          resend(s);
-          resent = true;
-        }
+        if (conn_->writable() && s->wbuf_gen != conn_->out().generation()) resent = resend(s) || resent;
         s->resend_at = unacked_resend_after(now);
       }
     }

@@ -19,7 +19,7 @@ void jetstream::publish_impl(std::string_view subject, std::string_view payload,
   auto& im = *impl_;
   if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
   // Off the strand: own the bytes, then hop.
-  asio::dispatch(im.conn_->strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
+  asio::dispatch(im.conn_->executor(), [impl = impl_, s = std::string(subject), p = std::string(payload),
                                      o = std::make_shared<publish_options>(opts), h = std::move(h)]() mutable {
     // The copies must live until the publish leaves the blocked queue: keep them in the handler's closure.
     auto keep = std::make_shared<std::tuple<std::string, std::string, std::shared_ptr<publish_options>>>(
@@ -38,7 +38,7 @@ void jetstream::publish_async_impl(std::string_view subject, std::string_view pa
   if (im.conn_->on_owner_thread()) return im.publish(subject, payload, opts, std::move(h));
   auto keep = std::make_shared<std::tuple<std::string, std::string, publish_options>>(std::string(subject),
                                                                                     std::string(payload), opts);
-  asio::dispatch(im.conn_->strand_, [impl = impl_, keep, h = std::move(h)]() mutable {
+  asio::dispatch(im.conn_->executor(), [impl = impl_, keep, h = std::move(h)]() mutable {
     auto& [ks, kp, ko] = *keep;
     impl->publish(ks, kp, ko,
                   detail::future_handler([keep, h = std::move(h)](error_code ec, ack_future f) mutable {
@@ -100,7 +100,7 @@ asio::awaitable<ack_future> jetstream::publish_async_awaitable(std::string_view 
 }
 
 void jetstream::complete_impl(asio::any_completion_handler<void(error_code)> h) {
-  asio::dispatch(impl_->conn_->strand_, [impl = impl_, h = std::move(h)]() mutable { impl->wait_complete(std::move(h)); });
+  asio::dispatch(impl_->conn_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->wait_complete(std::move(h)); });
 }
 
 std::size_t jetstream::pending() const noexcept { return impl_->in_flight_public_.load(std::memory_order_relaxed); }
@@ -134,11 +134,11 @@ void drop(detail::ack_state* s) {
 // get() on the connection's executor.
 void get_here(detail::ack_state* s, asio::any_completion_handler<void(error_code, pub_ack)> h) {
   if (s->done.load(std::memory_order_acquire)) {
-    if (s->owner) return detail::complete(s->owner->conn_->strand_, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+    if (s->owner) return detail::complete(s->owner->conn_->executor(), std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
     return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
   }
   if (s->waiter || s->fast_waiter)
-    return detail::complete(s->owner->conn_->strand_, std::move(h), error_code(error::invalid_argument), pub_ack{});
+    return detail::complete(s->owner->conn_->executor(), std::move(h), error_code(error::invalid_argument), pub_ack{});
   s->waiter.emplace(std::move(h));
   s->awaited = true;
 }
@@ -151,8 +151,8 @@ ack_future::~ack_future() {
   // Off a multi-threaded connection's strand, the release goes to the strand (behind anything this thread queued
   // there before, such as a get()). A single-threaded io_context's state is dropped here, as it always was:
   // another thread only gets here once that io_context has stopped, or by breaking the contract.
-  if (s->conn && !s->conn->io_ex_ && !s->conn->on_owner_thread()) {
-    asio::dispatch(s->conn->strand_, [s] { drop(s); });
+  if (s->conn && !s->conn->single_threaded() && !s->conn->on_owner_thread()) {
+    asio::dispatch(s->conn->executor(), [s] { drop(s); });
     return;
   }
   drop(s);
@@ -184,7 +184,7 @@ asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() 
         auto* st = state_;
         if constexpr (detail::inline_handler<error_code, pub_ack>::fits<handler_type>) {
           if (st && owns(st) && st->owner && !st->done.load(std::memory_order_relaxed) && !st->waiter &&
-              !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->conn_->strand_) {
+              !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->conn_->executor()) {
             st->fast_waiter.emplace(std::move(handler));
             st->awaited = true;
             return;
@@ -207,7 +207,7 @@ void ack_future::get_impl(asio::any_completion_handler<void(error_code, pub_ack)
   // From another thread: on the owning executor. The future keeps the state until then, since its release is
   // queued there too, behind this.
   if (!owns(s)) {
-    asio::dispatch(s->conn->strand_, [s, h = std::move(h)]() mutable { get_here(s, std::move(h)); });
+    asio::dispatch(s->conn->executor(), [s, h = std::move(h)]() mutable { get_here(s, std::move(h)); });
     return;
   }
   get_here(s, std::move(h));

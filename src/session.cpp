@@ -22,30 +22,6 @@ namespace natsbus::detail {
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
-namespace {
-
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char a = text[i], b = prefix[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-error_code make_message(const protocol::event& ev, message& out) {
-  out.subject.assign(ev.subject);
-  out.reply.assign(ev.reply);
-  out.payload.assign(ev.payload);
-  out.sid = ev.sid;
-  out.headers = headers{};
-  if (ev.kind == protocol::op::hmsg && !ev.headers.empty()) return protocol::decode_headers(ev.headers, out.headers);
-  return {};
-}
 
 asio::awaitable<error_code> connection_impl::read_more() {
   // Keep unconsumed bytes at the front, and grow only up to the largest frame the parser accepts.
@@ -59,18 +35,44 @@ asio::awaitable<error_code> connection_impl::read_more() {
     if (grown <= rbuf_.size()) co_return error::protocol_violation;  // the parser would have failed first
     rbuf_.resize(grown);
   }
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_ec);
+  auto [ec, n] = co_await transport_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_ec);
   if (ec) co_return ec;
   rend_ += n;
   in_bytes_.add(n);
   co_return error_code{};
 }
 
-asio::awaitable<error_code> connection_impl::handshake(const server_address& addr) {
+asio::awaitable<error_code> connection_impl::try_server(std::size_t index, std::string& error_text) {
+  // A copy: the INFO of the handshake may add discovered servers to the pool, which moves its entries.
+  const protocol::server_address addr = core_.pool[index].addr;
+  // One deadline for the resolve, the TCP connect, any transport handshake, INFO, CONNECT and the first PONG.
+  const auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
+  error_code ec = co_await transport_.connect(addr.host, addr.port, deadline);
+  if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
+  if (ec) co_return ec;
+  asio::steady_timer timer(strand_);
+  timer.expires_at(deadline);
+  auto h = co_await (handshake(addr) || timer.async_wait(use_ec));
+  ec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);
+  if (state_ == conn_state::closed) ec = error::connection_closed;
+  if (ec) {
+    log_->warn("natsbus: handshake with {} failed: {}", addr.redacted, ec.message());
+    {
+      std::lock_guard lock(cold_mutex_);
+      error_text = last_error_;
+    }
+    transport_.close();
+    co_return ec;
+  }
+  log_->info("natsbus: connected to {}", addr.redacted);
+  co_return error_code{};
+}
+
+asio::awaitable<error_code> connection_impl::handshake(const protocol::server_address& addr) {
   parser_.reset();
   parser_.set_max_payload(1024 * 1024);
   rbegin_ = rend_ = 0;
-  pings_out_ = 0;
+  core_.pings.reset();
 
   // INFO first.
   for (;;) {
@@ -109,7 +111,7 @@ asio::awaitable<error_code> connection_impl::handshake(const server_address& add
   std::string out;
   protocol::encode_connect(out, f);
   protocol::encode_ping(out);
-  auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), use_ec);
+  auto [wec, wn] = co_await transport_.async_write(asio::buffer(out), use_ec);
   if (wec) co_return wec;
   out_bytes_.add(wn);
 
@@ -133,7 +135,7 @@ asio::awaitable<error_code> connection_impl::handshake(const server_address& add
         case protocol::op::ping: {
           std::string pong;
           protocol::encode_pong(pong);
-          auto [pec, pn] = co_await asio::async_write(socket_, asio::buffer(pong), use_ec);
+          auto [pec, pn] = co_await transport_.async_write(asio::buffer(pong), use_ec);
           if (pec) co_return pec;
           break;
         }
@@ -155,8 +157,7 @@ asio::awaitable<void> connection_impl::run() {
     error_code ec = std::visit([](auto v) { return error_code(v); }, result);
     if (state_ == conn_state::closed) co_return;
     if (!ec) ec = error::disconnected;
-    log_->warn("natsbus: connection to {} lost: {}", pool_.empty() ? "" : pool_[current_].addr.redacted,
-               ec.message());
+    log_->warn("natsbus: connection to {} lost: {}", core_.pool.current_name(), ec.message());
     if (!opts_.allow_reconnect || state_ == conn_state::draining) {
       do_close(ec);
       co_return;
@@ -183,152 +184,84 @@ asio::awaitable<void> connection_impl::reconnect_then_run() {
 }
 
 void connection_impl::begin_reconnect(error_code reason) {
-  state_ = conn_state::reconnecting;
+  set_state(conn_state::reconnecting);
   writer_parked_ = false;  // no direct writes until the next session's writer waits
-  error_code ignored;
-  socket_.close(ignored);
-  // The batch that was on the wire may have arrived in part: it is dropped. wbuf_ holds whole frames that
-  // never left; it becomes the reconnect buffer.
-  wire_.clear();
-  pings_out_ = 0;
-  // Flushes whose PING left with the old session can never be answered; those still in wbuf_ will be.
-  std::size_t gone = pong_waiters_.size() > wbuf_pings_ ? pong_waiters_.size() - wbuf_pings_ : 0;
-  for (std::size_t i = 0; i < gone; ++i) {
-    if (pong_waiters_.front()) done(std::move(*pong_waiters_.front()), error_code(error::disconnected));
-    pong_waiters_.pop_front();
-  }
+  transport_.close();
+  // The batch that was on the wire may have arrived in part: it is dropped. The pending frames never left; they
+  // become the reconnect buffer.
+  core_.out.lost();
+  core_.out.set_bound(opts_.reconnect_buffer_size);
+  // Flushes whose PING left with the old session can never be answered; those still pending will be.
+  std::vector<void_handler> flushes;
+  core_.pings.lost(core_.out.pings_pending(), flushes);
+  for (auto& h : flushes) done(std::move(h), error_code(error::disconnected));
   if (opts_.fail_requests_on_disconnect) {
-    for (auto& [tok, r] : requests_) done(std::move(r.handler), error_code(error::disconnected), message{});
-    requests_.clear();
+    std::vector<request_mux::completion> cs;
+    core_.requests.fail_all(error::disconnected, cs);
+    complete_all(cs);
   }
-  // Publishers waiting for the write buffer: their frames are queued; the reconnect buffer bounds the rest.
-  for (auto& h : blocked_publishers_) done(std::move(h), error_code{});
+  // Publishers waiting for the write buffer: their frames are queued, and the reconnect buffer bounds the rest. A
+  // server that stopped reading is another matter: they learn that its writes timed out.
+  const error_code blocked_ec = reason == error::write_timeout ? reason : error_code{};
+  for (auto& h : blocked_publishers_) done(std::move(h), blocked_ec);
   blocked_publishers_.clear();
-  if (!pool_.empty()) pool_[current_].last_attempt = std::chrono::steady_clock::now();
-  for (auto& fn : on_disconnect_) fn();
+  core_.pool.lost(std::chrono::steady_clock::now());
+  notify([](lifecycle_listener& l) { l.on_disconnect(); });
   emit(event_kind::disconnected, reason);
 }
 
 void connection_impl::finish_reconnect() {
-  // Subscriptions first, so that buffered publishes and resent JetStream publishes find them in place.
+  // Subscriptions first, so that buffered publishes and resent JetStream publishes find them in place; then what had
+  // left with the old session and is sent again (JetStream publishes by message id); then the frames that never
+  // left: publish order is kept, and nothing goes twice.
+  std::string held = core_.out.set_aside();
+  if (core_.inbox_sid != 0) (void)core_.out.append_sub(inbox_prefix() + "*", {}, core_.inbox_sid);
   std::string replay;
-  if (inbox_sid_ != 0) (void)protocol::encode_sub(replay, inbox_prefix() + "*", {}, inbox_sid_);
-  for (auto& [sid, sub] : subs_) {
-    if (sub->closed) continue;
-    (void)protocol::encode_sub(replay, sub->subject, sub->queue, sid);
-    if (sub->max_msgs != 0) {
-      auto delivered = sub->delivered.load(std::memory_order_relaxed);
-      if (delivered < sub->max_msgs) protocol::encode_unsub(replay, sid, sub->max_msgs - delivered);
-    }
-  }
-  // Then what had left with the old session and is sent again (JetStream publishes by message id), then the
-  // frames that never left: publish order is kept, and nothing goes twice.
-  std::string never_left;
-  never_left.swap(wbuf_);
-  wbuf_ = std::move(replay);
-  state_ = conn_state::connected;
-  reconnects_.add(1);
-  for (auto& fn : on_reconnect_) fn();
-  wbuf_.append(never_left);
+  core_.subs.replay(replay);
+  (void)core_.out.append_frame(replay);
+  core_.out.clear_bound();
+  set_state(conn_state::connected);
+  // With retry_on_failed_connect, the first session is a connect, not a reconnect.
+  const bool first = !ever_connected_;
+  ever_connected_ = true;
+  if (!first) reconnects_.add(1);
+  notify([](lifecycle_listener& l) { l.on_reconnect(); });
+  core_.out.put_back(held);
   wake_writer();
-  emit(event_kind::reconnected);
+  emit(first ? event_kind::connected : event_kind::reconnected);
 }
 
 asio::awaitable<error_code> connection_impl::reconnect_loop() {
   auto self = shared_from_this();
-  std::size_t next = pool_.empty() ? 0 : (current_ + 1) % pool_.size();
   error_code last = error::no_servers;
   for (;;) {
     if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-    if (pool_.empty()) co_return last;
-    if (next >= pool_.size()) next = 0;
-    // Servers in lame duck mode come last: skip them while any other is left.
-    bool all_lame = std::all_of(pool_.begin(), pool_.end(), [](const pool_entry& e) { return e.lame_duck; });
-    if (all_lame) {
-      for (auto& e : pool_) e.lame_duck = false;
-    } else if (pool_[next].lame_duck) {
-      next = (next + 1) % pool_.size();
-      continue;
+    auto next = core_.pool.next_attempt();
+    if (!next) co_return last;
+    if (next->due > std::chrono::steady_clock::now()) {
+      reconnect_timer_.expires_at(next->due);
+      auto [tec] = co_await reconnect_timer_.async_wait(use_ec);
+      (void)tec;
+      if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
     }
-    std::size_t idx = next;
-    next = (next + 1) % pool_.size();
-    {
-      auto& e = pool_[idx];
-      std::chrono::milliseconds wait = opts_.reconnect_delay
-                                           ? opts_.reconnect_delay(e.attempts + 1)
-                                           : opts_.reconnect_wait;
-      if (!opts_.reconnect_delay && opts_.reconnect_jitter.count() > 0)
-        wait += std::chrono::milliseconds(random() % static_cast<std::uint64_t>(opts_.reconnect_jitter.count() + 1));
-      auto due = e.last_attempt + wait;
-      if (e.last_attempt.time_since_epoch().count() != 0 && due > std::chrono::steady_clock::now()) {
-        reconnect_timer_.expires_at(due);
-        auto [tec] = co_await reconnect_timer_.async_wait(use_ec);
-        (void)tec;
-        if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-      }
-    }
-    if (idx >= pool_.size()) continue;  // the pool changed while waiting
-    pool_[idx].last_attempt = std::chrono::steady_clock::now();
+    const std::size_t idx = next->index;
+    core_.pool.attempting(idx, std::chrono::steady_clock::now());
     std::string text;
-    auto ec = co_await try_server(pool_[idx], text);
+    auto ec = co_await try_server(idx, text);
     if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-    if (idx >= pool_.size()) continue;
-    auto& e = pool_[idx];
     if (!ec) {
-      e.attempts = 0;
-      e.auth_errors = 0;
-      current_ = idx;
-      log_->info("natsbus: reconnected to {}", e.addr.redacted);
+      core_.pool.connected(idx);
+      log_->info("natsbus: reconnected to {}", core_.pool[idx].addr.redacted);
       finish_reconnect();
       co_return error_code{};
     }
     last = ec;
-    ++e.attempts;
-    bool auth = ec == error::authorization_violation || ec == error::authentication_expired;
-    e.auth_errors = auth ? e.auth_errors + 1 : 0;
-    bool drop = (auth && e.auth_errors >= 2) || (opts_.max_reconnects >= 0 && e.attempts > opts_.max_reconnects);
-    if (drop) {
-      log_->warn("natsbus: removing {} from the server pool after {} failed attempts ({})", e.addr.redacted,
-                 e.attempts, ec.message());
-      pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(idx));
-      if (current_ > idx) --current_;
-      if (current_ >= pool_.size()) current_ = 0;
-      next = idx;
-    }
+    const std::string name = core_.pool[idx].addr.redacted;
+    const int attempts = core_.pool[idx].attempts + 1;
+    if (core_.pool.failed(idx, ec))
+      log_->warn("natsbus: removing {} from the server pool after {} failed attempts ({})", name, attempts,
+                 ec.message());
   }
-}
-
-void connection_impl::add_discovered(const std::vector<std::string>& urls) {
-  if (opts_.ignore_discovered_servers) return;
-  bool added = false;
-  for (const auto& u : urls) {
-    pool_entry e;
-    if (parse_server_url(u, e.addr)) continue;
-    bool known = std::any_of(pool_.begin(), pool_.end(), [&](const pool_entry& p) {
-      return p.addr.host == e.addr.host && p.addr.port == e.addr.port;
-    });
-    if (known) continue;
-    e.discovered = true;
-    // Credentials come from the options, or from the seed the client connected with.
-    if (!pool_.empty()) {
-      const auto& seed = pool_[current_].addr;
-      e.addr.user = seed.user;
-      e.addr.password = seed.password;
-      e.addr.token = seed.token;
-    }
-    log_->info("natsbus: discovered server {}", e.addr.redacted);
-    pool_.push_back(std::move(e));
-    added = true;
-  }
-  if (added) emit(event_kind::discovered_servers);
-}
-
-bool connection_impl::fits_reconnect_buffer(std::size_t size_before, error_code& ec) {
-  if (state_.load(std::memory_order_relaxed) != conn_state::reconnecting) return true;
-  if (wbuf_.size() <= opts_.reconnect_buffer_size) return true;
-  wbuf_.resize(size_before);  // never a partial frame
-  ec = error::reconnect_buffer_full;
-  return false;
 }
 
 asio::awaitable<error_code> connection_impl::reader() {
@@ -405,9 +338,9 @@ void connection_impl::end_batch() {
 
 asio::awaitable<error_code> connection_impl::writer() {
   for (;;) {
-    while (wbuf_.empty() && wire_.empty()) {
+    while (core_.out.idle()) {
       release_blocked_publishers();  // a direct write may have drained what they waited on
-      // Parked: the socket is free, and publishers may write to it directly (write_now) until this resumes.
+      // Parked: the transport is free, and publishers may write to it directly (write_now) until this resumes.
       writer_parked_ = true;
       wake_sent_ = false;
       direct_write_at_ = early_write_bytes;
@@ -415,29 +348,32 @@ asio::awaitable<error_code> connection_impl::writer() {
       co_await writer_wake_.async_wait(use_ec);
       writer_parked_ = false;
       if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-      // A cancelled wait is the wake-up; the coroutine's own cancellation shows up as the socket closing.
+      // A cancelled wait is the wake-up; the coroutine's own cancellation shows up as the transport closing.
       auto cs = (co_await asio::this_coro::cancellation_state).cancelled();
       if (cs != asio::cancellation_type::none) co_return error_code(asio::error::operation_aborted);
     }
-    // wire_ may hold the rest of an early write (see wake_writer); it goes first.
-    if (wire_.empty()) {
-      wire_.swap(wbuf_);
-      ++wbuf_gen_;
-      wbuf_pings_ = 0;
-    }
-    // Try the socket at once: when the kernel takes everything (the common case) the write costs one system
-    // call and no trip through the scheduler. Only a partial write waits for the reactor.
+    // The batch: the rest of an early write (see wake_writer) first, else everything pending.
+    std::string_view batch = core_.out.take();
+    // Try the transport at once: when the kernel takes everything (the common case) the write costs one system call
+    // and no trip through the scheduler. Only a partial write waits, and no longer than the write deadline.
     error_code ec;
-    std::size_t n = socket_.write_some(asio::buffer(wire_), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {}, n = 0;
+    std::size_t n = transport_.can_try_write() ? transport_.try_write(asio::buffer(batch), ec) : 0;
     if (ec) co_return ec;
-    if (n < wire_.size()) {
-      auto [wec, m] = co_await asio::async_write(socket_, asio::buffer(wire_.data() + n, wire_.size() - n), use_ec);
+    if (n < batch.size()) {
+      write_timer_.expires_after(opts_.write_deadline);
+      auto r = co_await (transport_.async_write(asio::buffer(batch.substr(n)), use_ec) ||
+                         write_timer_.async_wait(use_ec));
+      if (r.index() == 1) {
+        log_->warn("natsbus: {} took no bytes for {} ms: write timeout", core_.pool.current_name(),
+                   opts_.write_deadline.count());
+        co_return error_code(error::write_timeout);
+      }
+      auto [wec, m] = std::get<0>(r);
       if (wec) co_return wec;
       n += m;
     }
     out_bytes_.add(n);
-    wire_.clear();
+    core_.out.wrote(n);
     release_blocked_publishers();
   }
 }
@@ -447,30 +383,27 @@ asio::awaitable<error_code> connection_impl::keepalive() {
     ping_timer_.expires_after(opts_.ping_interval);
     auto [ec] = co_await ping_timer_.async_wait(use_ec);
     if (ec) co_return ec;
-    if (pings_out_ >= opts_.max_pings_out) {
-      log_->warn("natsbus: stale connection: {} PINGs unanswered", pings_out_);
+    if (!core_.pings.keepalive()) {
+      log_->warn("natsbus: stale connection: {} PINGs unanswered", core_.pings.outstanding());
       co_return error_code(error::stale_connection);
     }
-    ++pings_out_;
-    pong_waiters_.emplace_back(std::nullopt);
-    protocol::encode_ping(wbuf_);
-    ++wbuf_pings_;
+    core_.out.append_ping();
     wake_writer();
   }
 }
 
 void connection_impl::wake_writer() {
   if (!writer_parked_) return;
-  // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire
-  // early, straight from here, so the server works while the publisher goes on; the writer takes any rest.
-  // After a direct write the socket did not take in full, the next try waits for another early_write_bytes:
-  // a full socket is not asked again on every publish.
-  if (wbuf_.size() >= direct_write_at_) {
+  // A publisher that queues much without yielding (a burst from one coroutine) gets its bytes onto the wire early,
+  // straight from here, so the server works while the publisher goes on; the writer takes any rest. After a direct
+  // write the transport did not take in full, the next try waits for another early_write_bytes: a full socket is
+  // not asked again on every publish.
+  if (core_.out.size() >= direct_write_at_) {
     if (write_now()) {
       direct_write_at_ = early_write_bytes;
       return;
     }
-    direct_write_at_ = wbuf_.size() + early_write_bytes;
+    direct_write_at_ = core_.out.size() + early_write_bytes;
   }
   unpark_writer();
 }
@@ -482,28 +415,19 @@ void connection_impl::unpark_writer() {
 }
 
 bool connection_impl::write_now() {
-  if (!writer_parked_ || (wbuf_.empty() && wire_.empty())) return false;
-  if (state_.load(std::memory_order_relaxed) == conn_state::connected) {
+  if (!writer_parked_ || core_.out.idle()) return false;
+  if (state_.load(std::memory_order_relaxed) == conn_state::connected && transport_.can_try_write()) {
     error_code ec;
-    // The rest of an earlier direct write goes first; the writer has not run since.
-    if (!wire_.empty()) {
-      std::size_t n = socket_.write_some(asio::buffer(wire_), ec);
-      if (!ec && n > 0) {
-        out_bytes_.add(n);
-        wire_.erase(0, n);
-      }
+    // The rest of an earlier direct write goes first (the writer has not run since), then everything pending.
+    for (int round = 0; round < 2 && !ec && !core_.out.idle(); ++round) {
+      std::string_view batch = core_.out.take();
+      std::size_t n = transport_.try_write(asio::buffer(batch), ec);
+      if (ec || n == 0) break;
+      out_bytes_.add(n);
+      core_.out.wrote(n);
+      if (!core_.out.wire().empty()) break;  // the socket is full
     }
-    if (!ec && wire_.empty() && !wbuf_.empty()) {
-      std::size_t n = socket_.write_some(asio::buffer(wbuf_), ec);
-      if (!ec && n > 0) {
-        out_bytes_.add(n);
-        ++wbuf_gen_;  // every frame has left wbuf_, in whole or in part
-        wbuf_pings_ = 0;
-        if (n < wbuf_.size()) wire_.assign(wbuf_, n, std::string::npos);
-        wbuf_.clear();
-      }
-    }
-    if (wire_.empty() && wbuf_.empty()) {
+    if (core_.out.idle()) {
       release_blocked_publishers();
       return true;
     }
@@ -514,7 +438,7 @@ bool connection_impl::write_now() {
 }
 
 void connection_impl::release_blocked_publishers() {
-  while (!blocked_publishers_.empty() && wbuf_.size() <= opts_.write_buffer_limit) {
+  while (!blocked_publishers_.empty() && core_.out.size() <= opts_.write_buffer_limit) {
     done(std::move(blocked_publishers_.front()), error_code{});
     blocked_publishers_.pop_front();
   }
@@ -525,27 +449,22 @@ error_code connection_impl::handle(const protocol::event& ev) {
     case protocol::op::msg:
     case protocol::op::hmsg: {
       in_msgs_.add(1);
-      if (ev.sid == inbox_sid_ && inbox_sid_ != 0) {
+      if (ev.sid == core_.inbox_sid && ev.sid != 0) {
         on_response(ev);
         return {};
       }
-      auto it = subs_.find(ev.sid);
-      if (it == subs_.end()) return {};
-      if (it->second->raw) it->second->raw(ev);
-      else deliver(it->second, ev);
+      auto* s = core_.subs.find(ev.sid);
+      if (!s) return {};
+      if (s->raw) s->raw->on_frame(ev);
+      else deliver(core_.subs.get(ev.sid), ev);
       return {};
     }
     case protocol::op::ping:
-      protocol::encode_pong(wbuf_);
+      core_.out.append_pong();
       wake_writer();
       return {};
     case protocol::op::pong: {
-      pings_out_ = 0;
-      if (!pong_waiters_.empty()) {
-        auto w = std::move(pong_waiters_.front());
-        pong_waiters_.pop_front();
-        if (w) done(std::move(*w), error_code{});
-      }
+      if (auto w = core_.pings.pong()) done(std::move(*w), error_code{});
       return {};
     }
     case protocol::op::ok: return {};
@@ -568,16 +487,21 @@ error_code connection_impl::handle_info(std::string_view json, bool initial) {
     std::lock_guard lock(cold_mutex_);
     info_ = std::move(info);
   }
-  add_discovered(urls);
+  // The servers of the first INFO are the seed's peers, known from the start: only later ones are discoveries.
+  const bool first = !seen_info_;
+  seen_info_ = true;
+  if (core_.pool.add_discovered(urls) > 0 && !first) {
+    log_->info("natsbus: discovered servers: {} in the pool", core_.pool.size());
+    emit(event_kind::discovered_servers);
+  }
   if (!initial) {
     emit(event_kind::server_info);
     if (ldm) {
-      log_->warn("natsbus: {} entered lame duck mode; moving to another server",
-                 pool_.empty() ? "" : pool_[current_].addr.redacted);
+      log_->warn("natsbus: {} entered lame duck mode; moving to another server", core_.pool.current_name());
       emit(event_kind::lame_duck);
-      if (!pool_.empty()) pool_[current_].lame_duck = true;
+      core_.pool.lame_duck();
       // Leave now: the session ends, and the reconnect loop prefers any other server.
-      if (opts_.allow_reconnect && pool_.size() > 1) return error::lame_duck_mode;
+      if (opts_.allow_reconnect && core_.pool.size() > 1) return error::lame_duck_mode;
     }
   }
   return {};
@@ -588,71 +512,28 @@ error_code connection_impl::handle_err(std::string_view text) {
     std::lock_guard lock(cold_mutex_);
     last_error_ = std::string(text);
   }
+  const error_code ec = protocol::classify_server_error(text);
   // Permission violations leave the connection up; every other -ERR is followed by the server closing it.
-  if (iequals_prefix(text, "Permissions Violation")) {
+  if (ec == error::permissions_violation) {
     log_->warn("natsbus: server: {}", text);
-    emit(event_kind::error, error::permissions_violation, std::string(text));
+    emit(event_kind::error, ec, std::string(text));
     return {};
   }
-  error_code ec = error::server_error;
-  if (iequals_prefix(text, "Authorization Violation")) ec = error::authorization_violation;
-  else if (iequals_prefix(text, "User Authentication Expired")) ec = error::authentication_expired;
-  else if (iequals_prefix(text, "Stale Connection")) ec = error::stale_connection;
-  else if (iequals_prefix(text, "Maximum Payload")) ec = error::max_payload_exceeded;
   log_->error("natsbus: server: {}", text);
   emit(event_kind::error, ec, std::string(text));
   return ec;
 }
 
 void connection_impl::deliver(const std::shared_ptr<sub_state>& s, const protocol::event& ev) {
-  if (s->closed) return;
-  auto n = s->delivered.load(std::memory_order_relaxed) + 1;
-  s->delivered.store(n, std::memory_order_relaxed);
-  bool last = s->max_msgs != 0 && n >= s->max_msgs;
-  if (s->waiter) {
-    message m;
-    if (auto ec = make_message(ev, m)) {
-      emit(event_kind::error, ec, "bad header block in message on " + std::string(ev.subject), s->sid);
-    } else {
-      auto w = std::move(*s->waiter);
-      s->waiter.reset();
-      done(std::move(w), error_code{}, std::move(m));
-    }
-  } else {
-    std::size_t size = ev.payload.size();
-    if (s->queue_msgs.size() >= s->max_pending_msgs || s->queue_bytes + size > s->max_pending_bytes) {
-      s->dropped.store(s->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      dropped_msgs_.add(1);
-      if (!s->in_slow_state) {
-        s->in_slow_state = true;
-        log_->warn("natsbus: slow consumer on '{}' (sid {})", s->subject, s->sid);
-        emit(event_kind::slow_consumer, error::slow_consumer, s->subject, s->sid);
-      }
-    } else {
-      s->in_slow_state = false;
-      message m;
-      if (auto ec = make_message(ev, m)) {
-        emit(event_kind::error, ec, "bad header block in message on " + std::string(ev.subject), s->sid);
-      } else {
-        s->queue_bytes += size;
-        s->queue_msgs.push_back(std::move(m));
-        s->pending.store(s->queue_msgs.size(), std::memory_order_relaxed);
-      }
-    }
+  auto d = core_.subs.deliver(s, ev);
+  if (d.waiter) done(std::move(*d.waiter), error_code{}, std::move(d.msg));
+  if (d.bad) emit(event_kind::error, d.bad, "bad header block in message on " + std::string(ev.subject), s->sid);
+  if (d.dropped_first) {
+    log_->warn("natsbus: slow consumer on '{}' (sid {})", s->subject, s->sid);
+    emit(event_kind::slow_consumer, error::slow_consumer, s->subject, s->sid);
   }
-  if (last) {
-    subs_.erase(s->sid);
-    finish_subscription(*s);
-  }
-}
-
-void connection_impl::finish_subscription(sub_state& s) {
-  s.closed = true;
-  if (s.waiter && s.queue_msgs.empty()) {
-    auto w = std::move(*s.waiter);
-    s.waiter.reset();
-    done(std::move(w), error_code(error::subscription_closed), message{});
-  }
+  if (d.dropped) dropped_msgs_.add(1);
+  if (d.closed_waiter) done(std::move(*d.closed_waiter), error_code(error::subscription_closed), message{});
 }
 
 }  // namespace natsbus::detail

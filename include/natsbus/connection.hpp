@@ -209,11 +209,20 @@ class connection {
         token);
   }
 
-  // Unsubscribes everything, flushes, then closes. Messages already queued stay readable.
+  // Unsubscribes everything, flushes, then closes. Messages already queued stay readable. During a reconnect it
+  // waits for the new session first. Fails with timeout when the reconnect or the flush takes longer than
+  // `timeout` (the connection is closed either way); success means the server has every frame sent before it.
+  static constexpr std::chrono::milliseconds default_drain_timeout{30000};
   template <class Token = default_token>
   auto drain(Token&& token = {}) {
+    return drain(default_drain_timeout, std::forward<Token>(token));
+  }
+  template <class Token = default_token>
+  auto drain(std::chrono::milliseconds timeout, Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code)>(
-        [this](auto handler) { drain_impl(asio::any_completion_handler<void(error_code)>(std::move(handler))); },
+        [this, timeout](auto handler) {
+          drain_impl(timeout, asio::any_completion_handler<void(error_code)>(std::move(handler)));
+        },
         token);
   }
 
@@ -248,7 +257,7 @@ class connection {
   void request_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
                     std::chrono::milliseconds timeout, asio::any_completion_handler<void(error_code, message)> h);
   void flush_impl(asio::any_completion_handler<void(error_code)> h);
-  void drain_impl(asio::any_completion_handler<void(error_code)> h);
+  void drain_impl(std::chrono::milliseconds timeout, asio::any_completion_handler<void(error_code)> h);
 
   std::shared_ptr<detail::connection_impl> impl_;
 };

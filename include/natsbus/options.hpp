@@ -41,6 +41,9 @@ struct connection_options {
 
   // Bytes a publisher may queue ahead of the socket before publish() suspends (backpressure).
   std::size_t write_buffer_limit = 8 * 1024 * 1024;
+  // A write that the server does not take within this fails the connection with write_timeout (a server that
+  // stopped reading): publishers blocked on the write buffer get that error, and the client reconnects.
+  std::chrono::milliseconds write_deadline{10000};
   // Initial read buffer; it grows up to the largest frame the server's max_payload allows.
   std::size_t read_buffer_size = 64 * 1024;
   std::size_t max_control_line = 4096;

@@ -103,6 +103,8 @@ bool parse_status_line(std::string_view rest, int& code, std::string_view& descr
 
 // The next line ending in CRLF from pos; a lone CR or LF inside it is malformed.
 bool next_line(std::string_view block, std::size_t& pos, std::string_view& line) noexcept {
+  // Nothing left: also keeps an empty view's null data away from memchr, which must not be given null.
+  if (pos >= block.size()) return false;
   const char* start = block.data() + pos;
   const std::size_t left = block.size() - pos;
   const void* cr = std::memchr(start, '\r', left);

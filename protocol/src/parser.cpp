@@ -294,4 +294,28 @@ std::optional<event> parser::next(std::string_view in, error_code& ec) {
   return result;
 }
 
+namespace {
+bool iequals_prefix(std::string_view text, std::string_view prefix) noexcept {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char a = text[i], b = prefix[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  return true;
+}
+}  // namespace
+
+error_code classify_server_error(std::string_view text) noexcept {
+  // The server quotes the text: 'Authorization Violation'.
+  if (!text.empty() && text.front() == '\'') text.remove_prefix(1);
+  if (iequals_prefix(text, "Permissions Violation")) return error::permissions_violation;
+  if (iequals_prefix(text, "Authorization Violation")) return error::authorization_violation;
+  if (iequals_prefix(text, "User Authentication Expired")) return error::authentication_expired;
+  if (iequals_prefix(text, "Stale Connection")) return error::stale_connection;
+  if (iequals_prefix(text, "Maximum Payload")) return error::max_payload_exceeded;
+  return error::server_error;
+}
+
 }  // namespace natsbus::protocol

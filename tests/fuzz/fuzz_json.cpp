@@ -1,5 +1,10 @@
 // Every JSON decoder of jetstream.hpp on arbitrary bytes: no crash, no exception, errors only of the expected
 // kinds, the pub ack fast path agreeing with the full parse, and stream configs surviving encode -> decode.
+// Every prefix of the input (up to max_prefix_input bytes), each in a buffer of its own exact size so that a
+// read past the end of a cut document is caught, goes through the publish ack decoders and extract_api_error:
+// the code that scans the bytes by hand (pub_ack_scan.cpp) and the full parse it must agree with. (The other
+// decoders parse with Boost.JSON first; all of them on every prefix would make each run hundreds of times
+// slower.)
 #include <natsbus/protocol/jetstream.hpp>
 
 #include <boost/json/parse.hpp>
@@ -10,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 namespace natsbus::protocol::detail {
 // Test hooks defined in jetstream.cpp: the two halves of decode_pub_ack.
@@ -21,6 +27,8 @@ namespace {
 
 using namespace natsbus;
 namespace np = natsbus::protocol;
+
+constexpr std::size_t max_prefix_input = 4096;
 
 void check(bool ok) {
   if (!ok) std::abort();
@@ -48,11 +56,7 @@ bool same(const api_error& a, const api_error& b) {
   return a.code == b.code && a.err_code == b.err_code && a.description == b.description;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-
+void check_decoders(std::string_view text) {
   server_info info;
   expected_error(np::decode(text, info), false);
 
@@ -87,12 +91,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   stored_message sm;
   expected_error(np::decode(text, sm), true);
 
-  api_error err;
-  error_code ec;
-  const bool has_error = np::extract_api_error(text, err, ec);
-  check(!has_error || !ec);
-  expected_error(ec, false);
-
   std::vector<std::string> names;
   page_info page;
   expected_error(np::decode_names(text, "streams", names, page), true);
@@ -101,6 +99,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   expected_error(np::decode_stream_list(text, streams, page), true);
   std::vector<consumer_info> consumers;
   expected_error(np::decode_consumer_list(text, consumers, page), true);
+}
+
+void check_pub_ack(std::string_view text) {
+  api_error err;
+  error_code ec;
+  const bool has_error = np::extract_api_error(text, err, ec);
+  check(!has_error || !ec);
+  expected_error(ec, false);
 
   // Publish acks: whatever the fast path accepts, the full parse accepts with the same result.
   pub_ack fast, full, ack;
@@ -120,5 +126,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // An ack carrying an error object is exactly what extract_api_error finds.
   if (has_error) check(!full_ec && same(full_err, err));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_decoders(text);
+  check_pub_ack(text);
+  if (size > max_prefix_input) return 0;
+  for (std::size_t n = 0; n < size; ++n) {
+    std::vector<char> prefix(data, data + n);
+    check_pub_ack(std::string_view(prefix.data(), n));
+  }
   return 0;
 }

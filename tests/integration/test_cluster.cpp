@@ -349,12 +349,13 @@ BOOST_AUTO_TEST_CASE(discovers_the_other_servers) {
     events.attach(c);
     co_await c.connect();
     BOOST_TEST(c.info().port == cluster.port(0));
-    co_await events.wait(event_kind::discovered_servers, 1);
+    // The cluster was formed before the connect: its servers came with the first INFO, which is no discovery.
+    co_await c.flush();
+    BOOST_TEST(events.count(event_kind::discovered_servers) == 0);
 
+    // Yet they are in the pool: with only the seed given, the client fails over to one of them.
     cluster.kill(0);
     co_await events.wait(event_kind::reconnected, 1);
-    // Learned before the loss (the new server's INFO may announce more later).
-    BOOST_TEST((events.first_time(event_kind::discovered_servers) < events.first_time(event_kind::disconnected)));
     int now_on = cluster.index_of_port(c.info().port);
     BOOST_TEST(now_on > 0);
     if (now_on > 0) BOOST_TEST(c.info().server_name == cluster.server_name(static_cast<std::size_t>(now_on)));

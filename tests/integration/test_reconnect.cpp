@@ -54,8 +54,8 @@ BOOST_AUTO_TEST_CASE(bus_publishes_survive_two_server_kills) {
         cfg.connection = fast_reconnect(server);
         cfg.jetstream.max_pending = 1024;
         cfg.jetstream.timeout = 30s;  // outlives the outages: every publish resolves by ack
+        event_log events(co_await asio::this_coro::executor);  // first: the bus reports its close into it
         natsbus::event_bus bus(co_await asio::this_coro::executor, cfg);
-        event_log events(co_await asio::this_coro::executor);
         events.attach(bus.conn());
         co_await bus.start();
         natsbus::topic_options file_topic;
@@ -113,8 +113,8 @@ BOOST_AUTO_TEST_CASE(bus_publishes_survive_two_server_kills) {
 BOOST_AUTO_TEST_CASE(subscriptions_keep_receiving_after_a_restart) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, fast_reconnect(server));
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     auto plain = co_await c.subscribe("restart.plain");
@@ -157,8 +157,8 @@ BOOST_AUTO_TEST_CASE(reconnect_buffer_fills_then_flushes_in_order) {
     auto ex = co_await asio::this_coro::executor;
     auto o = fast_reconnect(server);
     o.reconnect_buffer_size = 2000;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     auto sub = co_await c.subscribe("buf.x");
@@ -193,8 +193,8 @@ BOOST_AUTO_TEST_CASE(reconnect_buffer_fills_then_flushes_in_order) {
 BOOST_AUTO_TEST_CASE(requests_fail_fast_on_disconnect) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, fast_reconnect(server));
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     auto responder = co_await c.subscribe("slow.service");  // never answers
@@ -224,8 +224,8 @@ BOOST_AUTO_TEST_CASE(max_reconnects_ends_in_one_close) {
     auto o = fast_reconnect(server);
     o.max_reconnects = 2;
     o.reconnect_wait = 20ms;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     server.kill();
@@ -243,8 +243,8 @@ BOOST_AUTO_TEST_CASE(close_during_reconnect_is_prompt) {
     auto ex = co_await asio::this_coro::executor;
     auto o = fast_reconnect(server);
     o.reconnect_wait = 10s;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     server.kill();
@@ -261,8 +261,8 @@ BOOST_AUTO_TEST_CASE(raw_jetstream_publish_without_id_fails_with_disconnected) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     auto o = fast_reconnect(server);
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     natsbus::jetstream js(c);
@@ -297,8 +297,8 @@ BOOST_AUTO_TEST_CASE(lame_duck_moves_to_another_server) {
     natsbus::connection_options o = fast_reconnect(server);
     o.servers = {server.url(), second.url()};
     o.randomize_servers = false;
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     BOOST_TEST(c.info().port == server.port());
@@ -327,19 +327,22 @@ BOOST_AUTO_TEST_CASE(retry_on_failed_connect_buffers_until_a_server_is_up) {
       ++delays;
       return std::chrono::milliseconds(attempt < 3 ? 20 : 50);
     };
+    event_log events(ex);  // first: it outlives the connection, whose destructor reports its close
     natsbus::connection c(ex, o);
-    event_log events(ex);
     events.attach(c);
     co_await c.connect();
     BOOST_TEST(!c.is_connected());
     auto sub = co_await c.subscribe("early.topic");
     co_await c.publish("early.topic", "sent before any server was up");
     server.restart();
-    co_await events.wait(event_kind::reconnected, 1);
+    // The first session is a connect, not a reconnect.
+    co_await events.wait(event_kind::connected, 1);
     auto m = co_await sub.next();
     BOOST_TEST(m.payload == "sent before any server was up");
     BOOST_TEST(delays > 0);
     BOOST_TEST(c.is_connected());
+    BOOST_TEST(events.count(event_kind::reconnected) == 0);
+    BOOST_TEST(c.stats().reconnects == 0u);
   });
 }
 

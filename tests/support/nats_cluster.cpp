@@ -190,6 +190,52 @@ asio::awaitable<void> nats_cluster::ready(std::chrono::milliseconds limit) const
     }
     c->close();
   }
+
+  // The meta leader must also count every running server as a peer: $JS.API.INFO answers as soon as a leader is
+  // known, and a replicated stream created just then can still fail with "no suitable peers for placement"
+  // (10005; seen with nats-server 2.10). A probe stream with one replica per running server is created, retried
+  // until it is placed, and deleted.
+  std::vector<std::string> live;
+  for (std::size_t i = 0; i < size(); ++i)
+    if (running(i)) live.push_back(url(i));
+  if (live.size() < 2) co_return;
+  connection_options o;
+  o.servers = live;
+  o.connect_timeout = std::chrono::seconds(1);
+  o.max_reconnects = -1;
+  o.reconnect_wait = std::chrono::milliseconds(100);
+  connection c(ex, o);
+  if (auto [cec] = co_await c.connect(use_ec); cec)
+    throw std::runtime_error("placement probe: connect: " + cec.message());
+  jetstream_options jo;
+  jo.timeout = std::chrono::seconds(2);
+  jetstream js(c, jo);
+  stream_config probe;
+  probe.name = "natsbus_placement_probe";
+  probe.subjects = {"natsbus.placement.probe"};
+  probe.storage = storage_type::memory;
+  probe.num_replicas = static_cast<int>(live.size());
+  auto give_up = [&](const char* step, const error_code& ec) {
+    if (std::chrono::steady_clock::now() < deadline) return;
+    throw std::runtime_error(std::string("placement probe: ") + step + " of an R" + std::to_string(live.size()) +
+                             " stream not done within " + std::to_string(limit.count()) + " ms; last: " +
+                             ec.message() + " (" + js.last_api_error().description + ")");
+  };
+  for (;;) {
+    auto [ec, info] = co_await js.create_stream(probe, use_ec);
+    if (!ec) break;
+    give_up("creation", ec);
+    retry.expires_after(std::chrono::milliseconds(100));  // no event announces a new peer either
+    co_await retry.async_wait(use_ec);
+  }
+  for (;;) {
+    auto [ec] = co_await js.delete_stream(probe.name, use_ec);
+    if (!ec || ec == make_jetstream_error(jetstream_errc::stream_not_found)) break;
+    give_up("deletion", ec);
+    retry.expires_after(std::chrono::milliseconds(100));
+    co_await retry.async_wait(use_ec);
+  }
+  c.close();
 }
 
 void nats_cluster::wait_ready(std::chrono::milliseconds limit) const {

@@ -47,7 +47,8 @@ class nats_cluster {
   void restart(std::size_t i);  // same ports and store (stops it first when it still runs)
   void signal(std::size_t i, int sig);
 
-  // Until every running server answers $JS.API.INFO (so each knows the JetStream meta leader), retrying within
+  // Until every running server answers $JS.API.INFO (so each knows the JetStream meta leader) and the meta
+  // leader places a stream with one replica per running server (a probe stream, deleted again), retrying within
   // the limit; throws std::runtime_error with the last error when the limit passes. wait_ready() runs its own
   // io_context (call it outside a test coroutine); ready() is the same for use inside one.
   void wait_ready(std::chrono::milliseconds limit = std::chrono::seconds(30)) const;

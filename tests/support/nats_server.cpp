@@ -1,7 +1,10 @@
 #include "nats_server.hpp"
 
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,9 +40,24 @@ int read_port(const std::string& file) {
   return std::atoi(text.c_str() + pos + 10);
 }
 
+// $NATSBUS_NATS_SERVER (the path of a nats-server binary, e.g. the 2.10 one of scripts/nats-server-2.10.sh) when
+// set, else nats-server on PATH.
+const char* server_env() {
+  const char* env = std::getenv("NATSBUS_NATS_SERVER");
+  return env && *env ? env : nullptr;
+}
+
 }  // namespace
 
-bool nats_server_available() { return std::system("command -v nats-server >/dev/null 2>&1") == 0; }
+std::string nats_server_binary() {
+  const char* env = server_env();
+  return env ? env : "nats-server";
+}
+
+bool nats_server_available() {
+  if (const char* env = server_env()) return ::access(env, X_OK) == 0;
+  return std::system("command -v nats-server >/dev/null 2>&1") == 0;
+}
 
 nats_server::nats_server(server_options opts) : opts_(std::move(opts)) {
   work_dir_ = make_temp_dir("server");
@@ -63,7 +81,8 @@ nats_server::~nats_server() {
 
 void nats_server::start() {
   for (auto& e : fs::directory_iterator(ports_dir_)) fs::remove(e.path());
-  std::vector<std::string> args{"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port_),
+  const std::string binary = nats_server_binary();
+  std::vector<std::string> args{binary, "-a", "127.0.0.1", "-p", std::to_string(port_),
                                 "--ports_file_dir", ports_dir_};
   if (opts_.jetstream) {
     args.insert(args.end(), {"-js", "-sd", store_dir_});
@@ -87,7 +106,8 @@ void nats_server::start() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
     if (FILE* f = std::freopen("/dev/null", "w", stdout)) (void)f;
-    ::execvp("nats-server", argv.data());
+    ::execvp(binary.c_str(), argv.data());  // a name with a slash is run as is, without the PATH search
+    std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
     std::_Exit(127);
   }
   pid_ = pid;

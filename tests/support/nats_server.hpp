@@ -1,5 +1,6 @@
 // Test fixture: a real nats-server on 127.0.0.1, on a port it picks, with a temporary JetStream store.
-// Started with fork/exec, found by its ports file, stopped by its process id.
+// Started with fork/exec ($NATSBUS_NATS_SERVER when set, else nats-server on PATH), found by its ports file,
+// stopped by its process id.
 #pragma once
 
 #include <chrono>
@@ -45,7 +46,9 @@ class nats_server {
   bool own_store_ = false;
 };
 
-// Whether a nats-server binary is on PATH.
+// The nats-server the fixtures start: $NATSBUS_NATS_SERVER (a path) when set, else nats-server on PATH.
+std::string nats_server_binary();
+// Whether that binary is there: executable at $NATSBUS_NATS_SERVER, or on PATH.
 bool nats_server_available();
 
 }  // namespace natsbus::test

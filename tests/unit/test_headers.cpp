@@ -166,6 +166,13 @@ BOOST_AUTO_TEST_CASE(every_truncation_is_rejected) {
   }
 }
 
+// An empty view with no data at all (found by the fuzzer's prefix pass: memchr was given a null pointer).
+BOOST_AUTO_TEST_CASE(empty_view_without_data) {
+  headers h;
+  BOOST_TEST(decode_headers(std::string_view{}, h) == code(error::bad_header));
+  BOOST_TEST(peek_status(std::string_view{}) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(hostile_bytes_never_crash) {
   // Deterministic pseudo-random mutations of a valid block and pure noise; the answer does not matter here,
   // only that decode and peek finish without touching memory they should not (run under ASan in CI).

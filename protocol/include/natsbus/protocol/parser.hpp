@@ -76,4 +76,9 @@ class parser {
   std::optional<pending_frame> pending_{};
 };
 
+// What an -ERR's text means: permissions_violation (the connection stays up), authorization_violation,
+// authentication_expired, stale_connection, max_payload_exceeded, or server_error for any other text (after which
+// the server closes the connection). Case-insensitive on the text's start, as servers have varied its case.
+[[nodiscard]] error_code classify_server_error(std::string_view text) noexcept;
+
 }  // namespace natsbus::protocol

@@ -1,12 +1,11 @@
-#include "connection_impl.hpp"
-
 #include <natsbus/protocol/subject.hpp>
+#include <natsbus/protocol/url.hpp>
 
 #include <boost/url/parse.hpp>
 
 #include <charconv>
 
-namespace natsbus::detail {
+namespace natsbus::protocol {
 
 error_code parse_server_url(std::string_view url, server_address& out) {
   std::string text(url);
@@ -45,7 +44,7 @@ error_code parse_server_url(std::string_view url, server_address& out) {
 }
 
 bool valid_inbox_prefix(std::string_view prefix) noexcept {
-  return prefix.size() <= max_inbox_prefix && protocol::is_valid_publish_subject(prefix);
+  return prefix.size() <= max_inbox_prefix && is_valid_publish_subject(prefix);
 }
 
-}  // namespace natsbus::detail
+}  // namespace natsbus::protocol
