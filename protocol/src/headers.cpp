@@ -208,4 +208,47 @@ int peek_status(std::string_view block) noexcept {
 }
 
 }  // namespace protocol
+namespace protocol {
+namespace {
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out.append(key);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+}  // namespace
+
+error_code encode_publish_headers(const headers* caller, const publish_expectations& x, std::string& out) {
+  out.clear();
+  for (std::string_view v : {x.msg_id, x.expected_stream, x.expected_last_msg_id})
+    if (v.find_first_of("\r\n") != std::string_view::npos) return error::invalid_argument;
+  bool open = caller && !caller->empty();
+  if (open) {
+    if (auto ec = encode_headers(*caller, out)) {
+      out.clear();
+      return ec;
+    }
+    out.resize(out.size() - 2);  // reopen the block for the JetStream keys
+  }
+  auto field = [&](std::string_view key, std::string_view value) {
+    if (!open) out.append("NATS/1.0\r\n");
+    open = true;
+    append_field(out, key, value);
+  };
+  auto number = [&](std::string_view key, std::uint64_t value) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    (void)ec;
+    field(key, std::string_view(buf, static_cast<std::size_t>(end - buf)));
+  };
+  if (!x.msg_id.empty()) field(jetstream_header::msg_id, x.msg_id);
+  if (!x.expected_stream.empty()) field(jetstream_header::expected_stream, x.expected_stream);
+  if (x.expected_last_seq) number(jetstream_header::expected_last_seq, *x.expected_last_seq);
+  if (!x.expected_last_msg_id.empty()) field(jetstream_header::expected_last_msg_id, x.expected_last_msg_id);
+  if (x.expected_last_subject_seq) number(jetstream_header::expected_last_subject_seq, *x.expected_last_subject_seq);
+  if (open) out.append("\r\n");
+  return {};
+}
+}  // namespace protocol
+
 }  // namespace natsbus

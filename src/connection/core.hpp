@@ -3,11 +3,11 @@
 // lives in these plain objects, which unit tests drive with frames and read back bytes (tests/unit).
 #pragma once
 
-#include "pings.hpp"
-#include "request_mux.hpp"
-#include "server_pool.hpp"
-#include "subscriptions.hpp"
-#include "write_buffer.hpp"
+#include "connection/pings.hpp"
+#include "connection/request_mux.hpp"
+#include "connection/server_pool.hpp"
+#include "connection/subscriptions.hpp"
+#include "connection/write_buffer.hpp"
 
 namespace natsbus::detail {
 

@@ -1,4 +1,4 @@
-#include "request_mux.hpp"
+#include "connection/request_mux.hpp"
 
 #include <natsbus/protocol/headers.hpp>
 

@@ -1,4 +1,4 @@
-#include "server_pool.hpp"
+#include "connection/server_pool.hpp"
 
 #include <algorithm>
 

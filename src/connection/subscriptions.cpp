@@ -1,4 +1,4 @@
-#include "subscriptions.hpp"
+#include "connection/subscriptions.hpp"
 
 #include <natsbus/protocol/encoder.hpp>
 

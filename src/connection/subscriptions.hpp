@@ -1,8 +1,8 @@
 // Internal, sans-I/O: the connection's subscriptions, their bounded queues, and what a delivered message does.
 #pragma once
 
-#include "request_mux.hpp"
-#include "write_buffer.hpp"
+#include "connection/request_mux.hpp"
+#include "connection/write_buffer.hpp"
 
 #include <natsbus/error.hpp>
 #include <natsbus/message.hpp>

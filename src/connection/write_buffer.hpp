@@ -104,6 +104,11 @@ class write_buffer {
     return held;
   }
   void put_back(const std::string& held) { pending_.append(held); }
+  // The held frames without their SUB, UNSUB and PONG frames: the replay re-creates the subscriptions from the
+  // table as they are now (a SUB queued at the drop would go twice; one unsubscribed while disconnected would come
+  // back), and a PONG answers a PING of the old session. Publishes and PINGs (flushes waiting for them) stay, in
+  // order. The frames are whole and our own: PUB/HPUB's last control-line token is the size that follows.
+  [[nodiscard]] static std::string publishes_and_pings(std::string_view held);
   void clear() noexcept {
     pending_.clear();
     wire_.clear();

@@ -1,6 +1,6 @@
 // The transport's connect and close. The read and write paths are templates in the header: they keep the caller's
 // completion handler type, so a read or write costs what the socket's own operation costs.
-#include "transport.hpp"
+#include "transport/transport.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>

@@ -184,7 +184,7 @@ natsbus::connection_options client_options(const script_server& s) {
   o.reconnect_wait = 20ms;
   o.reconnect_jitter = 0ms;
   o.max_reconnects = 3;
-  o.connect_timeout = 300ms;
+  o.connect_timeout = 200ms;
   o.ping_interval = 60ms;  // a stalled server is found stale within about 120 ms
   o.max_pings_out = 1;
   o.busy_poll = std::chrono::microseconds(0);  // the machine is shared: no spinning
@@ -590,13 +590,56 @@ BOOST_AUTO_TEST_CASE(reconnect_after_refused_connections) {
   publish_report(run_once("reconnect replay", scripts, replay_recovery(), f, replay_client));
 }
 
+// An auto-unsubscribe limit is replayed reduced by what was delivered: SUB, then UNSUB <sid> <left>; the
+// subscription ends after the last message.
+BOOST_AUTO_TEST_CASE(reconnect_replays_auto_unsubscribe_remainder) {
+  std::vector<conn_script> scripts{concat(st::handshake(st::info()),
+                                          {st::expect("SUB foo ${sid}"), st::expect("UNSUB ${sid} 3"),
+                                           st::msg("foo", "${sid}", "one"), st::close()})};
+  conn_script next = concat(st::handshake(st::info()), {st::expect("SUB foo ${sid}"), st::expect("UNSUB ${sid} 2"),
+                                                        st::msg("foo", "${sid}", "two"), st::msg("foo", "${sid}", "three"),
+                                                        st::msg("foo", "${sid}", "four")});
+  scripts.push_back(next);
+  auto r = run_once("auto-unsubscribe replay", scripts, {}, std::nullopt,
+                    [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
+                      client_events events(env.ex);
+                      natsbus::connection c(env.ex, client_options(env.server));
+                      events.attach(c);
+                      outcome o;
+                      co_await connect(env, c, o);
+                      auto [sec, sub] = co_await c.subscribe("foo", "", use_ec);
+                      sub.auto_unsubscribe(3);
+                      std::vector<std::string> got;
+                      error_code last;
+                      for (int i = 0; i < 4; ++i) {
+                        outcome n;
+                        sub.next([&](error_code ec, natsbus::message m) {
+                          n.record(ec, m.payload);
+                          env.wake.notify();
+                        });
+                        if (!co_await env.await_outcome(n, "next")) break;
+                        if (n.ec) {
+                          last = n.ec;
+                          break;
+                        }
+                        got.push_back(n.value);
+                      }
+                      std::string joined;
+                      for (auto& g : got) joined += g + " ";
+                      env.report.check(got.size() == 3 && got[2] == "three", "messages: " + joined);
+                      env.report.check(last == error::subscription_closed, "after the limit: " + last.message());
+                      env.report.check(events.count(event_kind::reconnected) == 1, "reconnects");
+                      co_await settle(c, events);
+                      env.report.check(env.server.errors().empty(), "server script errors");
+                      env.report.events = events.text();
+                    });
+  publish_report(r);
+}
+
 // A SUB queued just as the connection drops (the server reset it right after the handshake, before the client
 // wrote the SUB) must reach the next connection once: the subscription replay sends it, and nothing else may.
-//
-// CLIENT BUG (found by the drain matrix, reproduced here): connection_impl::finish_reconnect replays every
-// subscription, then puts back the frames that never left the old session ("held"), and the SUB queued for the
-// new subscription is among them: SUB a 1 goes out twice. nats-server ignores a second SUB with a known sid, so
-// this alone costs a frame; but see the next test.
+// (Found by the drain matrix: the held frames once carried the SUB too, which then went out twice. The held frames
+// now keep only publishes and PINGs; the replay alone re-creates subscriptions.)
 namespace {
 asio::awaitable<void> drop_after_handshake_client(run_env& env, bool unsubscribe_while_down) {
   client_events events(env.ex);
@@ -639,8 +682,7 @@ std::vector<conn_script> drop_after_handshake_scripts() {
 }
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(subscription_queued_at_a_drop_is_sent_once_after_reconnect, *boost::unit_test::expected_failures(1)) {
-  BOOST_TEST_MESSAGE("known client bug: a SUB queued at a drop is sent twice after the reconnect (finish_reconnect)");
+BOOST_AUTO_TEST_CASE(subscription_queued_at_a_drop_is_sent_once_after_reconnect) {
   publish_report(run_once("SUB queued at a drop", drop_after_handshake_scripts(), {}, std::nullopt,
                           [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
                             co_await drop_after_handshake_client(env, false);
@@ -649,12 +691,8 @@ BOOST_AUTO_TEST_CASE(subscription_queued_at_a_drop_is_sent_once_after_reconnect,
 
 // The same, with the subscription dropped while the client is disconnected: the replay rightly leaves it out,
 // but the held SUB still goes out, with no UNSUB after it.
-//
-// CLIENT BUG (same cause): the server keeps a subscription the client no longer has, and goes on sending its
-// messages, which the client reads and throws away (unknown sid) for the rest of the connection.
-BOOST_AUTO_TEST_CASE(subscription_dropped_while_disconnected_is_not_sent_after_reconnect,
-                     *boost::unit_test::expected_failures(1)) {
-  BOOST_TEST_MESSAGE("known client bug: a subscription dropped while disconnected is subscribed again by the held SUB");
+// (With the held SUB, the server kept a subscription the client no longer had.)
+BOOST_AUTO_TEST_CASE(subscription_dropped_while_disconnected_is_not_sent_after_reconnect) {
   publish_report(run_once("SUB queued at a drop, then unsubscribed", drop_after_handshake_scripts(), {}, std::nullopt,
                           [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
                             co_await drop_after_handshake_client(env, true);
@@ -775,6 +813,83 @@ BOOST_AUTO_TEST_CASE(jetstream_publish_without_msg_id_fails_once_on_disconnect) 
                co_await js_client(env, f, false, [](const fault& x) {
                  return x.kind != fault_kind::refuse && x.conn == 0 && x.step >= st::handshake_steps;
                });
+             });
+}
+
+// ---- many callers at once ----
+
+// One connection with five callers waiting at once: a subscriber, a request, a JetStream publish without and one
+// with a message id, and a flush. Whatever fails and wherever, each caller completes exactly once, within the
+// bound, with success or its documented error. The next connection (the fallback) acks the publish with id
+// when it comes again (and acks it once more in any case: an answer for a publish already resolved must be
+// ignored), and otherwise only answers PINGs, so what else was lost stays lost: the request and the publish
+// without id fail with disconnected, the flush fails with disconnected or succeeds on the new connection, the
+// subscriber gets subscription_closed when the test closes.
+BOOST_AUTO_TEST_CASE(many_callers_each_complete_once) {
+  auto hpub = hpub_frame("S.b", "${r2}", "m-2", "hello");
+  std::vector<conn_script> scripts{concat(
+      st::handshake(st::info()),
+      {st::expect("SUB foo ${fsid}"), st::expect("SUB ${inbox}* ${isid}"), st::expect("PUB svc ${reply} 4\r\nping"),
+       st::expect("SUB ${ack}* ${asid}"), st::expect("PUB S.a ${r1} 5\r\nhello"), st::expect(hpub), st::expect("PING"),
+       st::msg("foo", "${fsid}", "hello"), st::msg("${reply}", "${isid}", "pong"),
+       st::msg("${r1}", "${asid}", ack_json), st::msg("${r2}", "${asid}", ack_json), st::send("PONG\r\n")})};
+  // The resent HPUB names the ack inbox (its reply's prefix); the replayed SUB of that prefix gives the sid.
+  auto hpub_re = st::expect_regex(R"(HPUB S\.b ((\S+\.)\d+) 30 35\r\nNATS/1\.0\r\nNats-Msg-Id: m-2\r\n\r\nhello)",
+                                  {"r2", "ackp"});
+  conn_script fallback = concat(st::handshake(st::info()), {st::maybe(hpub_re, 200ms), st::recall("SUB ${ackp}* ${asid}"),
+                                                            st::msg_if_known("${r2}", "${asid}", ack_json)});
+  run_matrix("many callers", scripts, fallback,
+             [](run_env& env, const std::optional<fault>& f) -> asio::awaitable<void> {
+               client_events events(env.ex);
+               natsbus::connection c(env.ex, client_options(env.server));
+               events.attach(c);
+               outcome o;
+               co_await connect(env, c, o);
+               bool handshake_fault =
+                   f && f->conn == 0 && (f->kind == fault_kind::refuse || f->step < st::handshake_steps);
+               if (handshake_fault) {
+                 env.report.check(o.done() && connect_error_fits(o.ec, *f), "connect: " + o.describe());
+               } else if (o.done() && !o.ec) {
+                 auto [sec, sub] = co_await c.subscribe("foo", "", use_ec);
+                 env.report.check(!sec, "subscribe: " + sec.message());
+                 natsbus::jetstream js(c, js_options());
+                 outcome next, req, pub1, pub2, fl;
+                 auto notify = [&env] { env.wake.notify(); };
+                 sub.next([&](error_code ec, natsbus::message m) { next.record(ec, m.payload); notify(); });
+                 c.request("svc", "ping", 1000ms, [&](error_code ec, natsbus::message m) { req.record(ec, m.payload); notify(); });
+                 natsbus::publish_options none, with_id;
+                 with_id.msg_id = "m-2";
+                 js.publish("S.a", "hello", none, [&](error_code ec, natsbus::pub_ack a) { pub1.record(ec, a.stream); notify(); });
+                 js.publish("S.b", "hello", with_id, [&](error_code ec, natsbus::pub_ack a) { pub2.record(ec, a.stream); notify(); });
+                 c.flush([&](error_code ec) { fl.record(ec); notify(); });
+                 co_await env.await_outcome(req, "request");
+                 co_await env.await_outcome(pub1, "publish");
+                 co_await env.await_outcome(pub2, "publish with id");
+                 co_await env.await_outcome(fl, "flush");
+                 if (!f) {
+                   co_await env.await_outcome(next, "next");
+                   env.report.check(!next.ec && next.value == "hello", "next: " + next.describe());
+                   env.report.check(!req.ec && req.value == "pong", "request: " + req.describe());
+                   env.report.check(!pub1.ec && !pub2.ec, "publish: " + pub1.describe() + "; " + pub2.describe());
+                   env.report.check(!fl.ec, "flush: " + fl.describe());
+                 } else {
+                   env.report.check(!req.ec || req.ec == error::disconnected, "request: " + req.describe());
+                   env.report.check(!pub1.ec || pub1.ec == error::disconnected, "publish: " + pub1.describe());
+                   env.report.check(!pub2.ec, "publish with id: " + pub2.describe());
+                   env.report.check(!fl.ec || fl.ec == error::disconnected, "flush: " + fl.describe());
+                 }
+                 co_await settle(c, events);
+                 co_await env.await_outcome(next, "next");
+                 env.report.check(!next.ec || next.ec == error::subscription_closed, "next: " + next.describe());
+                 for (auto* x : {&next, &req, &pub1, &pub2, &fl})
+                   env.report.check(x->completions == 1, "a caller: " + x->describe());
+               } else {
+                 env.report.check(false, "connect: " + o.describe());
+               }
+               co_await settle(c, events);
+               env.report.check(env.server.errors().empty(), "server script errors");
+               env.report.check(o.completions == 1, "connect: " + o.describe());
+               env.report.events = events.text();
              });
 }
 
@@ -938,12 +1053,9 @@ BOOST_AUTO_TEST_CASE(drain_unsubscribes_flushes_and_closes) {
       {st::expect("SUB a ${sa}"), st::expect("SUB b ${sb}"), st::expect_any_order({"UNSUB ${sa}", "UNSUB ${sb}"}),
        st::msg("a", "${sa}", "late"), st::expect("PING"), st::send("PONG\r\n"), st::expect_eof()})};
   constexpr std::size_t pong_step = 9;
-  // Left out, CLIENT BUG (see subscription_queued_at_a_drop_is_sent_once_after_reconnect): an RST or FIN right
-  // after the handshake finds SUB a still queued; after the reconnect it goes out twice (replay, then the held
-  // frames), and the fallback script, which expects each SUB once, rejects the second.
-  auto known_bug = [](const fault& f) {
-    return f.conn == 0 && f.step == st::handshake_steps && (f.kind == fault_kind::reset || f.kind == fault_kind::eof);
-  };
+  // Every fault runs: an RST or FIN right after the handshake finds SUB a still queued, and the fallback script
+  // expects it once (see subscription_queued_at_a_drop_is_sent_once_after_reconnect).
+  auto known_bug = [](const fault&) { return false; };
   run_matrix("drain", scripts, drain_fallback(), [](run_env& env, const std::optional<fault>& f) -> asio::awaitable<void> {
     client_events events(env.ex);
     natsbus::connection c(env.ex, client_options(env.server));
@@ -1047,13 +1159,8 @@ BOOST_AUTO_TEST_CASE(drain_while_reconnecting_waits_for_the_next_session) {
 // Drain called while reconnecting, and no server comes back: the drain fails once when the connection closes.
 // Every other operation pending at such a close fails with disconnected (connection_closed means "closed by
 // the user"); the drain must not report connection_closed.
-//
-// CLIENT BUG (found by this test): connection_impl::drain_op, after waiting out the reconnect, finds the state
-// closed and throws error::connection_closed whatever the close's reason was (here the server pool ran out after
-// every reconnect attempt hit EOF), unlike fail_pending, which gives disconnected for any close not asked for by
-// the user.
-BOOST_AUTO_TEST_CASE(drain_while_reconnecting_fails_with_disconnected_when_no_server_returns,
-                     *boost::unit_test::expected_failures(1)) {
+// (Found by this test: drain reported connection_closed whatever the close's reason was.)
+BOOST_AUTO_TEST_CASE(drain_while_reconnecting_fails_with_disconnected_when_no_server_returns) {
   std::vector<conn_script> scripts{concat(st::handshake(st::info()), {st::expect("SUB a ${sa}"), st::close()})};
   auto r = run_once("drain, no server returns", scripts, {}, std::nullopt,
                     [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
@@ -1079,7 +1186,6 @@ BOOST_AUTO_TEST_CASE(drain_while_reconnecting_fails_with_disconnected_when_no_se
                       env.report.check(dr.completions == 1, "drain: " + dr.describe());
                       env.report.events = events.text();
                     });
-  if (!r.problems.empty()) BOOST_TEST_MESSAGE("known client bug (drain_op reports connection_closed): see the comment above");
   publish_report(r);
 }
 

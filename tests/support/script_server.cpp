@@ -144,13 +144,15 @@ std::string script_step::describe() const {
   switch (what) {
     case op::send: return "send '" + printable(text) + "'";
     case op::send_msg: return "send MSG " + subject + " " + sid + (reply.empty() ? "" : " " + reply) + " '" + printable(text) + "'";
-    case op::expect: return std::string(skip_others ? "skip until " : "expect ") + patterns.at(0).describe();
+    case op::expect:
+      return std::string(optional ? "maybe " : skip_others ? "skip until " : "expect ") + patterns.at(0).describe();
     case op::expect_set: {
       std::string s = "expect in any order:";
       for (auto& p : patterns) s += " " + p.describe();
       return s;
     }
     case op::expect_eof: return "expect the client to close";
+    case op::recall: return "recall " + patterns.at(0).describe();
     case op::wait_signal: return "wait for signal '" + text + "'";
     case op::close: return "close (FIN)";
     case op::reset: return "reset (RST)";
@@ -214,6 +216,21 @@ script_step expect_any_order(std::vector<std::string> tmpls) {
 script_step skip_until(std::string tmpl) {
   auto s = expect(std::move(tmpl));
   s.skip_others = true;
+  return s;
+}
+
+script_step maybe(script_step s, std::chrono::milliseconds wait) {
+  s.skip_others = true;
+  s.optional = true;
+  s.timeout = wait;
+  return s;
+}
+
+script_step maybe(std::string tmpl, std::chrono::milliseconds wait) { return maybe(expect(std::move(tmpl)), wait); }
+
+script_step recall(std::string tmpl) {
+  auto s = expect(std::move(tmpl));
+  s.what = script_step::op::recall;
   return s;
 }
 
@@ -511,6 +528,7 @@ struct script_server::state {
           std::string frame;
           auto r = co_await read_frame(c, deadline, frame);
           if (r == rd::closed) co_return false;
+          if (r == rd::timeout && s.optional) co_return true;
           if (r == rd::timeout) co_return fail("timed out");
           if (r == rd::eof) {
             records[idx].client_closed = true;
@@ -554,6 +572,12 @@ struct script_server::state {
           co_await stray(c, frame, deadline);
           if (closed) co_return false;
         }
+      }
+      case op::recall: {
+        auto& frames = records[idx].frames;
+        for (auto it = frames.rbegin(); it != frames.rend(); ++it)
+          if (matches(s.patterns[0], *it)) break;
+        co_return true;
       }
       case op::wait_signal: {
         while (!signals.count(s.text)) {

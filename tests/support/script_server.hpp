@@ -9,6 +9,10 @@
 // or the same reply subject as the first connection used. The same ${name} references fill in what a step
 // sends.
 //
+// Steps for the connection after a failure, where what the client sends depends on where it failed: maybe()
+// waits a bounded time for a frame that may not come, recall() takes variables from a frame already received
+// (a replayed SUB's sid), msg_if_known() answers only when its variables are known.
+//
 // Connection i plays scripts[i]; connections past the list play the fallback script (for a client that
 // reconnects again after an injected failure), or are closed at once when there is none.
 //
@@ -63,6 +67,8 @@ struct script_step {
     expect,       // the next frame matches patterns[0]
     expect_set,   // the next patterns.size() frames match the patterns, in any order
     expect_eof,   // the client closes its end (frames before are recorded and skipped)
+    recall,       // the latest frame already received on this connection that matches patterns[0] sets its
+                  // variables; none matching is not an error
     wait_signal,  // until the test calls release(text)
     close,        // a scripted clean close (FIN), as the eof failure
     reset,        // a scripted RST
@@ -73,6 +79,7 @@ struct script_step {
   std::vector<frame_pattern> patterns;
   bool skip_others = false;  // expect: frames that do not match are recorded and skipped
   bool if_defined = false;   // send: skipped (not an error) when a variable it uses is not defined yet
+  bool optional = false;     // expect: a timeout ends the step instead of failing the script
   std::chrono::milliseconds timeout{0};  // 0: the server's step_timeout
   [[nodiscard]] bool sends() const noexcept { return what == op::send || what == op::send_msg; }
   [[nodiscard]] std::string describe() const;
@@ -90,6 +97,12 @@ script_step expect_prefix(std::string prefix);
 script_step expect_regex(std::string re, std::vector<std::string> names = {});
 script_step expect_any_order(std::vector<std::string> tmpls);
 script_step skip_until(std::string tmpl);  // expect, skipping (and recording) frames that do not match
+// skip_until, but the frame may never come: after `wait` the script goes on.
+script_step maybe(std::string tmpl, std::chrono::milliseconds wait);
+// The same for any expect step (expect_regex, ...).
+script_step maybe(script_step expect_step, std::chrono::milliseconds wait);
+// Looks back at what the client sent on this connection (see script_step::op::recall).
+script_step recall(std::string tmpl);
 script_step expect_eof();
 script_step wait_for(std::string signal);
 script_step close();

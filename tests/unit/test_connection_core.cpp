@@ -381,3 +381,16 @@ BOOST_AUTO_TEST_CASE(err_texts_are_classified) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(held_frames_tests)
+
+BOOST_AUTO_TEST_CASE(only_publishes_and_pings_are_kept_for_the_next_session) {
+  const std::string held =
+      "SUB a 1\r\nPUB x 3\r\nSUB\r\nUNSUB 1\r\nHPUB y r 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\nPONG\r\n"
+      "UNSUB 2 5\r\nPUB z 0\r\n\r\n";
+  BOOST_TEST(write_buffer::publishes_and_pings(held) ==
+             "PUB x 3\r\nSUB\r\nHPUB y r 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\nPUB z 0\r\n\r\n");
+  BOOST_TEST(write_buffer::publishes_and_pings("").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

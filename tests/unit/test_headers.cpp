@@ -294,4 +294,32 @@ BOOST_AUTO_TEST_CASE(peek) {
   BOOST_TEST(peek_status("NATS") == 0);
 }
 
+BOOST_AUTO_TEST_CASE(jetstream_publish_header_block) {
+  using natsbus::protocol::encode_publish_headers;
+  using natsbus::protocol::publish_expectations;
+  std::string out = "left over";
+  BOOST_TEST(!encode_publish_headers(nullptr, publish_expectations{}, out));
+  BOOST_TEST(out.empty());  // nothing to send: a PUB
+  publish_expectations x;
+  x.msg_id = "id-1";
+  x.expected_last_seq = 42;
+  BOOST_TEST(!encode_publish_headers(nullptr, x, out));
+  BOOST_TEST(out == "NATS/1.0\r\nNats-Msg-Id: id-1\r\nNats-Expected-Last-Sequence: 42\r\n\r\n");
+  headers h;
+  h.add("Trace", "t");
+  x = {};
+  x.expected_stream = "S";
+  x.expected_last_msg_id = "m";
+  x.expected_last_subject_seq = 0;
+  BOOST_TEST(!encode_publish_headers(&h, x, out));
+  BOOST_TEST(out ==
+             "NATS/1.0\r\nTrace: t\r\nNats-Expected-Stream: S\r\nNats-Expected-Last-Msg-Id: m\r\n"
+             "Nats-Expected-Last-Subject-Sequence: 0\r\n\r\n");
+  BOOST_TEST(!encode_publish_headers(&h, publish_expectations{}, out));
+  BOOST_TEST(out == "NATS/1.0\r\nTrace: t\r\n\r\n");
+  x = {};
+  x.msg_id = "a\r\nInjected: 1";
+  BOOST_TEST(encode_publish_headers(&h, x, out) == error::invalid_argument);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 
 #include <natsbus/error.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,28 @@ error_code decode_headers(std::string_view block, headers& out);
 // Appends the block for `h` (with the terminating empty line) to out. Keys and values with CR, LF or, for
 // keys, ':' or whitespace are rejected with invalid_argument and nothing is appended.
 error_code encode_headers(const headers& h, std::string& out);
+
+// The headers JetStream reads on a publish: deduplication and optimistic-concurrency expectations.
+namespace jetstream_header {
+inline constexpr std::string_view msg_id = "Nats-Msg-Id";
+inline constexpr std::string_view expected_stream = "Nats-Expected-Stream";
+inline constexpr std::string_view expected_last_seq = "Nats-Expected-Last-Sequence";
+inline constexpr std::string_view expected_last_msg_id = "Nats-Expected-Last-Msg-Id";
+inline constexpr std::string_view expected_last_subject_seq = "Nats-Expected-Last-Subject-Sequence";
+}  // namespace jetstream_header
+
+struct publish_expectations {
+  std::string_view msg_id;
+  std::string_view expected_stream;
+  std::optional<std::uint64_t> expected_last_seq;
+  std::string_view expected_last_msg_id;
+  std::optional<std::uint64_t> expected_last_subject_seq;
+};
+
+// The header block of a JetStream publish, written into `out` (cleared first): the caller's headers, then
+// Nats-Msg-Id and the Nats-Expected-* keys that are set. `out` stays empty when there is nothing to send (a
+// PUB, not an HPUB). A value with CR or LF is invalid_argument, and a bad caller header is bad_header.
+error_code encode_publish_headers(const headers* caller, const publish_expectations& x, std::string& out);
 
 // Only the status code and description of a header block, without building a map: the fast path for
 // JetStream acks and 503 replies. Returns 0 when there is no status.

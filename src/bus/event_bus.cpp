@@ -1,7 +1,7 @@
 // natsbus::event_bus: strategies, the strand-owned stream cache, publish and subscribe, and the public calls.
 // Topic configuration (what stream a topic should have, how it is made to match, configure_topics' paced
 // window) and the repair under windowed publishes: event_bus_streams.cpp.
-#include "event_bus_impl.hpp"
+#include "bus/event_bus_impl.hpp"
 
 #include <natsbus/protocol/subject.hpp>
 
@@ -125,15 +125,15 @@ void event_bus_impl::on_publish_outcome(std::uint64_t tag, error_code ec, std::c
     latency_.record(elapsed);
     return;
   }
-  if (is_missing_stream(ec)) drop(tag >> 1);
-  if (tag & async_flag) failed_.add(1);
+  if (is_missing_stream(ec)) drop(tag);
+  failed_.add(1);
 }
 
-void event_bus_impl::publish_options_for(const topic_entry& e, const bus_publish_options& in, bool async,
+void event_bus_impl::publish_options_for(const topic_entry& e, const bus_publish_options& in,
                                          publish_options& out) {
   out.hdrs = in.hdrs;
   out.timeout = in.timeout;
-  out.tag = (e.id << 1) | (async ? async_flag : 0);
+  out.tag = e.id;
   // A replicated stream rides out a leader election: its 503s are retried until the publish's deadline.
   out.retry_until_deadline = e.replicated;
   if (!in.msg_id.empty()) {
@@ -173,50 +173,33 @@ asio::awaitable<topic_entry*> event_bus_impl::resolved(std::string_view topic, e
   co_return &it->second;
 }
 
+// Both publishes enter the JetStream floor the same way (start_publish: a pooled publish and its future). Its
+// outcome is counted in one place, on_publish_outcome; a missing stream is repaired in one place, take_repair (at
+// most once per publish, with the same message id). Only what never reaches JetStream is counted here.
 asio::awaitable<std::tuple<error_code, pub_ack>> event_bus_impl::publish_op(std::string_view topic,
                                                                            std::string_view payload,
                                                                            const bus_publish_options& opts) {
   std::tuple<error_code, pub_ack> r;
   auto& [ec, ack] = r;
-  topic_entry* e = cached(topic);
-  if (!e && !(e = co_await resolved(topic, ec))) {
-    failed_.add(1);
-    co_return r;
+  auto [sec, fut] = co_await start_publish(topic, payload, opts);
+  if ((ec = sec)) co_return r;
+  r = co_await fut.get(use_ec);
+  if (ec && is_missing_stream(ec) && strategy_.load(std::memory_order_relaxed) == topic_strategy::skip) {
+    set_error("topic " + std::string(topic) + ": its stream is missing (" + ec.message() +
+              ") and the skip strategy does not re-create it");
+    ec = error::stream_not_found_for_topic;
   }
-  if (!e->persistent) {
-    ec = std::get<0>(co_await conn_.publish(topic, payload, opts.hdrs, {}, use_ec));
-    if (ec) failed_.add(1);
-    else core_published_.add(1);
-    co_return r;
-  }
-  publish_options popts;
-  publish_options_for(*e, opts, false, popts);
-  for (int attempt = 0;; ++attempt) {
-    published_.add(1);
-    r = co_await js_.publish(topic, payload, popts, use_ec);
-    if (!ec || !is_missing_stream(ec) || attempt == 1) break;
-    // The stream is gone: the observer dropped the entry. Repair per the strategy, then retry once with the
-    // same message id.
-    if (strategy_.load(std::memory_order_relaxed) == topic_strategy::skip) {
-      set_error("topic " + std::string(topic) + ": its stream is missing (" + ec.message() +
-                ") and the skip strategy does not re-create it");
-      ec = error::stream_not_found_for_topic;
-      break;
-    }
-    error_code rec;
-    e = co_await resolved(topic, rec);
-    if (!e) {
-      ec = rec;
-      break;
-    }
-    popts.tag = e->id << 1;
-  }
-  if (ec) failed_.add(1);
   co_return r;
 }
 
 asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::publish_async_op(
     std::string_view topic, std::string_view payload, const bus_publish_options& opts) {
+  co_return co_await start_publish(topic, payload, opts);
+}
+
+asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publish(std::string_view topic,
+                                                                                 std::string_view payload,
+                                                                                 const bus_publish_options& opts) {
   std::tuple<error_code, ack_future> r;
   auto& [ec, fut] = r;
   topic_entry* e = cached(topic);
@@ -235,13 +218,15 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::publish_asyn
     co_return r;
   }
   publish_options popts;
-  publish_options_for(*e, opts, true, popts);
+  publish_options_for(*e, opts, popts);
   published_.add(1);
   if (auto* s = jimpl_->try_start(topic, payload, popts, ec)) {
     s->has_future = true;
     fut = ack_future(s);
     co_return r;
   }
+  // The window is full (or this is not the owner thread): wait for room. A failure to start is no outcome
+  // JetStream saw: counted here.
   if (!ec) r = co_await js_.publish_async(topic, payload, popts, use_ec);
   if (ec) failed_.add(1);
   co_return r;
@@ -272,15 +257,8 @@ asio::awaitable<error_code> event_bus_impl::start_op() {
 
 event_bus::event_bus(asio::any_io_executor ex, event_bus_config cfg)
     : impl_(std::make_shared<detail::event_bus_impl>(std::move(ex), std::move(cfg))) {
-  impl_->jimpl_->observer_ = [w = std::weak_ptr<detail::event_bus_impl>(impl_)](std::uint64_t tag, error_code e,
-                                                                             std::chrono::nanoseconds d) {
-    if (auto s = w.lock()) s->on_publish_outcome(tag, e, d);
-  };
-  impl_->jimpl_->repair_hook_ = [w = std::weak_ptr<detail::event_bus_impl>(impl_)](detail::ack_state* st,
-                                                                                error_code e) {
-    auto s = w.lock();
-    return s && s->take_repair(st, e);
-  };
+  // Set before anything can publish through the bus (its context is its own).
+  impl_->jimpl_->listener_ = impl_;
 }
 
 event_bus::~event_bus() { close(); }

@@ -1,7 +1,7 @@
 // The public face of JetStream publishing (natsbus::jetstream's publish calls and natsbus::ack_future): each
 // hops to the connection's executor when called from elsewhere and hands over to jetstream_impl
 // (jetstream_publish.cpp).
-#include "jetstream_impl.hpp"
+#include "jetstream/jetstream_impl.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/dispatch.hpp>

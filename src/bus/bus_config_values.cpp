@@ -1,7 +1,7 @@
 // Configuration values outside YAML: strategy names and Go-style durations.
 #include <natsbus/bus_config.hpp>
 
-#include "names.hpp"
+#include "bus/names.hpp"
 
 #include <chrono>
 #include <string_view>

@@ -2,7 +2,7 @@
 // connection's executor; the registry of configured options is cold and guarded by a mutex.
 #pragma once
 
-#include "jetstream_impl.hpp"
+#include "jetstream/jetstream_impl.hpp"
 
 #include <natsbus/event_bus.hpp>
 
@@ -54,9 +54,6 @@ inline bool is_missing_stream(const error_code& ec) noexcept {
          (ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_not_found);
 }
 
-// The low bit of a bus publish's tag: the publisher does not wait (publish_async). The rest is its topic's id.
-inline constexpr std::uint64_t async_flag = 1;
-
 // One configure_topics call: its topics, their results, and the workers that take them in turn.
 struct configure_batch {
   std::vector<topic_config> topics;
@@ -80,7 +77,7 @@ struct configure_batch {
   std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
 };
 
-class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
+class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, public publish_listener {
  public:
   event_bus_impl(asio::any_io_executor ex, event_bus_config cfg);
 
@@ -110,6 +107,8 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
   asio::awaitable<topic_entry*> resolved(std::string_view topic, error_code& ec);
   asio::awaitable<std::tuple<error_code, pub_ack>> publish_op(std::string_view topic, std::string_view payload,
                                                              const bus_publish_options& opts);
+  asio::awaitable<std::tuple<error_code, ack_future>> start_publish(std::string_view topic, std::string_view payload,
+                                                                   const bus_publish_options& opts);
   asio::awaitable<std::tuple<error_code, ack_future>> publish_async_op(std::string_view topic,
                                                                       std::string_view payload,
                                                                       const bus_publish_options& opts);
@@ -124,16 +123,17 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl> {
   void finish_configure(configure_batch& b);
 
   // Fills `out` for a publish of `topic`: the caller's options plus a message id when auto_msg_id is on.
-  void publish_options_for(const topic_entry& e, const bus_publish_options& in, bool async, publish_options& out);
+  // A bus publish's tag is its topic's id (never 0).
+  void publish_options_for(const topic_entry& e, const bus_publish_options& in, publish_options& out);
   // The stream for a persistent topic under the configured mapping; an error text in `message` otherwise.
   error_code wanted_for(std::string_view topic, const topic_options& opts, wanted_stream& out, std::string& message);
   [[nodiscard]] topic_options options_for(std::string_view topic) const;
   [[nodiscard]] bool is_persistent(const topic_options& o) const noexcept;
   void drop(std::uint64_t id);
   // The jetstream repair hook: takes over a windowed publish whose stream is missing, unless under skip.
-  bool take_repair(ack_state* s, error_code ec);
+  bool take_repair(ack_state* s, error_code ec) override;
   asio::awaitable<void> repair_windowed(std::string topic, ack_state* s, std::uint64_t serial);
-  void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed);
+  void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) override;
   void set_error(std::string text);
 
   std::unordered_map<std::string, topic_entry, string_hash, std::equal_to<>> topics_;

@@ -1,5 +1,5 @@
 // The connection's session: handshake, then reader || writer || keepalive until the connection is lost.
-#include "connection_impl.hpp"
+#include "connection/connection_impl.hpp"
 
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/headers.hpp>
@@ -214,7 +214,7 @@ void connection_impl::finish_reconnect() {
   // Subscriptions first, so that buffered publishes and resent JetStream publishes find them in place; then what had
   // left with the old session and is sent again (JetStream publishes by message id); then the frames that never
   // left: publish order is kept, and nothing goes twice.
-  std::string held = core_.out.set_aside();
+  const std::string held = write_buffer::publishes_and_pings(core_.out.set_aside());
   if (core_.inbox_sid != 0) (void)core_.out.append_sub(inbox_prefix() + "*", {}, core_.inbox_sid);
   std::string replay;
   core_.subs.replay(replay);

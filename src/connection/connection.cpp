@@ -1,17 +1,15 @@
-// natsbus::connection: public operations and the state they change. Everything after the hop runs on strand_.
-#include "connection_impl.hpp"
+// The connection's operations, on its executor: connect, publish, subscribe, request, flush, drain, close. The public
+// classes hop here from connection_api.cpp; the session (session.cpp) does the I/O.
+#include "connection/connection_impl.hpp"
 
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/subject.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/system_executor.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <spdlog/sinks/null_sink.h>
 
@@ -339,7 +337,10 @@ asio::awaitable<void> connection_impl::drain_op(std::chrono::milliseconds timeou
     co_await state_timer_.async_wait(use_ec);
   }
   if (state_ != conn_state::connected) {
-    throw boost::system::system_error(state_ == conn_state::closed ? error::connection_closed : error::disconnected);
+    // Closed while waiting for the reconnect: as every other pending operation, connection_closed only when the
+    // user closed it.
+    const bool by_user = state_ == conn_state::closed && close_reason_ == error::connection_closed;
+    throw boost::system::system_error(by_user ? error::connection_closed : error::disconnected);
   }
   set_state(conn_state::draining);
   core_.subs.for_each([&](const sub_state& s) {
@@ -376,6 +377,7 @@ void connection_impl::do_close(error_code reason) {
   auto prev = state_.exchange(conn_state::closed);
   state_timer_.cancel();
   if (prev == conn_state::closed) return;
+  close_reason_ = reason;
   transport_.close();
   writer_wake_.cancel();
   write_timer_.cancel();
@@ -394,214 +396,5 @@ void connection_impl::do_close(error_code reason) {
 }
 
 }  // namespace detail
-
-// ---- public API: hop to the strand ----
-
-connection::connection(asio::any_io_executor ex, connection_options opts)
-    : impl_(std::make_shared<detail::connection_impl>(std::move(ex), std::move(opts))) {}
-
-connection::~connection() {
-  // No callback into the owner from its own destructor: the handler may refer to objects already gone.
-  set_event_handler(nullptr);
-  close();
-}
-
-connection::executor_type connection::get_executor() const noexcept { return impl_->strand_; }
-
-void connection::connect_impl(asio::any_completion_handler<void(error_code)> h) {
-  auto impl = impl_;
-  asio::co_spawn(impl->strand_, impl->connect_op(),
-                 [impl, h = std::move(h)](std::exception_ptr e) mutable {
-                   error_code ec;
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const boost::system::system_error& se) {
-                       ec = se.code();
-                       // A bad option names itself in the message; last_error() gives it to the caller.
-                       std::lock_guard lock(impl->cold_mutex_);
-                       impl->last_error_ = se.what();
-                     } catch (...) {
-                       ec = error::protocol_violation;
-                     }
-                   }
-                   std::move(h)(ec);
-                 });
-}
-
-void connection::publish_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
-                              std::string_view reply, asio::any_completion_handler<void(error_code)> h) {
-  auto& im = *impl_;
-  if (im.on_owner_thread()) return im.do_publish(subject, payload, hdrs, reply, std::move(h));
-  // Off the strand: encode now, so the caller's bytes need not outlive this call, then hop.
-  if (auto ec = im.check_publish(subject, payload, hdrs, reply)) return detail::complete(impl_->strand_, std::move(h), ec);
-  std::string frame;
-  error_code ec = protocol::encode_publish(frame, subject, reply, hdrs, payload, protocol::prechecked);
-  if (ec) return detail::complete(impl_->strand_, std::move(h), ec);
-  asio::dispatch(im.strand_, [impl = impl_, frame = std::move(frame), h = std::move(h)]() mutable {
-    impl->queue_frame(frame, std::move(h));
-  });
-}
-
-void connection::subscribe_impl(std::string_view subject, std::string_view queue,
-                                asio::any_completion_handler<void(error_code, subscription)> h) {
-  if (!protocol::is_valid_subscription_subject(subject))
-    return detail::complete(impl_->strand_, std::move(h), error_code(error::invalid_subject), subscription{});
-  if (!queue.empty() && !protocol::is_valid_queue_group(queue))
-    return detail::complete(impl_->strand_, std::move(h), error_code(error::invalid_queue_group), subscription{});
-  asio::dispatch(impl_->strand_, [impl = impl_, s = std::string(subject), q = std::string(queue),
-                                  h = std::move(h)]() mutable { impl->do_subscribe(s, q, std::move(h)); });
-}
-
-void connection::request_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
-                              std::chrono::milliseconds timeout,
-                              asio::any_completion_handler<void(error_code, message)> h) {
-  auto& im = *impl_;
-  if (im.on_owner_thread()) return im.do_request(subject, payload, hdrs, timeout, std::move(h));
-  std::optional<headers> hcopy;
-  if (hdrs) hcopy = *hdrs;
-  asio::dispatch(im.strand_, [impl = impl_, s = std::string(subject), p = std::string(payload),
-                              hcopy = std::move(hcopy), timeout, h = std::move(h)]() mutable {
-    impl->do_request(s, p, hcopy ? &*hcopy : nullptr, timeout, std::move(h));
-  });
-}
-
-void connection::flush_impl(asio::any_completion_handler<void(error_code)> h) {
-  asio::dispatch(impl_->strand_, [impl = impl_, h = std::move(h)]() mutable { impl->do_flush(std::move(h)); });
-}
-
-void connection::drain_impl(std::chrono::milliseconds timeout, asio::any_completion_handler<void(error_code)> h) {
-  auto impl = impl_;
-  asio::co_spawn(impl->strand_, impl->drain_op(timeout), [h = std::move(h)](std::exception_ptr e) mutable {
-    error_code ec;
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const boost::system::system_error& se) {
-        ec = se.code();
-      } catch (...) {
-        ec = error::protocol_violation;
-      }
-    }
-    std::move(h)(ec);
-  });
-}
-
-void connection::close() {
-  asio::dispatch(impl_->strand_, [impl = impl_] { impl->do_close(error::connection_closed); });
-}
-
-void connection::set_event_handler(event_handler handler) {
-  std::lock_guard lock(impl_->cold_mutex_);
-  impl_->on_event_ = std::move(handler);
-}
-
-statistics connection::stats() const noexcept {
-  auto& im = *impl_;
-  return statistics{im.in_msgs_.get(),     im.out_msgs_.get(),   im.in_bytes_.get(),
-                    im.out_bytes_.get(),   im.reconnects_.get(), im.dropped_msgs_.get()};
-}
-
-server_info connection::info() const {
-  std::lock_guard lock(impl_->cold_mutex_);
-  return impl_->info_;
-}
-
-bool connection::is_connected() const noexcept { return impl_->state_.load() == detail::conn_state::connected; }
-
-std::size_t connection::pending_requests() const noexcept { return impl_->pending_requests(); }
-
-std::string connection::last_error() const {
-  std::lock_guard lock(impl_->cold_mutex_);
-  return impl_->last_error_;
-}
-
-bool connection::try_publish(std::string_view subject, std::string_view payload, error_code& ec) {
-  return impl_->try_queue(subject, payload, nullptr, {}, ec);
-}
-
-bool connection::on_owner_thread() const noexcept { return impl_->on_owner_thread(); }
-
-asio::awaitable<std::tuple<error_code>> connection::publish_awaitable_ec(std::string_view subject,
-                                                                        std::string_view payload,
-                                                                        const headers* hdrs, std::string_view reply) {
-  error_code ec;
-  if (impl_->try_queue(subject, payload, hdrs, reply, ec) || ec) co_return std::tuple<error_code>(ec);
-  auto r = co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code)>(
-      [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view rp) {
-        publish_impl(s, p, h, rp, asio::any_completion_handler<void(error_code)>(std::move(handler)));
-      },
-      asio::as_tuple(asio::use_awaitable), subject, payload, hdrs, reply);
-  co_return r;
-}
-
-asio::awaitable<void> connection::publish_awaitable(std::string_view subject, std::string_view payload,
-                                                    const headers* hdrs, std::string_view reply) {
-  error_code ec;
-  if (!impl_->try_queue(subject, payload, hdrs, reply, ec) && !ec) {
-    auto [e] = co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code)>(
-        [this](auto handler, std::string_view s, std::string_view p, const headers* h, std::string_view rp) {
-          publish_impl(s, p, h, rp, asio::any_completion_handler<void(error_code)>(std::move(handler)));
-        },
-        asio::as_tuple(asio::use_awaitable), subject, payload, hdrs, reply);
-    ec = e;
-  }
-  if (ec) throw boost::system::system_error(ec);
-}
-
-// ---- subscription ----
-
-asio::awaitable<std::tuple<error_code, message>> subscription::next_awaitable_ec() {
-  if (state_) {
-    auto conn = state_->conn.lock();
-    if (conn && conn->on_owner_thread()) {
-      std::tuple<error_code, message> r;
-      if (state_->pop(std::get<1>(r))) co_return r;
-    }
-  }
-  co_return co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>&, void(error_code, message)>(
-      [this](auto handler) { next_impl(asio::any_completion_handler<void(error_code, message)>(std::move(handler))); },
-      asio::as_tuple(asio::use_awaitable));
-}
-
-asio::awaitable<message> subscription::next_awaitable() {
-  auto [ec, m] = co_await next_awaitable_ec();
-  if (ec) throw boost::system::system_error(ec);
-  co_return std::move(m);
-}
-
-void subscription::next_impl(asio::any_completion_handler<void(error_code, message)> handler) {
-  if (!state_) return detail::complete(asio::system_executor{}, std::move(handler), error_code(error::invalid_argument), message{});
-  auto conn = state_->conn.lock();
-  if (!conn) {
-    // The connection is gone; whatever was queued is still ours to hand out.
-    if (message m; state_->pop(m)) {
-      return detail::complete(asio::system_executor{}, std::move(handler), error_code{}, std::move(m));
-    }
-    return detail::complete(asio::system_executor{}, std::move(handler), error_code(error::connection_closed), message{});
-  }
-  asio::dispatch(conn->strand_, [conn, s = state_, h = std::move(handler)]() mutable { conn->sub_next(s, std::move(h)); });
-}
-
-void subscription::unsubscribe() {
-  if (!state_) return;
-  if (auto conn = state_->conn.lock())
-    asio::dispatch(conn->strand_, [conn, s = state_] { conn->sub_unsubscribe(s, 0); });
-}
-
-void subscription::auto_unsubscribe(std::uint64_t max_msgs) {
-  if (!state_ || max_msgs == 0) return;
-  if (auto conn = state_->conn.lock())
-    asio::dispatch(conn->strand_, [conn, s = state_, max_msgs] { conn->sub_unsubscribe(s, max_msgs); });
-}
-
-std::uint64_t subscription::sid() const noexcept { return state_ ? state_->sid : 0; }
-const std::string& subscription::subject() const noexcept {
-  static const std::string empty;
-  return state_ ? state_->subject : empty;
-}
-std::size_t subscription::pending() const noexcept { return state_ ? state_->pending.load() : 0; }
-std::uint64_t subscription::dropped() const noexcept { return state_ ? state_->dropped.load() : 0; }
-std::uint64_t subscription::delivered() const noexcept { return state_ ? state_->delivered.load() : 0; }
 
 }  // namespace natsbus

@@ -1,8 +1,8 @@
 // Internal: the JetStream context. Everything runs on the connection's strand.
 #pragma once
 
-#include "connection_impl.hpp"
-#include "inline_handler.hpp"
+#include "connection/connection_impl.hpp"
+#include "jetstream/inline_handler.hpp"
 
 #include <natsbus/jetstream.hpp>
 
@@ -68,8 +68,20 @@ struct alignas(64) ack_state {
   inline_handler<error_code, pub_ack> fast_waiter;
 };
 
-// Sees every publish outcome that carried a tag: the tag, the result, and the time from queueing to outcome.
-using publish_observer = std::function<void(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed)>;
+// The floor above a JetStream context (the event bus), seen through this one interface: it sees the outcome of every
+// publish that carried a tag, and may take over a publish whose stream is missing (to re-create it and send again).
+class publish_listener {
+ public:
+  // A tagged publish resolved: the tag, the result, and the time from queueing to outcome.
+  virtual void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) = 0;
+  // Asked before a publish fails for a missing stream (a 503 after its retries, or error 10059), once per publish:
+  // returning true takes it over. The publish then stays in flight, held (its deadline still runs), until
+  // finish_repair sends it again or fails it.
+  virtual bool take_repair(ack_state* s, error_code ec) = 0;
+
+ protected:
+  ~publish_listener() = default;
+};
 
 // The JetStream floor. Below it, the connection's seam: frames appended through append_publish/append_frame, acks
 // received as an internal subscription (frame_listener), disconnect/reconnect/close as a lifecycle_listener, and
@@ -128,12 +140,8 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   // A future that is already resolved (for publishes that need no ack, such as the bus's core topics).
   ack_state* make_resolved(error_code ec);
   ack_state* acquire();  // a state from the pool (or a new one while warming up)
-  publish_observer observer_;
-  // Asked before a publish fails for a missing stream (a 503 after its retries, or error 10059), once per
-  // publish: returning true takes it over. The publish then stays in flight, held (its deadline still runs),
-  // until finish_repair sends it again or fails it. The event bus uses this to re-create a stream under a
-  // windowed publish.
-  std::function<bool(ack_state* s, error_code ec)> repair_hook_;
+  // The floor above, if any (set once, on the connection's executor).
+  std::weak_ptr<publish_listener> listener_;
   // Ends a repair: on success the publish goes out again (same frame, same message id) with `tag`; a publish
   // no longer in flight as `serial` (it timed out, or the connection closed) is left alone.
   void finish_repair(ack_state* s, std::uint64_t serial, error_code ec, std::uint64_t tag);

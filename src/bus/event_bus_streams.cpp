@@ -1,7 +1,7 @@
 // natsbus::event_bus: topic configuration (the stream a topic should have, making the server's stream match it
 // under a strategy: create, update, validate; configure_topics and its window paced by the server); repairing
 // a missing stream under windowed publishes; the latency histogram and per_topic stream names.
-#include "event_bus_impl.hpp"
+#include "bus/event_bus_impl.hpp"
 
 #include <natsbus/protocol/subject.hpp>
 
@@ -407,12 +407,11 @@ void event_bus_impl::finish_configure(configure_batch& b) {
 // ---- repair under windowed publishes ----
 
 bool event_bus_impl::take_repair(ack_state* s, error_code ec) {
-  // Awaited publishes are repaired by publish_op, which also sees the outcome.
-  if (!(s->tag & async_flag) || !is_missing_stream(ec)) return false;
+  if (!is_missing_stream(ec)) return false;
   if (strategy_.load(std::memory_order_relaxed) == topic_strategy::skip) return false;
   std::string topic(jetstream_impl::subject_of(*s));
   if (topic.empty()) return false;
-  drop(s->tag >> 1);
+  drop(s->tag);
   // Posted: the hook runs inside the reader's batch, and co_spawn would start the coroutine right here.
   asio::post(cimpl_->executor(), [self = shared_from_this(), topic = std::move(topic), s, serial = s->serial]() mutable {
     asio::co_spawn(self->cimpl_->executor(), self->repair_windowed(std::move(topic), s, serial), asio::detached);
@@ -426,7 +425,7 @@ asio::awaitable<void> event_bus_impl::repair_windowed(std::string topic, ack_sta
   topic_entry* e = co_await resolved(topic, ec);
   if (e && !e->persistent) ec = error::stream_not_found_for_topic;  // reconfigured as ephemeral meanwhile
   if (ec) set_error("topic " + topic + ": its stream is missing and could not be re-created (" + ec.message() + ")");
-  jimpl_->finish_repair(s, serial, ec, e && !ec ? (e->id << 1) | async_flag : s->tag);
+  jimpl_->finish_repair(s, serial, ec, e && !ec ? e->id : s->tag);
 }
 
 }  // namespace detail

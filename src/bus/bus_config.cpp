@@ -8,7 +8,7 @@
 #include <natsbus/protocol/subject.hpp>
 #include <natsbus/protocol/url.hpp>
 
-#include "names.hpp"
+#include "bus/names.hpp"
 
 #include <yaml-cpp/yaml.h>
 

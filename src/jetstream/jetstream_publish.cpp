@@ -1,7 +1,7 @@
 // JetStream publish with acknowledgement: a window of in-flight publishes, each in a pooled slot of a ring
 // indexed by its reply token. The hot path appends one frame to the connection's write buffer and, when the
 // ack arrives, resolves the slot in place: no allocation per message once the pool is warm.
-#include "jetstream_impl.hpp"
+#include "jetstream/jetstream_impl.hpp"
 
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/subject.hpp>
@@ -19,25 +19,6 @@ namespace detail {
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 
-namespace {
-
-bool has_crlf(std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; }
-
-void append_header(std::string& out, std::string_view key, std::string_view value) {
-  out.append(key);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
-
-void append_header(std::string& out, std::string_view key, std::uint64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  (void)ec;
-  append_header(out, key, std::string_view(buf, static_cast<std::size_t>(end - buf)));
-}
-
-}  // namespace
 
 jetstream_impl::~jetstream_impl() {
   // States still held by futures outlive the context: they delete themselves on release.
@@ -96,33 +77,13 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
     }
   }
   // Headers: the caller's, then the JetStream expectations, encoded once into a reused buffer.
-  header_scratch_.clear();
-  bool any_header = opts.hdrs && !opts.hdrs->empty();
-  if (any_header) {
-    if ((ec = protocol::encode_headers(*opts.hdrs, header_scratch_))) return nullptr;
-    header_scratch_.resize(header_scratch_.size() - 2);  // reopen the block for our own keys
-  }
-  auto open_block = [&] {
-    if (!any_header) header_scratch_.append("NATS/1.0\r\n");
-    any_header = true;
-  };
-  for (std::string_view v : {std::string_view(opts.msg_id), std::string_view(opts.expected_stream),
-                             std::string_view(opts.expected_last_msg_id)})
-    if (has_crlf(v)) {
-      ec = error::invalid_argument;
-      return nullptr;
-    }
-  if (!opts.msg_id.empty()) open_block(), append_header(header_scratch_, "Nats-Msg-Id", opts.msg_id);
-  if (!opts.expected_stream.empty())
-    open_block(), append_header(header_scratch_, "Nats-Expected-Stream", opts.expected_stream);
-  if (opts.expected_last_seq)
-    open_block(), append_header(header_scratch_, "Nats-Expected-Last-Sequence", *opts.expected_last_seq);
-  if (!opts.expected_last_msg_id.empty())
-    open_block(), append_header(header_scratch_, "Nats-Expected-Last-Msg-Id", opts.expected_last_msg_id);
-  if (opts.expected_last_subject_seq)
-    open_block(),
-        append_header(header_scratch_, "Nats-Expected-Last-Subject-Sequence", *opts.expected_last_subject_seq);
-  if (any_header) header_scratch_.append("\r\n");
+  protocol::publish_expectations x;
+  x.msg_id = opts.msg_id;
+  x.expected_stream = opts.expected_stream;
+  x.expected_last_seq = opts.expected_last_seq;
+  x.expected_last_msg_id = opts.expected_last_msg_id;
+  x.expected_last_subject_seq = opts.expected_last_subject_seq;
+  if ((ec = protocol::encode_publish_headers(opts.hdrs, x, header_scratch_))) return nullptr;
 
   // The ring has twice the window's slots, so one is always free.
   if (free_count_ == 0) {
@@ -139,8 +100,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   std::string_view reply_sv(reply, static_cast<std::size_t>(end - reply));
   std::size_t at = 0;
   // check_publish validated the subject; the reply is our own inbox.
-  if ((ec = conn_->append_publish(subject, reply_sv, any_header ? std::string_view(header_scratch_) : std::string_view(),
-                                  payload, at)))
+  if ((ec = conn_->append_publish(subject, reply_sv, header_scratch_, payload, at)))
     return nullptr;
 
   free_head_ = (free_head_ + 1) & mask_;
@@ -222,10 +182,10 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
     }
   }
   // A repair needs time left before the deadline (a 503 retried until its deadline has none).
-  if (ec && !s->repair_taken && repair_hook_ &&
-      std::chrono::steady_clock::now() + opts_.publish_retry_wait < s->deadline) {
+  if (ec && !s->repair_taken && std::chrono::steady_clock::now() + opts_.publish_retry_wait < s->deadline) {
     s->repair_taken = true;
-    if (repair_hook_(s, ec)) {
+    auto l = listener_.lock();
+    if (l && l->take_repair(s, ec)) {
       // Held: no resend until finish_repair sets retry_at; the sweeper still enforces the deadline.
       s->retry_pending = true;
       s->retry_at = std::chrono::steady_clock::time_point::max();
@@ -277,7 +237,8 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   s->done.store(true, std::memory_order_release);
   --in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
-  if (s->tag && observer_) observer_(s->tag, ec, std::chrono::steady_clock::now() - s->started);
+  if (s->tag)
+    if (auto l = listener_.lock()) l->on_publish_outcome(s->tag, ec, std::chrono::steady_clock::now() - s->started);
   if (!s->awaited) {
   } else if (s->waiter) {
     auto w = std::move(*s->waiter);

@@ -1,5 +1,5 @@
 // natsbus::jetstream management API: each call is one request over the connection's multiplexed inbox.
-#include "jetstream_impl.hpp"
+#include "jetstream/jetstream_impl.hpp"
 
 #include <natsbus/protocol/names.hpp>
 

@@ -179,6 +179,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::atomic<std::size_t> max_payload_{1024 * 1024};
   bool ever_connected_ = false;  // a session was established (connected, not reconnected, is raised once)
   bool seen_info_ = false;       // the first INFO came: servers it lists are seeds' peers, not discoveries
+  error_code close_reason_;      // why the connection closed (connection_closed: by the user)
 
   // Connection statistics; single writer.
   counter in_msgs_, out_msgs_, in_bytes_, out_bytes_, reconnects_, dropped_msgs_;
