@@ -258,7 +258,7 @@ asio::awaitable<error_code> event_bus_impl::start_op() {
 event_bus::event_bus(asio::any_io_executor ex, event_bus_config cfg)
     : impl_(std::make_shared<detail::event_bus_impl>(std::move(ex), std::move(cfg))) {
   // Set before anything can publish through the bus (its context is its own).
-  impl_->jimpl_->listener_ = impl_;
+  impl_->jimpl_->set_listener(impl_);
 }
 
 event_bus::~event_bus() { close(); }

@@ -328,7 +328,7 @@ void event_bus_impl::configure_many(
   b->max_window = std::min(std::max<std::size_t>(1, cfg_.max_provisioning_in_flight), b->topics.size());
   if (b->max_window == 0) return finish_configure(*b);
   b->window = std::min(initial_window, b->max_window);
-  b->budget = jimpl_->opts_.timeout / 4;
+  b->budget = jimpl_->options().timeout / 4;
   b->workers = b->max_window;
   b->gate.emplace(cimpl_->executor(), asio::steady_timer::time_point::max());
   for (std::size_t k = b->workers; k > 0; --k) asio::co_spawn(cimpl_->executor(), configure_worker(b), asio::detached);

@@ -420,11 +420,11 @@ bool connection_impl::write_now() {
     error_code ec;
     // The rest of an earlier direct write goes first (the writer has not run since), then everything pending.
     for (int round = 0; round < 2 && !ec && !core_.out.idle(); ++round) {
-      std::string_view batch = core_.out.take();
+      std::string_view batch = core_.out.direct();
       std::size_t n = transport_.try_write(asio::buffer(batch), ec);
       if (ec || n == 0) break;
       out_bytes_.add(n);
-      core_.out.wrote(n);
+      core_.out.wrote_direct(n);
       if (!core_.out.wire().empty()) break;  // the socket is full
     }
     if (core_.out.idle()) {

@@ -82,6 +82,18 @@ class write_buffer {
     }
     return wire_;
   }
+  // A direct write from the producer's side (write_now): the rest of an earlier partial write, else the pending
+  // frames in place, so the pending buffer keeps its capacity (a swap would hand it the wire's smaller one, and a
+  // burst would grow it again on every write).
+  [[nodiscard]] std::string_view direct() const noexcept { return wire_.empty() ? pending_ : wire_; }
+  // n bytes of direct() left (n > 0).
+  void wrote_direct(std::size_t n) {
+    if (!wire_.empty()) return wrote(n);
+    ++generation_;  // every pending frame has left, in whole or in part
+    pings_ = 0;
+    if (n < pending_.size()) wire_.assign(pending_, n, std::string::npos);
+    pending_.clear();
+  }
   // n bytes of the batch left.
   void wrote(std::size_t n) {
     if (n >= wire_.size()) wire_.clear();

@@ -94,11 +94,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   jetstream_impl(std::shared_ptr<connection_impl> conn, jetstream_options opts);
   ~jetstream_impl();
 
-  std::shared_ptr<connection_impl> conn_;
-  jetstream_options opts_;
-  std::string prefix_;  // "$JS.API" or "$JS.<domain>.API"
-  api_error last_error_;
-  mutable std::mutex error_mutex_;
+  [[nodiscard]] const jetstream_options& options() const noexcept { return opts_; }
+  [[nodiscard]] const connection_impl& connection() const noexcept { return *conn_; }
+  // The floor above, if any: set once, before anything publishes through it.
+  void set_listener(std::weak_ptr<publish_listener> l) { listener_ = std::move(l); }
 
   // ---- management: one request, one reply ----
   // One $JS.API request, on the connection's strand, and its outcome: the response's payload, or an error code
@@ -119,19 +118,12 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   // ...or decoded.
   template <class T>
   asio::awaitable<T> call_decoded(std::string subject, std::string body);
-  api_reply failed(error_code ec, api_error&& err, bool from_server);
   // Runs a management call on the strand and completes `h`; a failure's text goes to `text` when given.
   template <class T>
   void spawn(asio::awaitable<T> op, asio::any_completion_handler<void(error_code, T)> h,
              std::shared_ptr<std::string> text = {});
 
   // ---- publish ----
-  struct blocked_publish {
-    std::string_view subject;
-    std::string_view payload;
-    const publish_options* opts;
-    std::variant<ack_handler, future_handler> handler;
-  };
   void publish(std::string_view subject, std::string_view payload, const publish_options& opts,
                std::variant<ack_handler, future_handler> h);
   // The synchronous start: null with ec clear when the window is full or the caller is off the owner thread.
@@ -139,35 +131,54 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
                        error_code& ec);
   // A future that is already resolved (for publishes that need no ack, such as the bus's core topics).
   ack_state* make_resolved(error_code ec);
-  ack_state* acquire();  // a state from the pool (or a new one while warming up)
-  // The floor above, if any (set once, on the connection's executor).
-  std::weak_ptr<publish_listener> listener_;
   // Ends a repair: on success the publish goes out again (same frame, same message id) with `tag`; a publish
   // no longer in flight as `serial` (it timed out, or the connection closed) is left alone.
   void finish_repair(ack_state* s, std::uint64_t serial, error_code ec, std::uint64_t tag);
   // The subject a publish's frame was sent to.
   [[nodiscard]] static std::string_view subject_of(const ack_state& s) noexcept;
-  ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
-  void on_ack(const protocol::event& ev);
-  void resolve(ack_state* s, error_code ec);
   void release(ack_state* s);  // drops a reference (ring or future)
-  void unblock();
-  // Resolved states whose fast_waiter resumes once the reader's batch is over.
-  std::vector<ack_state*> ready_, ready_running_;
-  void after_batch() override;
   void fail_all(error_code ec);
+  void wait_complete(asio::any_completion_handler<void(error_code)> h);
+
+ private:
+  friend class natsbus::jetstream;
+  friend class natsbus::ack_future;
+
+  // ---- the connection's seam ----
+  void after_batch() override;
   void on_frame(const protocol::event& ev) override { on_ack(ev); }
   void on_disconnect() override;  // publishes without a message id fail with disconnected; the others wait
   void on_reconnect() override;   // ... and are sent again
   void on_close(error_code reason) override {
     fail_all(reason == error::connection_closed ? reason : error_code(error::disconnected));
   }
+
+  api_reply failed(error_code ec, api_error&& err, bool from_server);
+  ack_state* acquire();  // a state from the pool (or a new one while warming up)
+  ack_state* start(std::string_view subject, std::string_view payload, const publish_options& opts, error_code& ec);
+  void on_ack(const protocol::event& ev);
+  void resolve(ack_state* s, error_code ec);
+  void unblock();
   bool resend(ack_state* s);  // appends the stored frame to the write buffer again; false when it does not fit
-  std::uint64_t resent_ = 0;
   [[nodiscard]] std::chrono::steady_clock::time_point unacked_resend_after(std::chrono::steady_clock::time_point sent) const;
-  void wait_complete(asio::any_completion_handler<void(error_code)> h);
   asio::awaitable<void> sweeper();
 
+  std::shared_ptr<connection_impl> conn_;
+  jetstream_options opts_;
+  std::string prefix_;  // "$JS.API" or "$JS.<domain>.API"
+  api_error last_error_;
+  mutable std::mutex error_mutex_;
+  std::weak_ptr<publish_listener> listener_;
+
+  struct blocked_publish {
+    std::string_view subject;
+    std::string_view payload;
+    const publish_options* opts;
+    std::variant<ack_handler, future_handler> handler;
+  };
+  // Resolved states whose fast_waiter resumes once the reader's batch is over.
+  std::vector<ack_state*> ready_, ready_running_;
+  std::uint64_t resent_ = 0;
   std::string ack_prefix_;  // "<options::inbox_prefix>.<id>." for acks
   std::uint64_t ack_sid_ = 0;
   // Reply subjects: "<ack_prefix_><slot | generation << slot_bits_>". A slot's generation moves on each time a

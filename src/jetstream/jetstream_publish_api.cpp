@@ -134,11 +134,11 @@ void drop(detail::ack_state* s) {
 // get() on the connection's executor.
 void get_here(detail::ack_state* s, asio::any_completion_handler<void(error_code, pub_ack)> h) {
   if (s->done.load(std::memory_order_acquire)) {
-    if (s->owner) return detail::complete(s->owner->conn_->executor(), std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
+    if (s->owner) return detail::complete(s->owner->connection().executor(), std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
     return detail::complete(asio::system_executor{}, std::move(h), s->ec, s->ec ? pub_ack{} : s->ack);
   }
   if (s->waiter || s->fast_waiter)
-    return detail::complete(s->owner->conn_->executor(), std::move(h), error_code(error::invalid_argument), pub_ack{});
+    return detail::complete(s->owner->connection().executor(), std::move(h), error_code(error::invalid_argument), pub_ack{});
   s->waiter.emplace(std::move(h));
   s->awaited = true;
 }
@@ -184,7 +184,7 @@ asio::awaitable<std::tuple<error_code, pub_ack>> ack_future::get_awaitable_ec() 
         auto* st = state_;
         if constexpr (detail::inline_handler<error_code, pub_ack>::fits<handler_type>) {
           if (st && owns(st) && st->owner && !st->done.load(std::memory_order_relaxed) && !st->waiter &&
-              !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->conn_->executor()) {
+              !st->fast_waiter && asio::get_associated_executor(handler) == st->owner->connection().executor()) {
             st->fast_waiter.emplace(std::move(handler));
             st->awaited = true;
             return;

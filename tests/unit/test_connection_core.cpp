@@ -394,3 +394,24 @@ BOOST_AUTO_TEST_CASE(only_publishes_and_pings_are_kept_for_the_next_session) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(direct_write_tests)
+
+BOOST_AUTO_TEST_CASE(a_direct_write_takes_the_pending_frames_in_place) {
+  write_buffer out;
+  (void)out.append_frame("PUB a 1\r\nx\r\n");
+  const auto g = out.generation();
+  BOOST_TEST(out.direct() == "PUB a 1\r\nx\r\n");
+  out.wrote_direct(4);  // partial: the rest waits on the wire side, and goes first
+  BOOST_TEST(out.generation() == g + 1);
+  BOOST_TEST(out.size() == 0u);
+  (void)out.append_frame("PUB b 1\r\ny\r\n");
+  BOOST_TEST(out.direct() == "a 1\r\nx\r\n");
+  out.wrote_direct(100);
+  BOOST_TEST(out.direct() == "PUB b 1\r\ny\r\n");
+  out.wrote_direct(13);
+  BOOST_TEST(out.idle());
+  BOOST_TEST(out.generation() == g + 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
