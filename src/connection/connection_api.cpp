@@ -12,6 +12,23 @@
 
 namespace natsbus {
 
+namespace {
+// The error a coroutine operation ended with: its system_error's code (the text goes to `text`), or
+// protocol_violation for anything else.
+template <class Text>
+error_code code_of(std::exception_ptr e, Text&& text) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const boost::system::system_error& se) {
+    text(se.what());
+    return se.code();
+  } catch (...) {
+    return error::protocol_violation;
+  }
+}
+}  // namespace
+
 // ---- public API: hop to the strand ----
 
 connection::connection(asio::any_io_executor ex, connection_options opts)
@@ -27,23 +44,14 @@ connection::executor_type connection::get_executor() const noexcept { return imp
 
 void connection::connect_impl(asio::any_completion_handler<void(error_code)> h) {
   auto impl = impl_;
-  asio::co_spawn(impl->strand_, impl->connect_op(),
-                 [impl, h = std::move(h)](std::exception_ptr e) mutable {
-                   error_code ec;
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const boost::system::system_error& se) {
-                       ec = se.code();
-                       // A bad option names itself in the message; last_error() gives it to the caller.
-                       std::lock_guard lock(impl->cold_mutex_);
-                       impl->last_error_ = se.what();
-                     } catch (...) {
-                       ec = error::protocol_violation;
-                     }
-                   }
-                   std::move(h)(ec);
-                 });
+  asio::co_spawn(impl->strand_, impl->connect_op(), [impl, h = std::move(h)](std::exception_ptr e) mutable {
+    // A bad option names itself in the message; last_error() gives it to the caller.
+    error_code ec = code_of(e, [&](const char* what) {
+      std::lock_guard lock(impl->cold_mutex_);
+      impl->last_error_ = what;
+    });
+    std::move(h)(ec);
+  });
 }
 
 void connection::publish_impl(std::string_view subject, std::string_view payload, const headers* hdrs,
@@ -90,17 +98,7 @@ void connection::flush_impl(asio::any_completion_handler<void(error_code)> h) {
 void connection::drain_impl(std::chrono::milliseconds timeout, asio::any_completion_handler<void(error_code)> h) {
   auto impl = impl_;
   asio::co_spawn(impl->strand_, impl->drain_op(timeout), [h = std::move(h)](std::exception_ptr e) mutable {
-    error_code ec;
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const boost::system::system_error& se) {
-        ec = se.code();
-      } catch (...) {
-        ec = error::protocol_violation;
-      }
-    }
-    std::move(h)(ec);
+    std::move(h)(code_of(e, [](const char*) {}));
   });
 }
 

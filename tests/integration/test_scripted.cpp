@@ -8,6 +8,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include "event_log.hpp"
 #include "script_server.hpp"
 
 #include <natsbus/connection.hpp>
@@ -35,6 +36,7 @@ using natsbus::event_kind;
 using natsbus::test::conn_script;
 using natsbus::test::fault;
 using natsbus::test::fault_kind;
+using natsbus::test::kind_name;
 using natsbus::test::script_server;
 namespace st = natsbus::test::steps;
 using namespace std::chrono_literals;
@@ -75,20 +77,6 @@ class waker {
   std::vector<asio::steady_timer*> waiting_;
 };
 
-const char* kind_name(event_kind k) {
-  switch (k) {
-    case event_kind::connected: return "connected";
-    case event_kind::disconnected: return "disconnected";
-    case event_kind::reconnected: return "reconnected";
-    case event_kind::closed: return "closed";
-    case event_kind::error: return "error";
-    case event_kind::slow_consumer: return "slow_consumer";
-    case event_kind::server_info: return "server_info";
-    case event_kind::lame_duck: return "lame_duck";
-    case event_kind::discovered_servers: return "discovered_servers";
-  }
-  return "?";
-}
 
 // The connection's events: counts, last error per kind, and a line each. Declare it before the connection.
 class client_events {
