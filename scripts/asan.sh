@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 if [[ ! -f build-asan/CMakeCache.txt ]]; then
   launcher=()
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNATSBUS_SANITIZE=address,undefined \
+  # -O1 -g1: what the sanitizers need (line tables for the reports), at a fraction of -O2 -g's compile time.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DNATSBUS_SANITIZE=address,undefined \
     -DNATSBUS_BUILD_BENCH=OFF -DNATSBUS_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
 fi
 cmake --build build-asan -j"${NATSBUS_JOBS:-$(nproc)}" --target natsbus-unit-tests natsbus-integration-tests \
