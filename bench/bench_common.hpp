@@ -34,7 +34,37 @@ struct bench_args {
   long busy_poll_us = -1;   // connection_options::busy_poll (--busy-poll-us); negative: the default
   std::size_t max_provisioning = 0;  // event_bus_config::max_provisioning_in_flight (--max-provisioning); 0: default
   long server_pid = 0;  // the nats-server's pid (--server-pid): its CPU over the timed window; 0: not measured
+  // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
+  // --token (the nats.c peer takes the same flags).
+  std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;
 };
+
+// Takes a security flag and its value; false when `flag` is none of them.
+inline bool parse_security_flag(std::string_view flag, const std::string& value, bench_args& a) {
+  if (flag == "--tls-ca") a.tls_ca = value;
+  else if (flag == "--tls-cert") a.tls_cert = value;
+  else if (flag == "--tls-key") a.tls_key = value;
+  else if (flag == "--tls-name") a.tls_name = value;
+  else if (flag == "--creds") a.creds = value;
+  else if (flag == "--nkey-seed") a.nkey_seed = value;
+  else if (flag == "--user") a.user = value;
+  else if (flag == "--password") a.password = value;
+  else if (flag == "--token") a.token = value;
+  else return false;
+  return true;
+}
+
+inline void apply_security(const bench_args& a, natsbus::connection_options& o) {
+  o.tls.ca_file = a.tls_ca;
+  o.tls.cert_file = a.tls_cert;
+  o.tls.key_file = a.tls_key;
+  o.tls.server_name = a.tls_name;
+  o.credentials_file = a.creds;
+  o.nkey_seed_file = a.nkey_seed;
+  if (!a.user.empty()) o.user = a.user;
+  if (!a.password.empty()) o.password = a.password;
+  if (!a.token.empty()) o.token = a.token;
+}
 
 struct cpu_clock {
   double user = 0, sys = 0;

@@ -34,6 +34,7 @@ natsbus::event_bus_config bus_config(const bench_args& a, natsbus::topic_strateg
   natsbus::event_bus_config c;
   c.connection.servers = {a.url};
   c.connection.name = "natsbus-bench-bus";
+  apply_security(a, c.connection);
   if (a.busy_poll_us >= 0) c.connection.busy_poll = std::chrono::microseconds(a.busy_poll_us);
   c.jetstream.max_pending = a.max_pending;
   c.strategy = s;

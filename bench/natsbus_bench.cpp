@@ -40,6 +40,9 @@ void usage() {
                "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id] [--busy-poll-us N]\n"
                "                     [--max-provisioning N]   (configure: the bus's max_provisioning_in_flight)\n"
                "                     [--server-pid PID]       (server_cpu_s=: the server's CPU over the timed window)\n"
+               "                     [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-name NAME] [--creds F]\n"
+               "                     [--nkey-seed F] [--user U] [--password P] [--token T]\n"
+               "                     (URLs: nats://, tls://, ws://, wss://; a connect or auth failure exits 2 with error=)\n"
                "scenarios:\n"
                "  info-sync  a STREAM.INFO request before each synchronous publish\n"
                "  sync       one publisher awaiting each ack\n"
@@ -71,6 +74,13 @@ bool parse(int argc, char** argv, bench_args& a) {
       return static_cast<std::size_t>(n);
     };
     if (f == "--url") a.url = value();
+    else if (f.starts_with("--tls-") || f == "--creds" || f == "--nkey-seed" || f == "--user" || f == "--password" ||
+             f == "--token") {
+      if (!parse_security_flag(f, value(), a)) {
+        std::cerr << "unknown flag " << f << "\n";
+        return false;
+      }
+    }
     else if (f == "--scenario") a.scenario = value();
     else if (f == "--storage") a.storage = value();
     else if (f == "--size") a.size = number();
@@ -150,8 +160,9 @@ asio::awaitable<void> run_core(natsbus::connection& conn, const bench_args& a, s
 asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   auto [cec] = co_await conn.connect(asio::as_tuple(asio::use_awaitable));
   if (cec) {
-    std::cerr << "connect " << a.url << ": " << cec.message() << "\n";
-    co_return 1;
+    // A connect or auth failure: status 2 and one line for scripts (the detail names no secret).
+    std::printf("error=%s detail=\"%s\" url=%s\n", cec.message().c_str(), conn.last_error().c_str(), a.url.c_str());
+    co_return 2;
   }
   natsbus::jetstream_options jopts;
   jopts.max_pending = a.max_pending;
@@ -220,6 +231,7 @@ int main(int argc, char** argv) {
   natsbus::connection_options copts;
   copts.servers = {a.url};
   copts.name = "natsbus-bench";
+  apply_security(a, copts);
   if (a.busy_poll_us >= 0) copts.busy_poll = std::chrono::microseconds(a.busy_poll_us);
   natsbus::connection conn(io.get_executor(), copts);
   int rc = 1;
@@ -228,9 +240,9 @@ int main(int argc, char** argv) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        std::cerr << "error: " << x.what() << "\n";
+        std::printf("error=\"%s\"\n", x.what());
       }
-      rc = 1;
+      rc = 2;
     } else {
       rc = r;
     }

@@ -49,7 +49,25 @@ typedef struct {
     long long max_pending;
     bool keep;
     bool msg_ids;
+    /* Security, as natsbus-bench takes it: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed
+     * file; nats.c also needs the public key: --nkey-pub), --user, --password, --token. */
+    const char *tls_ca, *tls_cert, *tls_key, *tls_name, *creds, *nkey_seed, *nkey_pub, *user, *password, *token;
 } config_t;
+
+/* The flag's slot in cfg, or NULL when it is not a security flag. */
+static const char **security_slot(config_t *cfg, const char *flag) {
+    if (strcmp(flag, "--tls-ca") == 0) return &cfg->tls_ca;
+    if (strcmp(flag, "--tls-cert") == 0) return &cfg->tls_cert;
+    if (strcmp(flag, "--tls-key") == 0) return &cfg->tls_key;
+    if (strcmp(flag, "--tls-name") == 0) return &cfg->tls_name;
+    if (strcmp(flag, "--creds") == 0) return &cfg->creds;
+    if (strcmp(flag, "--nkey-seed") == 0) return &cfg->nkey_seed;
+    if (strcmp(flag, "--nkey-pub") == 0) return &cfg->nkey_pub;
+    if (strcmp(flag, "--user") == 0) return &cfg->user;
+    if (strcmp(flag, "--password") == 0) return &cfg->password;
+    if (strcmp(flag, "--token") == 0) return &cfg->token;
+    return NULL;
+}
 
 /* Written by nats.c's reply-delivery thread, read by main after js_PublishAsyncComplete. */
 static atomic_llong async_acks;
@@ -59,7 +77,9 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js|configure]\n"
             "                   [--storage memory|file] [--size N] [--msgs N] [--max-pending N]\n"
-            "                   [--keep] [--msg-ids]\n");
+            "                   [--keep] [--msg-ids]\n"
+            "                   [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-name NAME] [--creds F]\n"
+            "                   [--nkey-seed F --nkey-pub U...] [--user U] [--password P] [--token T]\n");
 }
 
 static bool parse_count(const char *flag, const char *text, long long min, long long *out) {
@@ -87,6 +107,8 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
     cfg->max_pending = 4000;
     cfg->keep = false;
     cfg->msg_ids = false;
+    cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->tls_name = cfg->creds = NULL;
+    cfg->nkey_seed = cfg->nkey_pub = cfg->user = cfg->password = cfg->token = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -94,6 +116,13 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
+        } else if (security_slot(cfg, a) != NULL) {
+            if (next == NULL) {
+                fprintf(stderr, "natsc-bench: %s needs a value\n", a);
+                return false;
+            }
+            *security_slot(cfg, a) = next;
+            i++;
         } else if (strcmp(a, "--url") == 0) {
             if (next == NULL) {
                 fprintf(stderr, "natsc-bench: --url needs a value\n");
@@ -280,11 +309,23 @@ int main(int argc, char **argv) {
     }
 
     natsConnection *nc = NULL;
-    s = natsConnection_ConnectTo(&nc, cfg.url);
+    natsOptions *opts = NULL;
+    s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, cfg.url);
+    if (s == NATS_OK && (cfg.tls_ca || cfg.tls_cert || cfg.tls_name)) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && cfg.tls_ca) s = natsOptions_LoadCATrustedCertificates(opts, cfg.tls_ca);
+    if (s == NATS_OK && cfg.tls_cert) s = natsOptions_LoadCertificatesChain(opts, cfg.tls_cert, cfg.tls_key);
+    if (s == NATS_OK && cfg.tls_name) s = natsOptions_SetExpectedHostname(opts, cfg.tls_name);
+    if (s == NATS_OK && cfg.creds) s = natsOptions_SetUserCredentialsFromFiles(opts, cfg.creds, NULL);
+    if (s == NATS_OK && cfg.nkey_seed) s = natsOptions_SetNKeyFromSeed(opts, cfg.nkey_pub, cfg.nkey_seed);
+    if (s == NATS_OK && cfg.user) s = natsOptions_SetUserInfo(opts, cfg.user, cfg.password);
+    if (s == NATS_OK && cfg.token) s = natsOptions_SetToken(opts, cfg.token);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+    natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        fprintf(stderr, "natsc-bench: cannot connect to %s: %s\n", cfg.url, natsStatus_GetText(s));
+        printf("error=\"%s\" url=%s\n", natsStatus_GetText(s), cfg.url);
         nats_Close();
-        return 1;
+        return 2;
     }
 
     jsOptions jo;

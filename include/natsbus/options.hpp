@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/system/error_code.hpp>
 #include <spdlog/logger.h>
 
 #include <chrono>
@@ -8,9 +9,40 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace natsbus {
+
+using error_code = boost::system::error_code;
+
+// TLS, for tls:// and wss:// URLs, for nats:// URLs when `enabled` or any file is set, and whenever a server's
+// INFO says tls_required. Files are read again on every connect: rotated files take effect on the next reconnect.
+struct tls_options {
+  bool enabled = false;            // TLS on nats:// URLs too; never a plaintext fallback
+  bool handshake_first = false;    // TLS before the server's INFO (servers with tls { handshake_first: true })
+  std::string ca_file;             // PEM CA bundle; empty: the system's trust store
+  std::string cert_file;           // client certificate chain (mutual TLS), PEM
+  std::string key_file;            // its private key, PEM
+  // The name the server's certificate must carry (DNS name or IP address). Empty: the URL's host; for a server
+  // discovered by IP address, the host of the seed URL that led to it.
+  std::string server_name;
+  enum class version { tls1_2, tls1_3 };
+  version min_version = version::tls1_2;
+  // Accepts any certificate from anyone: no protection against an active attacker. For tests only.
+  bool insecure_skip_verify_dangerous = false;
+
+  [[nodiscard]] bool wanted() const noexcept {
+    return enabled || handshake_first || !ca_file.empty() || !cert_file.empty() || !key_file.empty() ||
+           !server_name.empty() || insecure_skip_verify_dangerous;
+  }
+};
+
+// WebSocket, for ws:// and wss:// URLs (the URL's path is the upgrade request's target).
+struct websocket_options {
+  bool compression = false;                       // permessage-deflate, when the server offers it
+  std::size_t max_message_size = 64 * 1024 * 1024;  // a larger WebSocket message is a protocol error
+};
 
 struct connection_options {
   // Seed URLs: nats://[user:pass@]host[:port]. A bare host:port means nats://.
@@ -25,6 +57,22 @@ struct connection_options {
   std::optional<std::string> user;
   std::optional<std::string> password;
   std::optional<std::string> token;
+
+  // NKey authentication: a user seed ("SU..."), inline or in a file read on every connect. The server's nonce is
+  // signed with it; the seed never leaves the process and is wiped after use.
+  std::string nkey_seed;
+  std::string nkey_seed_file;
+  // Or a public key ("U...") and a signer for a key held elsewhere: it returns the raw 64-byte Ed25519 signature
+  // of `nonce`.
+  std::string nkey_public_key;
+  std::function<error_code(std::string_view nonce, std::string& signature)> sign_nonce;
+  // JWT authentication: a .creds file (user JWT and seed), read on every connect...
+  std::string credentials_file;
+  // ...or a callback asked for the user JWT on every connect, with sign_nonce as the signer.
+  std::function<error_code(std::string& jwt)> user_jwt;
+
+  tls_options tls;
+  websocket_options websocket;
 
   std::chrono::milliseconds connect_timeout{2000};
   // A PING every ping_interval; max_pings_out unanswered PINGs mean a stale connection (a half-open link is

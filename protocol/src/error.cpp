@@ -47,6 +47,20 @@ class client_category_impl final : public boost::system::error_category {
       case error::invalid_config: return "invalid configuration";
       case error::reconnect_buffer_full: return "reconnect buffer full";
       case error::lame_duck_mode: return "server entered lame duck mode";
+      case error::secure_connection_not_available: return "secure connection not available: the server offers no TLS";
+      case error::tls_handshake_failed: return "TLS handshake failed";
+      case error::tls_untrusted_certificate: return "TLS: server certificate not trusted (unknown CA)";
+      case error::tls_certificate_expired: return "TLS: server certificate expired or not yet valid";
+      case error::tls_name_mismatch: return "TLS: server certificate does not match the host name or IP address";
+      case error::tls_handshake_timeout: return "TLS handshake timeout";
+      case error::tls_client_certificate_rejected: return "TLS: client certificate rejected by the server";
+      case error::invalid_tls_material: return "invalid TLS material (CA, certificate or key file)";
+      case error::invalid_nkey_seed: return "invalid NKey seed";
+      case error::invalid_credentials: return "invalid credentials";
+      case error::signing_failed: return "signing the server nonce failed";
+      case error::websocket_upgrade_failed: return "WebSocket upgrade failed";
+      case error::websocket_closed: return "WebSocket closed by the server";
+      case error::websocket_protocol_error: return "WebSocket protocol error";
     }
     return "unknown natsbus error " + std::to_string(ev);
   }
@@ -104,6 +118,20 @@ bool is_fatal(const error_code& ec) noexcept {
     case error::disconnected:
     case error::connection_closed:
     case error::tls_required:
+    case error::secure_connection_not_available:
+    case error::tls_handshake_failed:
+    case error::tls_untrusted_certificate:
+    case error::tls_certificate_expired:
+    case error::tls_name_mismatch:
+    case error::tls_handshake_timeout:
+    case error::tls_client_certificate_rejected:
+    case error::invalid_tls_material:
+    case error::invalid_nkey_seed:
+    case error::invalid_credentials:
+    case error::signing_failed:
+    case error::websocket_upgrade_failed:
+    case error::websocket_closed:
+    case error::websocket_protocol_error:
       return true;
     default:
       return false;

@@ -246,6 +246,7 @@ bool read(const json::object& o, server_info& out) {
   f.boolean("auth_required", out.auth_required);
   f.boolean("tls_required", out.tls_required);
   f.boolean("tls_available", out.tls_available);
+  f.boolean("tls_verify", out.tls_verify);
   f.boolean("jetstream", out.jetstream);
   f.boolean("ldm", out.lame_duck_mode);
   f.str("nonce", out.nonce);

@@ -38,9 +38,29 @@ error_code parse_server_url(std::string_view url, server_address& out) {
       out.token = std::string(u.user());  // nats://token@host
     }
   }
+  if (!u.encoded_path().empty()) out.path = std::string(u.encoded_path());
+  if (u.has_query()) out.path += "?" + std::string(u.encoded_query());
+  if (out.path.front() != '/') return error::invalid_url;
   out.redacted = out.scheme + "://" + (u.has_userinfo() ? "***@" : "") + std::string(u.encoded_host()) + ":" +
                  std::to_string(out.port);
   return {};
+}
+
+bool is_ip_literal(std::string_view host) noexcept {
+  if (host.find(':') != std::string_view::npos) return true;  // only IPv6 literals have colons in a host
+  int parts = 0, digits = 0;
+  for (char c : host) {
+    if (c == '.') {
+      if (digits == 0) return false;
+      ++parts;
+      digits = 0;
+    } else if (c >= '0' && c <= '9') {
+      if (++digits > 3) return false;
+    } else {
+      return false;
+    }
+  }
+  return digits > 0 && parts == 3;
 }
 
 bool valid_inbox_prefix(std::string_view prefix) noexcept {

@@ -12,6 +12,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -408,12 +410,63 @@ void parse_precreation(const YAML::Node& node, const where& w, event_bus_config&
   });
 }
 
+// A file the client reads on every connect: it must be there when the configuration is loaded (a typo fails here,
+// with its line, rather than at the first connect). Its contents are never read here nor quoted anywhere.
+std::string as_readable_file(const YAML::Node& v, const where& w) {
+  auto path = as_nonempty_string(v, w);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) fail(w, "no such file " + quoted(path));
+  return path;
+}
+
+// eventbus.nats.security: every credential and TLS setting. The values of secrets (password, token, nkey_seed)
+// appear in no error message.
+void parse_security(const YAML::Node& node, const where& w, connection_options& c) {
+  each_field(node, w,
+             {"user", "password", "token", "nkey_seed", "nkey_file", "creds_file", "tls", "ca_file", "cert_file",
+              "key_file", "server_name", "tls_min_version", "tls_handshake_first", "insecure_skip_verify"},
+             [&](std::string_view key, const YAML::Node& v, const where& at) {
+               if (key == "user") c.user = as_string(v, at);
+               else if (key == "password") c.password = as_string(v, at);
+               else if (key == "token") c.token = as_string(v, at);
+               else if (key == "nkey_seed") c.nkey_seed = as_nonempty_string(v, at);
+               else if (key == "nkey_file") c.nkey_seed_file = as_readable_file(v, at);
+               else if (key == "creds_file") c.credentials_file = as_readable_file(v, at);
+               else if (key == "tls") c.tls.enabled = as_bool(v, at);
+               else if (key == "ca_file") c.tls.ca_file = as_readable_file(v, at);
+               else if (key == "cert_file") c.tls.cert_file = as_readable_file(v, at);
+               else if (key == "key_file") c.tls.key_file = as_readable_file(v, at);
+               else if (key == "server_name") c.tls.server_name = as_nonempty_string(v, at);
+               else if (key == "tls_handshake_first") c.tls.handshake_first = as_bool(v, at);
+               else if (key == "insecure_skip_verify") c.tls.insecure_skip_verify_dangerous = as_bool(v, at);
+               else if (key == "tls_min_version") {
+                 const auto ver = as_nonempty_string(v, at);
+                 if (ver == "1.2") c.tls.min_version = tls_options::version::tls1_2;
+                 else if (ver == "1.3") c.tls.min_version = tls_options::version::tls1_3;
+                 else fail(at, "invalid TLS version " + quoted(ver) + " (expected \"1.2\" or \"1.3\")");
+               }
+             });
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty())
+    fail(w, "cert_file and key_file go together (a client certificate needs its key)");
+  if (!c.nkey_seed.empty() && !c.nkey_seed_file.empty()) fail(w, "nkey_seed and nkey_file: set one");
+  if (!c.credentials_file.empty() && (!c.nkey_seed.empty() || !c.nkey_seed_file.empty()))
+    fail(w, "creds_file holds its own seed: set it or an NKey seed, not both");
+}
+
+void parse_websocket(const YAML::Node& node, const where& w, connection_options& c) {
+  each_field(node, w, {"compression", "max_message_size"},
+             [&](std::string_view key, const YAML::Node& v, const where& at) {
+               if (key == "compression") c.websocket.compression = as_bool(v, at);
+               else c.websocket.max_message_size = static_cast<std::size_t>(as_int(v, at, 1024, std::int64_t{1} << 32));
+             });
+}
+
 void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
   std::optional<where> mapping_at;
   each_field(
       node, w,
       {"urls", "client_id", "user", "password", "token", "connect_timeout", "request_timeout", "inbox_prefix",
-       "jetstream", "mapping", "strategy", "auto_msg_id", "default_topic", "precreation"},
+       "jetstream", "mapping", "strategy", "auto_msg_id", "default_topic", "precreation", "security", "websocket"},
       [&](std::string_view key, const YAML::Node& v, const where& at) {
         if (key == "urls") {
           auto urls = as_string_list(v, at);
@@ -441,6 +494,10 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
           if (!protocol::valid_inbox_prefix(prefix))
             fail(at, "invalid inbox prefix '" + prefix + "' (" + std::string(protocol::inbox_prefix_rule) + ")");
           cfg.connection.inbox_prefix = std::move(prefix);
+        } else if (key == "security") {
+          parse_security(v, at, cfg.connection);
+        } else if (key == "websocket") {
+          parse_websocket(v, at, cfg.connection);
         } else if (key == "jetstream") {
           parse_jetstream(v, at, cfg);
         } else if (key == "mapping") {

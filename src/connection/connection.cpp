@@ -2,6 +2,8 @@
 // classes hop here from connection_api.cpp; the session (session.cpp) does the I/O.
 #include "connection/connection_impl.hpp"
 
+#include "auth/credentials.hpp"
+
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/subject.hpp>
 
@@ -85,6 +87,11 @@ asio::awaitable<void> connection_impl::connect_op() {
     state_ = conn_state::idle;
     throw boost::system::system_error(error::invalid_argument, "bad inbox_prefix '" + opts_.inbox_prefix +
                                                                    "': " + std::string(inbox_prefix_rule));
+  }
+
+  if (std::string problem; auto ec = check_auth_options(opts_, problem)) {
+    state_ = conn_state::idle;
+    throw boost::system::system_error(ec, problem);
   }
 
   error_code last = error::no_servers;

@@ -224,7 +224,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void finish_reconnect();
   void set_state(conn_state s);
 
-  asio::awaitable<error_code> handshake(const protocol::server_address& addr);
+  // How far try_server got, so that the connect deadline's expiry names the step that stalled.
+  enum class phase { transport, info, tls, connect };
+  phase handshake_phase_ = phase::transport;
+  [[nodiscard]] transport_spec spec_for(const protocol::server_address& addr) const;
+  asio::awaitable<error_code> handshake(const protocol::server_address& addr, const transport_spec& spec,
+                                        std::chrono::steady_clock::time_point deadline);
   asio::awaitable<error_code> read_more();
   asio::awaitable<void> run();
   asio::awaitable<error_code> reader();

@@ -4,6 +4,8 @@
 
 namespace natsbus::detail {
 
+using protocol::is_ip_literal;
+
 std::uint64_t server_pool::random() noexcept {
   std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -41,10 +43,19 @@ std::size_t server_pool::add_discovered(const std::vector<std::string>& urls) {
     if (known) continue;
     e.discovered = true;
     if (!entries_.empty()) {
+      // A discovered server is spoken to as the server that announced it was: same scheme (TLS, WebSocket) and
+      // path, same credentials; one known by IP address is verified against the announcer's certificate name.
       const auto& seed = entries_[current_].addr;
       e.addr.user = seed.user;
       e.addr.password = seed.password;
       e.addr.token = seed.token;
+      if (u.find("://") == std::string::npos) e.addr.scheme = seed.scheme;
+      if (e.addr.path == "/") e.addr.path = seed.path;
+      if (is_ip_literal(e.addr.host)) {
+        const std::string& name = seed.tls_name.empty() ? seed.host : seed.tls_name;
+        if (!is_ip_literal(name)) e.addr.tls_name = name;
+      }
+      e.addr.redacted = e.addr.scheme + e.addr.redacted.substr(e.addr.redacted.find("://"));
     }
     entries_.push_back(std::move(e));
     ++added;

@@ -1,6 +1,8 @@
 // The connection's session: handshake, then reader || writer || keepalive until the connection is lost.
 #include "connection/connection_impl.hpp"
 
+#include "auth/credentials.hpp"
+
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/headers.hpp>
 
@@ -10,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
@@ -36,43 +39,77 @@ asio::awaitable<error_code> connection_impl::read_more() {
     rbuf_.resize(grown);
   }
   auto [ec, n] = co_await transport_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_), use_ec);
-  if (ec) co_return ec;
+  if (ec) co_return transport_.kind() == transport_kind::tcp ? ec : transport_.explain(ec);
   rend_ += n;
   in_bytes_.add(n);
   co_return error_code{};
 }
 
+transport_spec connection_impl::spec_for(const protocol::server_address& addr) const {
+  transport_spec spec;
+  spec.host = addr.host;
+  spec.port = addr.port;
+  spec.websocket = addr.scheme == "ws" || addr.scheme == "wss";
+  spec.tls_first = addr.scheme == "wss" || (!spec.websocket && opts_.tls.handshake_first);
+  spec.tls = &opts_.tls;
+  spec.tls_name = !opts_.tls.server_name.empty() ? opts_.tls.server_name
+                  : !addr.tls_name.empty()       ? addr.tls_name
+                                                 : addr.host;
+  spec.ws = &opts_.websocket;
+  spec.ws_target = addr.path;
+  spec.close_timeout = opts_.connect_timeout;
+  return spec;
+}
+
 asio::awaitable<error_code> connection_impl::try_server(std::size_t index, std::string& error_text) {
   // A copy: the INFO of the handshake may add discovered servers to the pool, which moves its entries.
   const protocol::server_address addr = core_.pool[index].addr;
-  // One deadline for the resolve, the TCP connect, any transport handshake, INFO, CONNECT and the first PONG.
+  const transport_spec spec = spec_for(addr);
+  // One deadline for the resolve, the TCP connect, TLS, the WebSocket upgrade, INFO, CONNECT and the first PONG.
   const auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
-  error_code ec = co_await transport_.connect(addr.host, addr.port, deadline);
+  handshake_phase_ = phase::transport;
+  error_code ec = co_await transport_.connect(spec, deadline);
   if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
-  if (ec) co_return ec;
-  asio::steady_timer timer(strand_);
-  timer.expires_at(deadline);
-  auto h = co_await (handshake(addr) || timer.async_wait(use_ec));
-  ec = h.index() == 1 ? error_code(error::connect_timeout) : std::get<0>(h);
-  if (state_ == conn_state::closed) ec = error::connection_closed;
+  if (!ec) {
+    // At the deadline the transport is closed, not only the handshake cancelled: a secure stream in the middle of
+    // a closing handshake completes its read only when the socket goes.
+    auto expire = [this, deadline]() -> asio::awaitable<void> {
+      asio::steady_timer timer(strand_);
+      timer.expires_at(deadline);
+      auto [tec] = co_await timer.async_wait(use_ec);
+      if (!tec) transport_.close();
+    };
+    auto h = co_await (handshake(addr, spec, deadline) || expire());
+    if (h.index() == 0) ec = std::get<0>(h);
+    else ec = handshake_phase_ == phase::tls ? error::tls_handshake_timeout : error::connect_timeout;
+    if (state_ == conn_state::closed) ec = error::connection_closed;
+  }
   if (ec) {
-    log_->warn("natsbus: handshake with {} failed: {}", addr.redacted, ec.message());
     {
       std::lock_guard lock(cold_mutex_);
+      if (!transport_.detail().empty()) last_error_ = transport_.detail();
       error_text = last_error_;
     }
+    if (transport_.detail().empty()) log_->warn("natsbus: connecting to {} failed: {}", addr.redacted, ec.message());
+    else log_->warn("natsbus: connecting to {} failed: {} ({})", addr.redacted, ec.message(), transport_.detail());
     transport_.close();
     co_return ec;
   }
-  log_->info("natsbus: connected to {}", addr.redacted);
+  log_->info("natsbus: connected to {}{}", addr.redacted,
+             transport_.kind() == transport_kind::tls                ? " (TLS)"
+             : transport_.kind() == transport_kind::websocket        ? " (WebSocket)"
+             : transport_.kind() == transport_kind::secure_websocket ? " (WebSocket over TLS)"
+                                                                     : "");
   co_return error_code{};
 }
 
-asio::awaitable<error_code> connection_impl::handshake(const protocol::server_address& addr) {
+asio::awaitable<error_code> connection_impl::handshake(const protocol::server_address& addr, const transport_spec& spec,
+                                                       std::chrono::steady_clock::time_point deadline) {
   parser_.reset();
   parser_.set_max_payload(1024 * 1024);
   rbegin_ = rend_ = 0;
   core_.pings.reset();
+  handshake_phase_ = phase::info;
 
   // INFO first.
   for (;;) {
@@ -92,12 +129,28 @@ asio::awaitable<error_code> connection_impl::handshake(const protocol::server_ad
     std::lock_guard lock(cold_mutex_);
     info = info_;
   }
-  if (info.tls_required || addr.scheme == "tls" || addr.scheme == "wss") co_return error::tls_required;
+  // TLS after INFO, never a downgrade. Over WebSocket the INFO's TLS flags describe the server's main port (2.9
+  // copies them), so they are not acted on there: wss:// is TLS already, ws:// is what the user asked for.
+  if (!spec.websocket && !spec.tls_first) {
+    const bool wanted = addr.scheme == "tls" || opts_.tls.wanted();
+    if (wanted && !info.tls_required && !info.tls_available) {
+      std::lock_guard lock(cold_mutex_);
+      last_error_ = addr.redacted + " offers no TLS (its INFO has neither tls_required nor tls_available)";
+      co_return error::secure_connection_not_available;
+    }
+    if (wanted || info.tls_required) {
+      // With no TLS options, a server that requires TLS is verified against the system's trust store.
+      handshake_phase_ = phase::tls;
+      if (auto e = co_await transport_.start_tls(spec, deadline)) co_return e;
+    }
+  }
+  handshake_phase_ = phase::connect;
   if (!info.headers) co_return error::not_supported;
 
   protocol::connect_fields f;
   f.verbose = opts_.verbose;
   f.pedantic = opts_.pedantic;
+  f.tls_required = transport_.secure();
   f.name = opts_.name;
   f.version = "0.1.0";
   f.echo = opts_.echo;
@@ -108,11 +161,36 @@ asio::awaitable<error_code> connection_impl::handshake(const protocol::server_ad
   else if (!addr.password.empty()) f.pass = addr.password;
   if (opts_.token) f.auth_token = opts_.token;
   else if (!addr.token.empty()) f.auth_token = addr.token;
+  {
+    // NKey or JWT: files are read and callbacks asked on every connect; a local failure sends nothing.
+    std::string problem;
+    if (auto e = sign_in(opts_, info.nonce, f, problem)) {
+      log_->error("natsbus: credentials: {}", problem);
+      std::lock_guard lock(cold_mutex_);
+      last_error_ = std::move(problem);
+      co_return e;
+    }
+  }
   std::string out;
   protocol::encode_connect(out, f);
   protocol::encode_ping(out);
   auto [wec, wn] = co_await transport_.async_write(asio::buffer(out), use_ec);
-  if (wec) co_return wec;
+  wipe(out);  // it may hold a password, a token or a JWT
+  // Under TLS 1.3 a server refuses the client's certificate only after the handshake: with an alert that the read
+  // of the PONG turns into tls_client_certificate_rejected, or, when the CONNECT reaches a socket the server has
+  // already closed, with a bare reset that loses the alert. A server that demands client certificates (tls_verify)
+  // and drops the connection before any -ERR has refused the certificate.
+  auto refused = [&](error_code e) -> error_code {
+    if (!transport_.secure() || !info.tls_verify) return e;
+    if (e != asio::error::connection_reset && e != asio::error::eof && e != asio::error::broken_pipe &&
+        e != asio::ssl::error::stream_truncated)
+      return e;
+    std::lock_guard lock(cold_mutex_);
+    last_error_ = addr.redacted + " requires a client certificate (tls_verify) and closed the connection after the "
+                  "TLS handshake (" + e.message() + ")";
+    return error::tls_client_certificate_rejected;
+  };
+  if (wec) co_return refused(transport_.explain(wec));
   out_bytes_.add(wn);
 
   // Then PONG, or -ERR.
@@ -136,14 +214,14 @@ asio::awaitable<error_code> connection_impl::handshake(const protocol::server_ad
           std::string pong;
           protocol::encode_pong(pong);
           auto [pec, pn] = co_await transport_.async_write(asio::buffer(pong), use_ec);
-          if (pec) co_return pec;
+          if (pec) co_return transport_.explain(pec);
           break;
         }
         default: co_return error::protocol_violation;
       }
       continue;
     }
-    if (auto e = co_await read_more()) co_return e;
+    if (auto e = co_await read_more()) co_return refused(e);
   }
 }
 
@@ -369,7 +447,7 @@ asio::awaitable<error_code> connection_impl::writer() {
         co_return error_code(error::write_timeout);
       }
       auto [wec, m] = std::get<0>(r);
-      if (wec) co_return wec;
+      if (wec) co_return transport_.explain(wec);
       n += m;
     }
     out_bytes_.add(n);

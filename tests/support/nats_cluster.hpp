@@ -49,7 +49,8 @@ class nats_cluster {
 
   // Until every running server answers $JS.API.INFO (so each knows the JetStream meta leader) and the meta
   // leader places a stream with one replica per running server (a probe stream, deleted again), retrying within
-  // the limit; throws std::runtime_error with the last error when the limit passes. wait_ready() runs its own
+  // the limit; when the probe is not placed within 10 s, the running servers are restarted (same names, ports
+  // and stores; up to twice, said on stderr). Throws std::runtime_error with the last error when the limit passes. wait_ready() runs its own
   // io_context (call it outside a test coroutine); ready() is the same for use inside one.
   void wait_ready(std::chrono::milliseconds limit = std::chrono::seconds(30)) const;
   [[nodiscard]] boost::asio::awaitable<void> ready(std::chrono::milliseconds limit = std::chrono::seconds(30)) const;

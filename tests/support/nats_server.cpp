@@ -7,8 +7,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <sys/prctl.h>
@@ -27,17 +30,77 @@ std::string make_temp_dir(const char* tag) {
   return tmpl;
 }
 
-// The ports file is JSON with "nats": ["nats://127.0.0.1:PORT"].
-int read_port(const std::string& file) {
+// The port of the first URL listed under `key` in a ports file, -1 when the key is not there. The file is JSON,
+// one array of URLs per listener: {"nats":["nats://127.0.0.1:P"],"websocket":["ws://127.0.0.1:W"]} (tls:// and
+// wss:// with TLS; a listener on every interface lists each address, all with the same port).
+int listed_port(std::string_view text, std::string_view key) {
+  constexpr auto npos = std::string_view::npos;
+  auto pos = text.find("\"" + std::string(key) + "\"");
+  if (pos == npos) return -1;
+  auto open = text.find('[', pos);
+  if (open == npos) return -1;
+  auto close = text.find(']', open);
+  auto first = text.find('"', open);
+  if (close == npos || first > close) return -1;  // an empty list
+  auto last = text.find('"', first + 1);
+  if (last == npos) return -1;
+  std::string_view url = text.substr(first + 1, last - first - 1);
+  auto colon = url.rfind(':');
+  if (colon == npos) return -1;
+  return std::atoi(std::string(url.substr(colon + 1)).c_str());
+}
+
+struct listener_ports {
+  int nats = -1;
+  int websocket = -1;
+};
+
+// Empty until the file is complete: the server writes it in one go, but a read can fall between its creation
+// and that write.
+std::optional<listener_ports> read_ports(const std::string& file) {
   std::ifstream in(file);
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
-  auto pos = text.find("\"nats\"");
-  if (pos == std::string::npos) return -1;
-  pos = text.find("127.0.0.1:", pos);
-  if (pos == std::string::npos) return -1;
-  return std::atoi(text.c_str() + pos + 10);
+  auto end = text.find_last_not_of(" \t\r\n");
+  if (end == std::string::npos || text[end] != '}') return std::nullopt;
+  listener_ports p{listed_port(text, "nats"), listed_port(text, "websocket")};
+  if (p.nats <= 0) return std::nullopt;
+  return p;
+}
+
+// The config with the ephemeral port of its websocket block ("listen: host:-1" or "port: -1") replaced by `port`,
+// so a restarted server listens where the clients already point. Only that block is touched: cluster, leafnode
+// or monitoring ports of -1 stay ephemeral. A fixed port, or no websocket block, leaves the config as it is.
+std::string pin_websocket_port(const std::string& conf, int port) {
+  static const std::regex block_start(R"((^|[\s{;,])(websocket|ws)\s*[:=]?\s*\{)");
+  std::smatch m;
+  if (!std::regex_search(conf, m, block_start)) return conf;
+  auto open = static_cast<std::size_t>(m.position(0) + m.length(0)) - 1;
+  // Its closing brace; the nested tls block has no port to pin, quoted strings no braces that count.
+  std::size_t close = open;
+  int depth = 0;
+  bool quoted = false;
+  for (; close < conf.size(); ++close) {
+    char c = conf[close];
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    if (c == '{') ++depth;
+    if (c == '}' && --depth == 0) break;
+  }
+  if (close >= conf.size()) return conf;
+  static const std::regex ephemeral(R"(((^|[\s{;,])(listen|port)\s*[:=]?\s*"?([^"\s]*:)?)-1\b)");
+  const std::string block = conf.substr(open, close - open);
+  // By hand rather than regex_replace: "$1" followed by the port's digits would read as a two-digit group.
+  std::string out = conf.substr(0, open);
+  std::size_t done = 0;
+  for (std::sregex_iterator it(block.begin(), block.end(), ephemeral), end; it != end; ++it) {
+    out.append(block, done, static_cast<std::size_t>(it->position(0)) - done);
+    out += (*it)[1].str() + std::to_string(port);
+    done = static_cast<std::size_t>(it->position(0) + it->length(0));
+  }
+  out.append(block, done);
+  return out + conf.substr(close);
 }
 
 // $NATSBUS_NATS_SERVER (the path of a nats-server binary, e.g. the 2.10 one of scripts/nats-server-2.10.sh) when
@@ -70,7 +133,15 @@ nats_server::nats_server(server_options opts) : opts_(std::move(opts)) {
   ports_dir_ = work_dir_ + "/ports";
   fs::create_directories(ports_dir_);
   port_ = opts_.port;
-  start();
+  // A server that does not start (a test feeding it a bad certificate on purpose) throws from here, and no
+  // destructor runs: its folder must go now.
+  try {
+    start();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(work_dir_, ec);
+    throw;
+  }
 }
 
 nats_server::~nats_server() {
@@ -89,7 +160,7 @@ void nats_server::start() {
   }
   if (!opts_.config.empty()) {
     std::string conf = work_dir_ + "/server.conf";
-    std::ofstream(conf) << opts_.config;
+    std::ofstream(conf) << (ws_port_ > 0 ? pin_websocket_port(opts_.config, ws_port_) : opts_.config);
     args.insert(args.end(), {"-c", conf});
   }
   args.insert(args.end(), opts_.args.begin(), opts_.args.end());
@@ -123,9 +194,9 @@ void nats_server::start() {
       throw std::runtime_error("nats-server exited at start: " + ss.str());
     }
     if (fs::exists(ports_file)) {
-      int p = read_port(ports_file);
-      if (p > 0) {
-        port_ = p;
+      if (auto p = read_ports(ports_file)) {
+        port_ = p->nats;
+        ws_port_ = p->websocket;
         return;
       }
     }

@@ -57,6 +57,7 @@ struct tcp_proxy::state {
   std::uint64_t to_server = 0;
   std::uint64_t to_client = 0;
   std::uint64_t discarded = 0;
+  std::string from_clients;  // what client_bytes() returns
 
   void drop(const std::shared_ptr<link>& l) {
     l->close();
@@ -81,6 +82,8 @@ asio::awaitable<void> pump(state_ptr st, std::shared_ptr<link> l, bool to_client
   tcp::socket& to = to_client ? l->client : l->server;
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf.get(), pump_buffer_size), use_ec);
+    // Recorded before any fault decides its fate: the client did send it.
+    if (!ec && !to_client) st->from_clients.append(buf.get(), n);
     if (ec || !l->open || st->closed) break;
     if (st->blackhole) {
       l->damaged = true;
@@ -198,5 +201,6 @@ std::uint64_t tcp_proxy::cuts() const noexcept { return state_->cuts; }
 std::uint64_t tcp_proxy::bytes_to_server() const noexcept { return state_->to_server; }
 std::uint64_t tcp_proxy::bytes_to_client() const noexcept { return state_->to_client; }
 std::uint64_t tcp_proxy::bytes_discarded() const noexcept { return state_->discarded; }
+std::string tcp_proxy::client_bytes() const { return state_->from_clients; }
 
 }  // namespace natsbus::test

@@ -11,6 +11,10 @@
 //  - cut_after_server_bytes(n): forwards n more bytes server -> client (in all, over every connection), then
 //    cuts, so a test can stop the stream at a chosen byte (acks in flight, half a frame, ...).
 //
+// Everything the clients send is also recorded (client_bytes()), so a test can check what went on the wire,
+// e.g. that no plaintext CONNECT ever reached a server that requires TLS. The record only grows: the proxy is
+// for tests that move megabytes, not gigabytes.
+//
 // Everything runs on the given executor, which must be single-threaded (the test's io_context); call the
 // member functions from that thread. close() (also run by the destructor) cancels everything: the accept loop
 // and every pump end promptly, so the io_context runs out of work.
@@ -56,6 +60,11 @@ class tcp_proxy {
   [[nodiscard]] std::uint64_t bytes_to_server() const noexcept;    // forwarded client -> server
   [[nodiscard]] std::uint64_t bytes_to_client() const noexcept;    // forwarded server -> client
   [[nodiscard]] std::uint64_t bytes_discarded() const noexcept;    // read and dropped by the black hole
+
+  // Every byte read from the clients since construction, over all connections in the order read (one
+  // connection's bytes stay in order; two connections open at once may interleave at read boundaries). Bytes
+  // the black hole swallowed, or that a cut kept from the server, are included: this is what the clients sent.
+  [[nodiscard]] std::string client_bytes() const;
 
   struct state;
 

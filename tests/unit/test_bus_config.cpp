@@ -455,4 +455,60 @@ BOOST_AUTO_TEST_CASE(strategies) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(security_and_websocket_fields_are_applied) {
+  const std::string ca = data_file("valid.yaml");  // any readable file stands in for PEM files here
+  const std::string text = "eventbus:\n  nats:\n    security:\n      user: u\n      password: hunter2\n"
+                           "      token: t0k\n      nkey_seed: SUAXX\n      tls: true\n      ca_file: " + ca +
+                           "\n      cert_file: " + ca + "\n      key_file: " + ca +
+                           "\n      server_name: nats.example\n      tls_min_version: \"1.3\"\n"
+                           "      tls_handshake_first: true\n      insecure_skip_verify: true\n"
+                           "    websocket:\n      compression: true\n      max_message_size: 65536\n";
+  auto p = parse(text);
+  BOOST_REQUIRE_MESSAGE(!p.ec, p.message);
+  const auto& c = p.cfg.connection;
+  BOOST_TEST(*c.user == "u");
+  BOOST_TEST(*c.password == "hunter2");
+  BOOST_TEST(*c.token == "t0k");
+  BOOST_TEST(c.nkey_seed == "SUAXX");
+  BOOST_TEST(c.tls.enabled);
+  BOOST_TEST(c.tls.ca_file == ca);
+  BOOST_TEST(c.tls.cert_file == ca);
+  BOOST_TEST(c.tls.key_file == ca);
+  BOOST_TEST(c.tls.server_name == "nats.example");
+  BOOST_TEST((c.tls.min_version == natsbus::tls_options::version::tls1_3));
+  BOOST_TEST(c.tls.handshake_first);
+  BOOST_TEST(c.tls.insecure_skip_verify_dangerous);
+  BOOST_TEST(c.websocket.compression);
+  BOOST_TEST(c.websocket.max_message_size == 65536u);
+}
+
+BOOST_AUTO_TEST_CASE(security_errors_are_clear_and_name_no_secret) {
+  const std::string head = "eventbus:\n  nats:\n    security:\n";  // lines 1-3
+  struct row {
+    std::string yaml, expected;
+  };
+  const std::vector<row> rows = {
+      {head + "      creds_file: /nonexistent/user.creds\n",
+       "line 4: eventbus.nats.security.creds_file: no such file '/nonexistent/user.creds'"},
+      {head + "      ca_file: /nonexistent/ca.pem\n", "line 4: eventbus.nats.security.ca_file: no such file"},
+      {head + "      tls_min_version: \"1.0\"\n", "line 4: eventbus.nats.security.tls_min_version: invalid TLS version"},
+      {head + "      insecure_skip_verify: perhaps\n",
+       "line 4: eventbus.nats.security.insecure_skip_verify: expected true or false"},
+      {head + "      passwrd: hunter2\n", "line 4: eventbus.nats.security.passwrd: unknown field"},
+      {head + "      cert_file: " + data_file("valid.yaml") + "\n", "line 4: eventbus.nats.security: cert_file and key_file"},
+      {head + "      nkey_seed: SUAXX\n      creds_file: " + data_file("valid.yaml") + "\n",
+       "line 4: eventbus.nats.security: creds_file holds its own seed"},
+      {head + "      password: [hunter2]\n", "line 4: eventbus.nats.security.password: expected a string, got a list"},
+      {"eventbus:\n  nats:\n    websocket:\n      compresion: true\n",
+       "line 4: eventbus.nats.websocket.compresion: unknown field"},
+  };
+  for (const auto& r : rows) {
+    auto p = parse(r.yaml);
+    BOOST_TEST(p.ec == natsbus::error::invalid_config, r.yaml);
+    BOOST_TEST(p.message.rfind(r.expected, 0) == 0u, "got: " << p.message << "\nwant: " << r.expected);
+    BOOST_TEST(p.message.find("hunter2") == std::string::npos, p.message);
+    BOOST_TEST(p.message.find("SUAXX") == std::string::npos, p.message);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -57,6 +57,22 @@ enum class error {
   topic_config_conflict,       // per-topic options would change a stream other topics share
   // Configuration.
   invalid_config,              // a configuration (file or code) that cannot be used
+
+  // Security: TLS, credentials, WebSocket. Appended, so earlier values keep their numbers.
+  secure_connection_not_available,  // TLS wanted, and the server's INFO offers neither tls_required nor tls_available
+  tls_handshake_failed,             // a TLS handshake failure that none of the codes below describes
+  tls_untrusted_certificate,        // the server's certificate chain does not lead to a trusted CA
+  tls_certificate_expired,          // the server's certificate (or one in its chain) has expired or is not yet valid
+  tls_name_mismatch,                // the server's certificate does not name the host (DNS name or IP address)
+  tls_handshake_timeout,            // the TLS handshake did not finish within the connect deadline
+  tls_client_certificate_rejected,  // the server refused the client certificate (or required one and got none)
+  invalid_tls_material,             // a CA, certificate or key file that cannot be read or parsed
+  invalid_nkey_seed,                // an NKey seed with bad base32, prefix, length or checksum
+  invalid_credentials,              // a .creds file or JWT that cannot be used (missing block, wrong key type, ...)
+  signing_failed,                   // the nonce could not be signed (signing callback or OpenSSL failed)
+  websocket_upgrade_failed,         // the HTTP upgrade to WebSocket was refused or malformed
+  websocket_closed,                 // the server closed the WebSocket (its close code is in the message)
+  websocket_protocol_error,         // a WebSocket frame that breaks RFC 6455 (bad opcode, oversize, ...)
 };
 
 [[nodiscard]] const boost::system::error_category& client_category() noexcept;

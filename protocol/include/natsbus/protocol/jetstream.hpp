@@ -29,6 +29,7 @@ struct server_info {
   bool auth_required = false;
   bool tls_required = false;
   bool tls_available = false;
+  bool tls_verify = false;  // the server requires client certificates
   bool jetstream = false;
   bool lame_duck_mode = false;  // "ldm"
   std::string nonce;

@@ -18,12 +18,20 @@ struct server_address {
   std::string user;
   std::string password;
   std::string token;
+  std::string path = "/";  // ws:// and wss://: the upgrade request's target (path and query)
+  // The name the server's TLS certificate must carry when it is not `host`: a server discovered by IP address
+  // is verified against the host of the seed URL that led to it.
+  std::string tls_name;
   std::string redacted;  // for logs: no credentials
 };
 
 // Parses nats://[user[:pass]@]host[:port] (also tls://, ws://, wss://; a bare host:port means nats://).
 // The default port is 4222, 80 for ws:// and 443 for wss://; a user with no password is a token.
 error_code parse_server_url(std::string_view url, server_address& out);
+
+// Whether a URL's host is an IP address (IPv4 dotted quad, or IPv6 as the URL parser leaves it, without brackets)
+// rather than a DNS name.
+[[nodiscard]] bool is_ip_literal(std::string_view host) noexcept;
 
 // connection_options::inbox_prefix's rule: a subject with no wildcards, at most max_inbox_prefix characters.
 inline constexpr std::size_t max_inbox_prefix = 64;
