@@ -52,7 +52,8 @@ void usage() {
                "  bus-info-per-publish, bus-create-only, bus-skip\n"
                "             event bus publishes (see bus_bench.cpp)\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
-               "  configure  1,000 topics configured pipelined against one at a time\n";
+               "  configure  1,000 topics configured pipelined against one at a time\n"
+               "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n";
 }
 
 bool parse(int argc, char** argv, bench_args& a) {
@@ -219,6 +220,30 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   co_return 0;
 }
 
+// --msgs connects, each to the first PONG (TLS and credentials included), then closed: what a connect costs.
+asio::awaitable<int> run_connects(const bench_args& a, const natsbus::connection_options& copts) {
+  auto ex = co_await asio::this_coro::executor;
+  auto cpu0 = cpu_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    natsbus::connection c(ex, copts);
+    auto [ec] = co_await c.connect(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      std::printf("error=%s detail=\"%s\" url=%s\n", ec.message().c_str(), c.last_error().c_str(), a.url.c_str());
+      co_return 2;
+    }
+    c.close();
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  auto cpu1 = cpu_clock::now();
+  const double secs = std::chrono::duration<double>(t1 - t0).count();
+  std::printf("client=natsbus scenario=connect connects=%zu seconds=%.6f connect_us=%.1f client_user_s=%.6f "
+              "client_sys_s=%.6f\n",
+              a.msgs, secs, secs * 1e6 / static_cast<double>(a.msgs ? a.msgs : 1), cpu1.user - cpu0.user,
+              cpu1.sys - cpu0.sys);
+  co_return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -247,7 +272,8 @@ int main(int argc, char** argv) {
       rc = r;
     }
   };
-  if (a.scenario == "strategy-table") asio::co_spawn(io, run_strategy_table(a), done);
+  if (a.scenario == "connect") asio::co_spawn(io, run_connects(a, copts), done);
+  else if (a.scenario == "strategy-table") asio::co_spawn(io, run_strategy_table(a), done);
   else if (a.scenario == "configure") asio::co_spawn(io, run_configure_bench(a), done);
   else if (a.scenario.starts_with("bus-")) asio::co_spawn(io, run_bus_scenario(a), done);
   else asio::co_spawn(io, run_bench(conn, a), done);

@@ -32,9 +32,9 @@
 #define DATA_SUBJECT "bench.data"
 #define CORE_SUBJECT "core.bench"
 
-typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGURE } scenario_t;
+typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGURE, SC_CONNECT } scenario_t;
 
-static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js", "configure"};
+static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js", "configure", "connect"};
 
 /* The configure scenario: as many streams as natsbus-bench's, named alike, one js_AddStream (then one
  * js_DeleteStream) at a time: nats.c has no pipelined stream management. */
@@ -297,6 +297,24 @@ static int run_configure(jsCtx *js, bool file_storage) {
     return errors == 0 ? 0 : 1;
 }
 
+/* The connection the flags describe: URL, TLS, credentials. */
+static natsStatus connect_with(const config_t *cfg, natsConnection **nc) {
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, cfg->url);
+    if (s == NATS_OK && (cfg->tls_ca || cfg->tls_cert || cfg->tls_name)) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && cfg->tls_ca) s = natsOptions_LoadCATrustedCertificates(opts, cfg->tls_ca);
+    if (s == NATS_OK && cfg->tls_cert) s = natsOptions_LoadCertificatesChain(opts, cfg->tls_cert, cfg->tls_key);
+    if (s == NATS_OK && cfg->tls_name) s = natsOptions_SetExpectedHostname(opts, cfg->tls_name);
+    if (s == NATS_OK && cfg->creds) s = natsOptions_SetUserCredentialsFromFiles(opts, cfg->creds, NULL);
+    if (s == NATS_OK && cfg->nkey_seed) s = natsOptions_SetNKeyFromSeed(opts, cfg->nkey_pub, cfg->nkey_seed);
+    if (s == NATS_OK && cfg->user) s = natsOptions_SetUserInfo(opts, cfg->user, cfg->password);
+    if (s == NATS_OK && cfg->token) s = natsOptions_SetToken(opts, cfg->token);
+    if (s == NATS_OK) s = natsConnection_Connect(nc, opts);
+    natsOptions_Destroy(opts);
+    return s;
+}
+
 int main(int argc, char **argv) {
     config_t cfg;
     if (!parse_args(argc, argv, &cfg))
@@ -309,19 +327,32 @@ int main(int argc, char **argv) {
     }
 
     natsConnection *nc = NULL;
-    natsOptions *opts = NULL;
-    s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, cfg.url);
-    if (s == NATS_OK && (cfg.tls_ca || cfg.tls_cert || cfg.tls_name)) s = natsOptions_SetSecure(opts, true);
-    if (s == NATS_OK && cfg.tls_ca) s = natsOptions_LoadCATrustedCertificates(opts, cfg.tls_ca);
-    if (s == NATS_OK && cfg.tls_cert) s = natsOptions_LoadCertificatesChain(opts, cfg.tls_cert, cfg.tls_key);
-    if (s == NATS_OK && cfg.tls_name) s = natsOptions_SetExpectedHostname(opts, cfg.tls_name);
-    if (s == NATS_OK && cfg.creds) s = natsOptions_SetUserCredentialsFromFiles(opts, cfg.creds, NULL);
-    if (s == NATS_OK && cfg.nkey_seed) s = natsOptions_SetNKeyFromSeed(opts, cfg.nkey_pub, cfg.nkey_seed);
-    if (s == NATS_OK && cfg.user) s = natsOptions_SetUserInfo(opts, cfg.user, cfg.password);
-    if (s == NATS_OK && cfg.token) s = natsOptions_SetToken(opts, cfg.token);
-    if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
-    natsOptions_Destroy(opts);
+    if (cfg.scenario == SC_CONNECT) {
+        /* --msgs connects, each to a first PONG (TLS and auth included), then closed. */
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_SELF, &ru0);
+        const double t0 = now_seconds();
+        for (long long i = 0; i < cfg.msgs; i++) {
+            s = connect_with(&cfg, &nc);
+            if (s != NATS_OK) {
+                printf("error=\"%s\" url=%s\n", natsStatus_GetText(s), cfg.url);
+                nats_Close();
+                return 2;
+            }
+            natsConnection_Destroy(nc);
+            nc = NULL;
+        }
+        const double seconds = now_seconds() - t0;
+        getrusage(RUSAGE_SELF, &ru1);
+        printf("client=natsc scenario=connect connects=%lld seconds=%.6f connect_us=%.1f client_user_s=%.6f "
+               "client_sys_s=%.6f\n",
+               cfg.msgs, seconds, seconds * 1e6 / (double)cfg.msgs,
+               (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6,
+               (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6);
+        nats_Close();
+        return 0;
+    }
+    s = connect_with(&cfg, &nc);
     if (s != NATS_OK) {
         printf("error=\"%s\" url=%s\n", natsStatus_GetText(s), cfg.url);
         nats_Close();
@@ -427,6 +458,7 @@ int main(int argc, char **argv) {
         break;
     }
     case SC_CONFIGURE:
+    case SC_CONNECT:
         break; /* handled before the stream is made */
     case SC_CORE:
     case SC_CORE_JS: {

@@ -2,6 +2,8 @@
 // fast path when already on it) and run the operations of connection.cpp.
 #include "connection/connection_impl.hpp"
 
+#include <string>
+
 #include <natsbus/protocol/encoder.hpp>
 #include <natsbus/protocol/subject.hpp>
 
@@ -21,7 +23,13 @@ error_code code_of(std::exception_ptr e, Text&& text) {
   try {
     std::rethrow_exception(e);
   } catch (const boost::system::system_error& se) {
-    text(se.what());
+    // what() is "<detail>: <message> [<category>:<value> at <source location>]": keep the detail, or the
+    // message when there is none.
+    std::string w = se.what();
+    const std::string message = se.code().message();
+    if (auto at = w.rfind(": " + message + " ["); at != std::string::npos) w.resize(at);
+    else if (w.rfind(message + " [", 0) == 0) w = message;
+    text(w.empty() ? message.c_str() : w.c_str());
     return se.code();
   } catch (...) {
     return error::protocol_violation;

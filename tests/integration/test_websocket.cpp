@@ -214,6 +214,7 @@ struct fake_ws_server {
         std::string key;
         if (auto at = head.find("Sec-WebSocket-Key: "); at != std::string::npos)
           key = head.substr(at + 19, head.find("\r\n", at) - at - 19);
+        if (status == 0) return;  // stalls
         if (status == 101)
           response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n" + frames;
@@ -256,6 +257,19 @@ BOOST_AUTO_TEST_CASE(refused_upgrade) {
   run_coro([&]() -> asio::awaitable<void> {
     fake_ws_server fake(co_await asio::this_coro::executor, 403, "");
     co_await expect(fake.url(), error::websocket_upgrade_failed);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_never_answers_the_upgrade) {
+  run_coro([&]() -> asio::awaitable<void> {
+    fake_ws_server fake(co_await asio::this_coro::executor, 0, "");  // reads the request, answers nothing
+    auto o = ws_options(fake.url());
+    o.connect_timeout = 500ms;
+    natsbus::connection c(co_await asio::this_coro::executor, o);
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec] = co_await c.connect(use_ec);
+    BOOST_TEST(ec == error::connect_timeout, ec.message());
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 1500ms));
   });
 }
 
