@@ -272,11 +272,22 @@ class jetstream {
 
   // ---- consumers ----
   // Durable when cfg.durable_name is set, ephemeral otherwise.
+  // Creates a consumer (on nats-server 2.10+, fails if one of that name exists with another configuration; on 2.9
+  // the server creates or updates). Fields a 2.9 server would silently drop (filter_subjects, metadata) are refused
+  // there with not_supported_by_server, so a consumer is never made wider than asked.
   template <class Token = default_token>
   auto create_consumer(std::string_view stream, const consumer_config& cfg, Token&& token = {}) {
     return manage<consumer_info>(std::forward<Token>(token),
                                  [this, s = std::string(stream), cfg](handler<consumer_info> h, text_slot t) {
-                                   create_consumer_impl(s, cfg, std::move(h), std::move(t));
+                                   create_consumer_impl(s, cfg, std::move(h), std::move(t), false);
+                                 });
+  }
+  // Updates an existing consumer (on 2.10+, fails when there is none).
+  template <class Token = default_token>
+  auto update_consumer(std::string_view stream, const consumer_config& cfg, Token&& token = {}) {
+    return manage<consumer_info>(std::forward<Token>(token),
+                                 [this, s = std::string(stream), cfg](handler<consumer_info> h, text_slot t) {
+                                   create_consumer_impl(s, cfg, std::move(h), std::move(t), true);
                                  });
   }
   template <class Token = default_token>
@@ -366,7 +377,8 @@ class jetstream {
   void get_message_impl(std::string stream, std::uint64_t seq, std::string subject, handler<stored_message> h,
                         text_slot t);
   void account_impl(handler<account_info> h, text_slot t);
-  void create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h, text_slot t);
+  void create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h, text_slot t,
+                            bool update);
   void consumer_info_impl(std::string stream, std::string name, handler<consumer_info> h, text_slot t);
   void list_consumers_impl(std::string stream, handler<std::vector<consumer_info>> h, text_slot t);
   void raw_impl(std::string subject, std::string body, handler<std::string> h, text_slot t);

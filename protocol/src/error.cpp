@@ -61,6 +61,14 @@ class client_category_impl final : public boost::system::error_category {
       case error::websocket_upgrade_failed: return "WebSocket upgrade failed";
       case error::websocket_closed: return "WebSocket closed by the server";
       case error::websocket_protocol_error: return "WebSocket protocol error";
+      case error::missed_heartbeat: return "missed idle heartbeats from the consumer";
+      case error::consumer_deleted: return "consumer deleted";
+      case error::consumer_is_push_based: return "consumer is push based";
+      case error::pull_request_refused: return "pull request refused by the server";
+      case error::message_exceeds_max_bytes: return "message size exceeds the pull's max_bytes";
+      case error::leadership_change: return "consumer leadership changed";
+      case error::already_acknowledged: return "message already acknowledged";
+      case error::not_supported_by_server: return "not supported by the connected server";
     }
     return "unknown natsbus error " + std::to_string(ev);
   }

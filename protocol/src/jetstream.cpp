@@ -338,6 +338,7 @@ bool read(const json::object& o, consumer_config& out) {
   f.duration("ack_wait", out.ack_wait);
   f.integer("max_deliver", out.max_deliver);
   f.str("filter_subject", out.filter_subject);
+  f.strings("filter_subjects", out.filter_subjects);
   f.enumeration("replay_policy", out.replay);
   f.integer("max_ack_pending", out.max_ack_pending);
   f.integer("max_waiting", out.max_waiting);
@@ -349,6 +350,15 @@ bool read(const json::object& o, consumer_config& out) {
   f.duration("inactive_threshold", out.inactive_threshold);
   f.integer("num_replicas", out.num_replicas);
   f.boolean("mem_storage", out.mem_storage);
+  if (const json::object* md = f.object("metadata")) {
+    out.metadata.clear();
+    for (const auto& kv : *md) {
+      if (const auto* v = kv.value().if_string())
+        out.metadata.emplace_back(std::string(kv.key()), std::string(v->data(), v->size()));
+      else
+        f.fail();
+    }
+  }
   return f.ok();
 }
 

@@ -101,9 +101,11 @@ std::string encode(const stream_config& cfg) {
   return w.finish();
 }
 
-std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg) {
-  json_writer w(256 + stream.size() + cfg.filter_subject.size() + cfg.description.size());
+std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg, std::string_view action) {
+  json_writer w(256 + stream.size() + cfg.filter_subject.size() + cfg.description.size() +
+                32 * (cfg.filter_subjects.size() + cfg.metadata.size()));
   w.string("stream_name", stream);
+  if (!action.empty()) w.string("action", action);
   w.open("config");
   auto put_string = [&w](std::string_view key, const std::string& v) {
     if (!v.empty()) w.string(key, v);
@@ -124,6 +126,7 @@ std::string encode_consumer_create(std::string_view stream, const consumer_confi
   put_duration("ack_wait", cfg.ack_wait);
   put_limit("max_deliver", cfg.max_deliver);
   put_string("filter_subject", cfg.filter_subject);
+  if (!cfg.filter_subjects.empty()) w.strings("filter_subjects", cfg.filter_subjects);
   w.string("replay_policy", to_string(cfg.replay));
   put_limit("max_ack_pending", cfg.max_ack_pending);
   put_limit("max_waiting", cfg.max_waiting);
@@ -135,6 +138,11 @@ std::string encode_consumer_create(std::string_view stream, const consumer_confi
   put_duration("inactive_threshold", cfg.inactive_threshold);
   if (cfg.num_replicas > 0) w.number("num_replicas", cfg.num_replicas);
   if (cfg.mem_storage) w.boolean("mem_storage", true);
+  if (!cfg.metadata.empty()) {
+    w.open("metadata");
+    for (const auto& [k, v] : cfg.metadata) w.string(k, v);
+    w.close();
+  }
   w.close();
   return w.finish();
 }

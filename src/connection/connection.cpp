@@ -228,6 +228,15 @@ std::uint64_t connection_impl::subscribe_raw(std::string_view pattern, frame_lis
   return sid;
 }
 
+void connection_impl::unsubscribe_raw(std::uint64_t sid) {
+  if (sid == 0 || !core_.subs.find(sid)) return;
+  core_.subs.erase(sid);
+  if (writable()) {
+    core_.out.append_unsub(sid);
+    wake_writer();
+  }
+}
+
 // ---- request/reply ----
 
 const std::string& connection_impl::inbox_prefix() {

@@ -119,6 +119,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // ---- the seam for the floors above ----
   [[nodiscard]] const strand_type& executor() const noexcept { return strand_; }
   [[nodiscard]] const connection_options& options() const noexcept { return opts_; }
+  [[nodiscard]] const std::shared_ptr<spdlog::logger>& log() const noexcept { return log_; }
+  // The server's INFO of the current (or last) session.
+  [[nodiscard]] server_info current_info() const {
+    std::lock_guard lock(cold_mutex_);
+    return info_;
+  }
   // Appends a publish frame (header block already encoded; empty: PUB) and counts it. `at` is where it starts in
   // out().pending(), for a copy kept for resends. The caller checked the subject (check_publish) and owns the reply.
   error_code append_publish(std::string_view subject, std::string_view reply, std::string_view header_block,
@@ -140,6 +146,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void write_lone();
   // An internal subscription whose frames go to `l` inline in the reader. Returns its sid (0 when down).
   std::uint64_t subscribe_raw(std::string_view pattern, frame_listener* l);
+  // Ends an internal subscription: no frame reaches its listener after this returns.
+  void unsubscribe_raw(std::uint64_t sid);
   // A streaming request on the connection's inbox: its replies go to `s` until it says the last came. Returns the
   // token (0 with ec on failure).
   std::uint64_t request_stream(std::string_view subject, std::string_view payload, const headers* hdrs,

@@ -1,6 +1,8 @@
 // natsbus::jetstream management API: each call is one request over the connection's multiplexed inbox.
 #include "jetstream/jetstream_impl.hpp"
 
+#include <natsbus/protocol/consumer.hpp>
+
 #include <natsbus/protocol/names.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -332,22 +334,40 @@ void jetstream::account_impl(handler<account_info> h, text_slot t) {
 }
 
 void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, handler<consumer_info> h,
-                                     text_slot t) {
+                                     text_slot t, bool update) {
   auto impl = impl_;
   impl->spawn<natsbus::consumer_info>(
-      [](std::shared_ptr<jetstream_impl> impl, std::string stream,
-         consumer_config cfg) -> asio::awaitable<natsbus::consumer_info> {
+      [](std::shared_ptr<jetstream_impl> impl, std::string stream, consumer_config cfg,
+         bool update) -> asio::awaitable<natsbus::consumer_info> {
         detail::check_name(stream);
-        std::string subject = "CONSUMER.CREATE." + stream;
-        if (!cfg.durable_name.empty()) {
-          detail::check_name(cfg.durable_name);
-          subject = "CONSUMER.DURABLE.CREATE." + stream + "." + cfg.durable_name;
+        const server_info info = impl->connection().current_info();
+        int major = 0, minor = 0, patch = 0;
+        const bool known = protocol::parse_server_version(info.version, major, minor, patch);
+        const bool v210 = known && (major > 2 || (major == 2 && minor >= 10));
+        std::string problem;
+        if (auto ec = protocol::check_consumer_fields_for_server(major, minor, patch, !cfg.filter_subjects.empty(),
+                                                                 !cfg.metadata.empty(), false, problem);
+            known && ec)
+          throw boost::system::system_error(error::not_supported_by_server, problem);
+        const std::string& name = !cfg.durable_name.empty() ? cfg.durable_name : cfg.name;
+        if (!name.empty()) detail::check_name(name);
+        // 2.9 and later take CONSUMER.CREATE.<stream>.<name>[.<filter>] (the filter in the subject serves
+        // subject-based permissions); older servers CONSUMER.DURABLE.CREATE for durables.
+        const bool named_create =
+            !known || protocol::version_at_least(major, minor, patch, protocol::named_consumer_create_version.major,
+                                             protocol::named_consumer_create_version.minor,
+                                             protocol::named_consumer_create_version.patch);
+        std::string subject;
+        if (!name.empty() && !named_create) {
+          subject = protocol::consumer_durable_create_subject("", stream, name);
+        } else {
+          subject = protocol::consumer_create_subject(
+              "", stream, name, cfg.filter_subjects.empty() ? std::string_view(cfg.filter_subject) : std::string_view());
         }
-        std::string request_subject = subject;
-        std::string request_body = protocol::encode_consumer_create(stream, cfg);
-        co_return co_await impl->call_decoded<natsbus::consumer_info>(std::move(request_subject),
-                                                                      std::move(request_body));
-      }(impl, std::move(stream), std::move(cfg)),
+        const std::string_view action = v210 ? (update ? "update" : "create") : "";
+        std::string request_body = protocol::encode_consumer_create(stream, cfg, action);
+        co_return co_await impl->call_decoded<natsbus::consumer_info>(std::move(subject), std::move(request_body));
+      }(impl, std::move(stream), std::move(cfg), update),
       std::move(h), std::move(t));
 }
 

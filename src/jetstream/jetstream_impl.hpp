@@ -96,6 +96,8 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
 
   [[nodiscard]] const jetstream_options& options() const noexcept { return opts_; }
   [[nodiscard]] const connection_impl& connection() const noexcept { return *conn_; }
+  [[nodiscard]] const std::shared_ptr<connection_impl>& connection_ptr() const noexcept { return conn_; }
+  [[nodiscard]] const std::string& api_prefix() const noexcept { return prefix_; }
   // The floor above, if any: set once, before anything publishes through it.
   void set_listener(std::weak_ptr<publish_listener> l) { listener_ = std::move(l); }
 

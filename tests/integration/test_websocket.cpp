@@ -196,42 +196,56 @@ std::string accept_key(const std::string& key) {
 }
 
 // Accepts one client, answers its upgrade with `status` (101: a proper upgrade), then sends `frames` raw.
-struct fake_ws_server {
-  asio::ip::tcp::acceptor acceptor;
-  asio::ip::tcp::socket peer;
-  std::string request;
-  std::string response;
-  std::string frames;
-  char sink[4096];
-
+// Its state is shared with its handlers: a completion queued before the test drops the server still finds it.
+class fake_ws_server {
+ public:
   fake_ws_server(asio::any_io_executor ex, int status, std::string raw_frames)
-      : acceptor(ex, {asio::ip::make_address("127.0.0.1"), 0}), peer(ex), frames(std::move(raw_frames)) {
-    acceptor.async_accept(peer, [this, status](error_code ec) {
+      : s_(std::make_shared<state>(ex, std::move(raw_frames))) {
+    s_->acceptor.async_accept(s_->peer, [s = s_, status](error_code ec) {
       if (ec) return;
-      asio::async_read_until(peer, asio::dynamic_buffer(request), "\r\n\r\n", [this, status](error_code rec, std::size_t) {
+      asio::async_read_until(s->peer, asio::dynamic_buffer(s->request), "\r\n\r\n", [s, status](error_code rec, std::size_t) {
         if (rec) return;
-        const std::string head = request;
         std::string key;
-        if (auto at = head.find("Sec-WebSocket-Key: "); at != std::string::npos)
-          key = head.substr(at + 19, head.find("\r\n", at) - at - 19);
+        if (auto at = s->request.find("Sec-WebSocket-Key: "); at != std::string::npos)
+          key = s->request.substr(at + 19, s->request.find("\r\n", at) - at - 19);
         if (status == 0) return;  // stalls
         if (status == 101)
-          response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n" + frames;
+          s->response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n\r\n" + s->frames;
         else
-          response = "HTTP/1.1 " + std::to_string(status) + " Forbidden\r\nContent-Length: 0\r\n\r\n";
-        asio::async_write(peer, asio::buffer(response), [this](error_code wec, std::size_t) {
+          s->response = "HTTP/1.1 " + std::to_string(status) + " Forbidden\r\nContent-Length: 0\r\n\r\n";
+        asio::async_write(s->peer, asio::buffer(s->response), [s](error_code wec, std::size_t) {
           if (wec) return;
           // Like a real peer, it closes the TCP stream once the client answers (its close frame, for the faults).
-          peer.async_read_some(asio::buffer(sink), [this](error_code, std::size_t) {
+          s->peer.async_read_some(asio::buffer(s->sink), [s](error_code, std::size_t) {
             error_code ignored;
-            peer.close(ignored);
+            s->peer.close(ignored);
           });
         });
       });
     });
   }
-  [[nodiscard]] std::string url() const { return "ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+  ~fake_ws_server() {
+    error_code ignored;
+    s_->acceptor.close(ignored);
+    s_->peer.close(ignored);
+  }
+  fake_ws_server(const fake_ws_server&) = delete;
+  fake_ws_server& operator=(const fake_ws_server&) = delete;
+  [[nodiscard]] std::string url() const {
+    return "ws://127.0.0.1:" + std::to_string(s_->acceptor.local_endpoint().port());
+  }
+
+ private:
+  struct state {
+    state(const asio::any_io_executor& ex, std::string f)
+        : acceptor(ex, {asio::ip::make_address("127.0.0.1"), 0}), peer(ex), frames(std::move(f)) {}
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::socket peer;
+    std::string request, response, frames;
+    char sink[4096];
+  };
+  std::shared_ptr<state> s_;
 };
 
 // A binary frame from the server (unmasked) carrying `payload`.

@@ -719,6 +719,29 @@ BOOST_AUTO_TEST_CASE(encode_escapes_every_control_character) {
   BOOST_TEST(body.back() == '}');
 }
 
+BOOST_AUTO_TEST_CASE(encode_consumer_filters_metadata_and_action) {
+  consumer_config c;
+  c.name = "multi";
+  c.filter_subjects = {"orders.new", "orders.paid"};
+  c.metadata = {{"owner", "billing"}, {"tier", "gold \"1\""}};
+  const std::string body = np::encode_consumer_create("ORDERS", c, "create");
+  const boost::json::value v = boost::json::parse(body);
+  BOOST_TEST(v.at("action").as_string() == "create");
+  const auto& cfg = v.at("config").as_object();
+  BOOST_TEST(cfg.at("filter_subjects").as_array().size() == 2u);
+  BOOST_TEST(cfg.at("filter_subjects").as_array()[1].as_string() == "orders.paid");
+  BOOST_TEST(cfg.at("metadata").as_object().at("tier").as_string() == "gold \"1\"");
+  BOOST_TEST(!cfg.contains("filter_subject"));
+  // Decoded back: the same configuration.
+  consumer_config back;
+  BOOST_REQUIRE(!np::decode(boost::json::serialize(cfg), back));
+  BOOST_TEST(back.filter_subjects == c.filter_subjects);
+  BOOST_TEST((back.metadata == c.metadata));
+  // No action: the field is absent (what a 2.9 server gets).
+  const boost::json::value plain = boost::json::parse(np::encode_consumer_create("ORDERS", consumer_config{}));
+  BOOST_TEST(!plain.as_object().contains("action"));
+}
+
 BOOST_AUTO_TEST_CASE(encode_consumer) {
   consumer_config c;
   c.durable_name = "proc";

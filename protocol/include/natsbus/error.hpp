@@ -73,6 +73,16 @@ enum class error {
   websocket_upgrade_failed,         // the HTTP upgrade to WebSocket was refused or malformed
   websocket_closed,                 // the server closed the WebSocket (its close code is in the message)
   websocket_protocol_error,         // a WebSocket frame that breaks RFC 6455 (bad opcode, oversize, ...)
+
+  // Consumers.
+  missed_heartbeat,           // a pull or push consumer's idle heartbeats stopped coming (two intervals)
+  consumer_deleted,           // 409 Consumer Deleted (or the consumer is gone: 10014 on a pull)
+  consumer_is_push_based,     // 409 Consumer is push based: pulled from a push consumer
+  pull_request_refused,       // 409 Exceeded MaxWaiting / MaxRequestBatch / MaxRequestExpires / MaxRequestMaxBytes
+  message_exceeds_max_bytes,  // 409 Message Size Exceeds MaxBytes: the next message is larger than the pull allows
+  leadership_change,          // 409 Leadership Change: the pull ended, a new one is needed
+  already_acknowledged,       // a second ack of one message: nothing was sent
+  not_supported_by_server,    // a consumer field the connected server would silently drop (2.9 and filter_subjects)
 };
 
 [[nodiscard]] const boost::system::error_category& client_category() noexcept;

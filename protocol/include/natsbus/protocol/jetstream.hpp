@@ -121,6 +121,7 @@ struct consumer_config {
   std::chrono::nanoseconds ack_wait{0};
   std::int64_t max_deliver = -1;
   std::string filter_subject;
+  std::vector<std::string> filter_subjects;  // nats-server 2.10+: a 2.9 server would drop it (refused client-side)
   replay_policy replay = replay_policy::instant;
   std::int64_t max_ack_pending = -1;
   std::int64_t max_waiting = -1;
@@ -132,6 +133,7 @@ struct consumer_config {
   std::chrono::nanoseconds inactive_threshold{0};
   int num_replicas = 0;
   bool mem_storage = false;
+  std::vector<std::pair<std::string, std::string>> metadata;  // nats-server 2.10+ (refused client-side before)
 
   friend bool operator==(const consumer_config&, const consumer_config&) = default;
 };
@@ -220,7 +222,9 @@ error_code decode_consumer_list(std::string_view json, std::vector<consumer_info
 
 // Request bodies.
 [[nodiscard]] std::string encode(const stream_config& cfg);
-[[nodiscard]] std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg);
+// action: "" (create or update, as 2.9 does), "create" or "update" (nats-server 2.10+).
+[[nodiscard]] std::string encode_consumer_create(std::string_view stream, const consumer_config& cfg,
+                                                 std::string_view action = {});
 
 // Human-readable names used in configs and error messages.
 [[nodiscard]] std::string_view to_string(retention_policy) noexcept;

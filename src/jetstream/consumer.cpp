@@ -1,0 +1,623 @@
+// The pull consumer. One internal subscription per consumer object, on "<inbox>.<consumer id>.*": every pull request
+// replies to "<inbox>.<consumer id>.<pull number>", so a status (404, 408, 409, heartbeat) names the pull it
+// belongs to and never ends a later one. Messages are copied once from the read buffer into pooled slots.
+#include <natsbus/consumer.hpp>
+
+#include "connection/connection_impl.hpp"
+#include "jetstream/jetstream_impl.hpp"
+
+#include <natsbus/protocol/consumer.hpp>
+#include <natsbus/protocol/headers.hpp>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <charconv>
+#include <deque>
+#include <future>
+#include <optional>
+#include <tuple>
+
+namespace natsbus {
+namespace detail {
+
+using clock_type = std::chrono::steady_clock;
+
+class pull_consumer_impl final : public frame_listener,
+                                 public lifecycle_listener,
+                                 public std::enable_shared_from_this<pull_consumer_impl> {
+ public:
+  using next_handler = asio::any_completion_handler<void(error_code, js_message*)>;
+  using fetch_handler = asio::any_completion_handler<void(error_code, message_batch)>;
+
+  pull_consumer_impl(std::shared_ptr<connection_impl> conn, std::string api_prefix, std::string stream,
+                     std::string consumer)
+      : conn_(std::move(conn)),
+        next_subject_(api_prefix + ".CONSUMER.MSG.NEXT." + stream + "." + consumer),
+        stream_(std::move(stream)),
+        consumer_(std::move(consumer)),
+        timer_(conn_->executor()) {}
+
+  [[nodiscard]] const connection_impl::strand_type& executor() const { return conn_->executor(); }
+  [[nodiscard]] bool owner_thread() const { return conn_->on_owner_thread(); }
+
+  // ---- on the connection's executor ----
+
+  error_code start_consume(const consume_options& o) {
+    if (mode_ != mode::idle) return error::invalid_argument;
+    if (o.max_messages == 0 || o.expires.count() <= 0 || o.threshold <= 0 || o.threshold > 1)
+      return error::invalid_argument;
+    copts_ = o;
+    if (copts_.heartbeat.count() <= 0)
+      copts_.heartbeat = std::min(std::chrono::milliseconds(30000), copts_.expires / 2);
+    if (copts_.heartbeat * 2 > copts_.expires) return error::invalid_argument;  // the server refuses it too
+    if (auto ec = ensure_subscribed()) return ec;
+    mode_ = mode::consuming;
+    fatal_ = {};
+    last_frame_ = clock_type::now();
+    maybe_pull();
+    arm_heartbeat_check();
+    return {};
+  }
+
+  void next(next_handler h) {
+    recycle_current();
+    if (next_waiter_) return complete(std::move(h), error::invalid_argument, nullptr);
+    if (js_message* m = take_ready()) return complete(std::move(h), error_code{}, m);
+    if (auto ec = take_error()) return complete(std::move(h), ec, nullptr);
+    if (mode_ != mode::consuming) return complete(std::move(h), error::subscription_closed, nullptr);
+    next_waiter_.emplace(std::move(h));
+  }
+
+  js_message* try_next() {
+    recycle_current();
+    return take_ready();
+  }
+
+  void fetch(const fetch_options& o, fetch_handler h) {
+    if (mode_ != mode::idle || fetch_waiter_) return fail_fetch(std::move(h), error::invalid_argument);
+    if (o.batch == 0 || (!o.no_wait && o.expires.count() <= 0) ||
+        (o.heartbeat.count() > 0 && o.heartbeat * 2 > o.expires))
+      return fail_fetch(std::move(h), error::invalid_argument);
+    if (auto ec = ensure_subscribed()) return fail_fetch(std::move(h), ec);
+    mode_ = mode::fetching;
+    fopts_ = o;
+    fetched_.clear();
+    fetch_status_ = {};
+    // Messages that arrived after an earlier fetch ended are this one's first.
+    while (fetched_.size() < o.batch && !ready_.empty()) {
+      fetched_.push_back(ready_.front());
+      ready_.pop_front();
+    }
+    if (fetched_.size() == o.batch) {
+      fetch_waiter_.emplace(std::move(h));
+      return finish_fetch();
+    }
+    fetch_waiter_.emplace(std::move(h));
+    protocol::pull_request r;
+    r.batch = static_cast<std::int64_t>(o.batch - fetched_.size());
+    r.max_bytes = static_cast<std::int64_t>(o.max_bytes);
+    r.no_wait = o.no_wait;
+    if (!o.no_wait) r.expires = o.expires;
+    if (o.heartbeat.count() > 0) r.idle_heartbeat = o.heartbeat;
+    fetch_pull_ = send_pull(r);
+    if (fetch_pull_ == 0) {
+      fetch_status_ = error::disconnected;
+      return finish_fetch();
+    }
+    last_frame_ = clock_type::now();
+    // The client's own bound: the server ends the pull at `expires`; a lost link must not hold the fetch longer.
+    const auto bound = (o.no_wait ? std::chrono::milliseconds(0) : o.expires) + std::chrono::seconds(1);
+    arm_fetch_deadline(bound);
+  }
+
+  void stop() {
+    mode_ = mode::stopped;
+    timer_.cancel();
+    pulls_.clear();
+    outstanding_ = 0;
+    if (sid_ != 0) {
+      conn_->unsubscribe_raw(sid_);
+      sid_ = 0;
+    }
+    if (next_waiter_) complete(take(next_waiter_), error::subscription_closed, nullptr);
+    if (fetch_waiter_) {
+      fetch_status_ = error::subscription_closed;
+      finish_fetch();
+    }
+  }
+
+  void release(std::vector<js_message*>& msgs) {
+    for (auto* m : msgs) free_.push_back(m);
+    msgs.clear();
+  }
+
+  // An acknowledgement: a publish to the message's reply subject, queued with the other frames.
+  error_code send_ack(js_message& m, std::string_view body, bool final) {
+    if (m.acked_) return error::already_acknowledged;
+    if (m.reply().empty()) return error::invalid_argument;
+    if (!conn_->accepting()) return error::disconnected;
+    std::size_t at = 0;
+    if (auto ec = conn_->append_publish(m.reply(), {}, {}, body, at)) return ec;
+    if (final) m.acked_ = true;
+    conn_->wake_writer();
+    return {};
+  }
+
+  void ack_sync(js_message& m, asio::any_completion_handler<void(error_code)> h) {
+    if (m.acked_) return conn_->done(std::move(h), error_code(error::already_acknowledged));
+    m.acked_ = true;
+    conn_->do_request(m.reply(), protocol::ack_body(protocol::ack_kind::ack), nullptr,
+                      conn_->options().request_timeout,
+                      [h = std::move(h)](error_code ec, message) mutable { std::move(h)(ec); });
+  }
+
+  // Whether the server takes "+TERM <reason>" (2.10.4 and later); an older one would not read it as a term.
+  [[nodiscard]] bool term_reason_supported() const {
+    int major = 0, minor = 0, patch = 0;
+    if (!protocol::parse_server_version(conn_->current_info().version, major, minor, patch)) return false;
+    const auto& v = protocol::term_reason_version;
+    return protocol::version_at_least(major, minor, patch, v.major, v.minor, v.patch);
+  }
+
+  pull_consumer::stats get_stats() const {
+    return {delivered_, pulls_sent_, heartbeats_, ready_.size(), outstanding_};
+  }
+
+  // ---- frame_listener: inline in the reader, on the connection's executor ----
+
+  void on_frame(const protocol::event& ev) override {
+    last_frame_ = clock_type::now();
+    protocol::pull_status_info st;
+    // A status has no reply and no payload; anything else is a message, whatever headers it carries.
+    if (!ev.headers.empty() && ev.reply.empty() && ev.payload.empty()) {
+      if (auto ec = protocol::classify_pull_status(ev.headers, st)) {
+        conn_->log()->warn("natsbus: consumer {} > {}: bad status from the server: {}", stream_, consumer_,
+                           ec.message());
+        return;
+      }
+      if (st.kind != protocol::pull_status::message) return on_status(ev, st);
+    }
+    on_message(ev);
+  }
+
+  // ---- lifecycle_listener ----
+
+  void on_disconnect() override {}
+  void on_reconnect() override {
+    // The server forgot the pulls of the old session: ask again at once.
+    pulls_.clear();
+    outstanding_ = 0;
+    if (mode_ == mode::consuming) {
+      last_frame_ = clock_type::now();
+      maybe_pull();
+    } else if (mode_ == mode::fetching) {
+      fetch_status_ = error::disconnected;
+      finish_fetch();
+    }
+  }
+  void on_close(error_code reason) override {
+    sid_ = 0;
+    if (mode_ == mode::consuming) set_error(reason ? reason : error_code(error::connection_closed), true);
+    if (fetch_waiter_) {
+      fetch_status_ = error::connection_closed;
+      finish_fetch();
+    }
+    mode_ = mode::stopped;
+  }
+
+ private:
+  enum class mode { idle, fetching, consuming, stopped };
+  struct pull {
+    std::uint64_t id;
+    std::size_t requested;
+    std::size_t remaining;
+  };
+
+  template <class H, class... A>
+  void complete(H&& h, A&&... a) {
+    conn_->done(std::forward<H>(h), std::forward<A>(a)...);
+  }
+  template <class T>
+  static T take(std::optional<T>& o) {
+    T v(std::move(*o));
+    o.reset();
+    return v;
+  }
+  void fail_fetch(fetch_handler h, error_code ec) { complete(std::move(h), ec, message_batch{}); }
+
+  error_code ensure_subscribed() {
+    if (sid_ != 0) return {};
+    if (!conn_->accepting()) return error::disconnected;
+    if (inbox_.empty()) inbox_ = conn_->inbox_prefix() + "c" + std::to_string(++ids_) + ".";
+    sid_ = conn_->subscribe_raw(inbox_ + "*", this);
+    return sid_ == 0 ? error_code(error::disconnected) : error_code{};
+  }
+
+  // Sends one pull request; its id (0 when it could not be queued).
+  std::uint64_t send_pull(const protocol::pull_request& r) {
+    if (!conn_->writable()) return 0;  // while reconnecting: on_reconnect pulls again
+    const std::uint64_t id = next_pull_++;
+    reply_.assign(inbox_);
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, id);
+    (void)ec;
+    reply_.append(digits, end);
+    body_.clear();
+    protocol::encode_pull_request(body_, r);
+    std::size_t at = 0;
+    if (conn_->append_publish(next_subject_, reply_, {}, body_, at)) return 0;
+    conn_->wake_writer();
+    pulls_.push_back({id, static_cast<std::size_t>(r.batch), static_cast<std::size_t>(r.batch)});
+    outstanding_ += static_cast<std::size_t>(r.batch);
+    ++pulls_sent_;
+    return id;
+  }
+
+  void maybe_pull() {
+    if (mode_ != mode::consuming || fatal_ || !conn_->writable()) return;
+    const std::size_t have = ready_.size() + outstanding_;
+    const auto low = static_cast<std::size_t>(static_cast<double>(copts_.max_messages) * copts_.threshold);
+    if (have > low || have >= copts_.max_messages) return;
+    protocol::pull_request r;
+    r.batch = static_cast<std::int64_t>(copts_.max_messages - have);
+    r.max_bytes = static_cast<std::int64_t>(copts_.max_bytes);
+    r.expires = copts_.expires;
+    r.idle_heartbeat = copts_.heartbeat;
+    (void)send_pull(r);
+  }
+
+  // The pull `id` ended on the server with `remaining` messages undelivered.
+  void end_pull(std::uint64_t id) {
+    for (auto it = pulls_.begin(); it != pulls_.end(); ++it) {
+      if (it->id != id) continue;
+      outstanding_ -= std::min(outstanding_, it->remaining);
+      pulls_.erase(it);
+      return;
+    }
+  }
+
+  std::uint64_t pull_id_of(std::string_view subject) const {
+    if (subject.size() <= inbox_.size() || subject.substr(0, inbox_.size()) != inbox_) return 0;
+    std::uint64_t id = 0;
+    auto tail = subject.substr(inbox_.size());
+    auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), id);
+    return (ec == std::errc{} && p == tail.data() + tail.size()) ? id : 0;
+  }
+
+  void on_message(const protocol::event& ev) {
+    js_message* m = slot();
+    m->owner_ = this;
+    m->acked_ = false;
+    auto& d = m->data_;
+    d.clear();
+    d.reserve(ev.subject.size() + ev.reply.size() + ev.headers.size() + ev.payload.size());
+    auto put = [&d](std::string_view part, std::uint32_t& at, std::uint32_t& len) {
+      at = static_cast<std::uint32_t>(d.size());
+      len = static_cast<std::uint32_t>(part.size());
+      d.append(part);
+    };
+    put(ev.subject, m->subject_at_, m->subject_len_);
+    put(ev.reply, m->reply_at_, m->reply_len_);
+    put(ev.headers, m->headers_at_, m->headers_len_);
+    put(ev.payload, m->payload_at_, m->payload_len_);
+    ++delivered_;
+    // A message cannot name its pull; the oldest pull delivers first.
+    if (!pulls_.empty()) {
+      auto& p = pulls_.front();
+      if (p.remaining > 0) --p.remaining;
+      if (outstanding_ > 0) --outstanding_;
+      if (p.remaining == 0) pulls_.pop_front();
+    }
+    if (mode_ == mode::fetching) {
+      fetched_.push_back(m);
+      if (fetched_.size() >= fopts_.batch) finish_fetch();
+      return;
+    }
+    ready_.push_back(m);
+    if (next_waiter_) {
+      recycle_current();
+      complete(take(next_waiter_), error_code{}, take_ready());
+    }
+    maybe_pull();
+  }
+
+  void on_status(const protocol::event& ev, const protocol::pull_status_info& st) {
+    using protocol::pull_status;
+    const std::uint64_t id = pull_id_of(ev.subject);
+    // Whether the pull delivered nothing before this status (a message larger than a whole pull's max_bytes).
+    bool delivered_none = true;
+    for (const auto& p : pulls_)
+      if (p.id == id) delivered_none = p.remaining == p.requested;
+    if (mode_ == mode::fetching && id == fetch_pull_) delivered_none = fetched_.empty();
+    switch (st.kind) {
+      case pull_status::idle_heartbeat:
+        ++heartbeats_;
+        return;
+      case pull_status::flow_control: return;  // pull consumers have none
+      case pull_status::no_messages:
+      case pull_status::request_timeout:
+      case pull_status::batch_completed:
+        end_pull(id);
+        if (mode_ == mode::fetching && id == fetch_pull_) return finish_fetch();
+        maybe_pull();
+        return;
+      default: break;
+    }
+    end_pull(id);
+    error_code ec;
+    bool fatal = false;
+    switch (st.kind) {
+      case pull_status::consumer_deleted: ec = error::consumer_deleted, fatal = true; break;
+      case pull_status::consumer_is_push_based: ec = error::consumer_is_push_based, fatal = true; break;
+      case pull_status::message_size_exceeds_max_bytes:
+        // Routine when a partly filled pull meets a message larger than its remaining bytes: pull again. When the
+        // pull got nothing, the message is larger than any pull of this size: stop and say so, no re-pull loop.
+        if (!delivered_none) {
+          maybe_pull();
+          return;
+        }
+        ec = error::message_exceeds_max_bytes, fatal = true;
+        break;
+      case pull_status::leadership_change: ec = error::leadership_change; break;
+      case pull_status::no_responders: ec = error::no_responders; break;
+      case pull_status::exceeded_max_waiting:
+      case pull_status::exceeded_max_request_batch:
+      case pull_status::exceeded_max_request_expires:
+      case pull_status::exceeded_max_request_max_bytes: ec = error::pull_request_refused; break;
+      default: ec = error::server_error; break;
+    }
+    conn_->log()->warn("natsbus: consumer {} > {}: pull ended: {} {}", stream_, consumer_, st.code,
+                       std::string(st.description));
+    if (mode_ == mode::fetching && id == fetch_pull_) {
+      fetch_status_ = ec;
+      return finish_fetch();
+    }
+    if (mode_ == mode::consuming) set_error(ec, fatal);
+  }
+
+  // An error for the consume's next(): once. A fatal one stops the pulls; others are followed by a new pull
+  // after a pause (not at once: a refused pull would be refused again).
+  void set_error(error_code ec, bool fatal) {
+    if (fatal) fatal_ = ec;
+    pending_error_ = ec;
+    if (next_waiter_ && ready_.empty()) complete(take(next_waiter_), take_error(), nullptr);
+    if (!fatal) retry_after_ = clock_type::now() + std::chrono::milliseconds(250);
+  }
+
+  error_code take_error() {
+    error_code ec = pending_error_;
+    pending_error_ = {};
+    return ec;
+  }
+
+  js_message* take_ready() {
+    if (ready_.empty()) return nullptr;
+    current_ = ready_.front();
+    ready_.pop_front();
+    maybe_pull();
+    return current_;
+  }
+
+  void recycle_current() {
+    if (current_) free_.push_back(std::exchange(current_, nullptr));
+  }
+
+  js_message* slot() {
+    if (!free_.empty()) {
+      js_message* m = free_.back();
+      free_.pop_back();
+      return m;
+    }
+    all_.push_back(std::make_unique<js_message>());
+    return all_.back().get();
+  }
+
+  void finish_fetch() {
+    if (!fetch_waiter_) return;
+    timer_.cancel();
+    end_pull(fetch_pull_);
+    fetch_pull_ = 0;
+    mode_ = mode::idle;
+    message_batch b;
+    b.owner_ = shared_from_this();
+    b.msgs_.swap(fetched_);
+    b.status_ = fetch_status_;
+    complete(take(fetch_waiter_), error_code{}, std::move(b));
+  }
+
+  void arm_fetch_deadline(std::chrono::milliseconds bound) {
+    timer_.expires_after(bound);
+    timer_.async_wait([w = weak_from_this()](error_code ec) {
+      auto self = w.lock();
+      if (ec || !self || self->mode_ != mode::fetching) return;
+      self->finish_fetch();
+    });
+  }
+
+  // Every heartbeat interval: two intervals without a frame while a pull waits on the server is a missed
+  // heartbeat. Only frames count; the time a handler takes between next() calls does not, since the reader keeps
+  // reading meanwhile.
+  void arm_heartbeat_check() {
+    // A quarter of the interval: the miss is seen within a quarter interval of two intervals of silence.
+    timer_.expires_after(copts_.heartbeat / 4);
+    timer_.async_wait([w = weak_from_this()](error_code ec) {
+      auto self = w.lock();
+      if (ec || !self || self->mode_ != mode::consuming) return;
+      self->heartbeat_check();
+      self->arm_heartbeat_check();
+    });
+  }
+
+  void heartbeat_check() {
+    const auto now = clock_type::now();
+    if (!pulls_.empty() && conn_->writable() && now - last_frame_ > 2 * copts_.heartbeat) {
+      conn_->log()->warn("natsbus: consumer {} > {}: missed heartbeats", stream_, consumer_);
+      pulls_.clear();
+      outstanding_ = 0;
+      last_frame_ = now;
+      set_error(error::missed_heartbeat, false);
+    }
+    if (!fatal_ && now >= retry_after_) maybe_pull();
+  }
+
+  std::shared_ptr<connection_impl> conn_;
+  std::string next_subject_;
+  std::string stream_, consumer_;
+  std::string inbox_;  // "<connection inbox>c<n>."
+  static inline std::atomic<std::uint64_t> ids_{0};
+  std::uint64_t sid_ = 0;
+  mode mode_ = mode::idle;
+  consume_options copts_;
+  fetch_options fopts_;
+
+  std::vector<std::unique_ptr<js_message>> all_;  // every slot, for their lifetime
+  std::vector<js_message*> free_;
+  std::deque<js_message*> ready_;
+  js_message* current_ = nullptr;  // handed out by next(); recycled on the following call
+
+  std::deque<pull> pulls_;
+  std::uint64_t next_pull_ = 1;
+  std::size_t outstanding_ = 0;
+  std::string reply_, body_;
+
+  std::optional<next_handler> next_waiter_;
+  std::optional<fetch_handler> fetch_waiter_;
+  std::vector<js_message*> fetched_;
+  std::uint64_t fetch_pull_ = 0;
+  error_code fetch_status_;
+  error_code pending_error_;
+  error_code fatal_;
+  clock_type::time_point retry_after_{};
+  clock_type::time_point last_frame_{};
+  asio::steady_timer timer_;
+
+  std::uint64_t delivered_ = 0, pulls_sent_ = 0, heartbeats_ = 0;
+};
+
+}  // namespace detail
+
+// ---- js_message ----
+
+error_code js_message::get_headers(headers& out) const {
+  out = headers{};
+  if (headers_len_ == 0) return {};
+  return protocol::decode_headers(header_block(), out);
+}
+
+error_code js_message::info(message_info& out) const {
+  protocol::message_metadata md;
+  if (auto ec = protocol::parse_ack_subject(reply(), md)) return ec;
+  out.domain.assign(md.domain);
+  out.stream.assign(md.stream);
+  out.consumer.assign(md.consumer);
+  out.num_delivered = md.num_delivered;
+  out.stream_sequence = md.stream_sequence;
+  out.consumer_sequence = md.consumer_sequence;
+  out.timestamp_ns = md.timestamp_ns;
+  out.num_pending = md.num_pending;
+  return {};
+}
+
+error_code js_message::send(std::string_view body, bool final) {
+  if (!owner_) return error::invalid_argument;
+  if (owner_->owner_thread()) return owner_->send_ack(*this, body, final);
+  // Another thread: the frame is queued on the connection's executor; a second ack is still refused here.
+  if (acked_) return error::already_acknowledged;
+  if (final) acked_ = true;
+  asio::post(owner_->executor(), [o = owner_->shared_from_this(), m = this, b = std::string(body)] {
+    const bool was = m->acked_;
+    m->acked_ = false;
+    (void)o->send_ack(*m, b, was);
+  });
+  return {};
+}
+
+error_code js_message::ack() { return send(protocol::ack_body(protocol::ack_kind::ack), true); }
+error_code js_message::in_progress() { return send(protocol::ack_body(protocol::ack_kind::in_progress), false); }
+
+error_code js_message::nak(std::chrono::milliseconds delay) {
+  if (delay.count() <= 0) return send(protocol::ack_body(protocol::ack_kind::nak), true);
+  std::string body;
+  protocol::encode_nak_with_delay(body, delay);
+  return send(body, true);
+}
+
+error_code js_message::term(std::string_view reason) {
+  if (reason.empty() || !owner_ || !owner_->term_reason_supported())
+    return send(protocol::ack_body(protocol::ack_kind::term), true);
+  std::string body;
+  protocol::encode_term_with_reason(body, reason);
+  return send(body, true);
+}
+
+void js_message::ack_sync_impl(asio::any_completion_handler<void(error_code)> h) {
+  if (!owner_) return std::move(h)(error::invalid_argument);
+  auto o = owner_->shared_from_this();
+  asio::dispatch(o->executor(), [o, m = this, h = std::move(h)]() mutable { o->ack_sync(*m, std::move(h)); });
+}
+
+// ---- message_batch ----
+
+message_batch& message_batch::operator=(message_batch&& other) noexcept {
+  if (this != &other) {
+    release();
+    owner_ = std::move(other.owner_);
+    msgs_ = std::move(other.msgs_);
+    status_ = other.status_;
+  }
+  return *this;
+}
+
+message_batch::~message_batch() { release(); }
+
+void message_batch::release() noexcept {
+  if (!owner_ || msgs_.empty()) return;
+  auto o = std::move(owner_);
+  if (o->owner_thread()) {
+    o->release(msgs_);
+    return;
+  }
+  asio::post(o->executor(), [o, msgs = std::move(msgs_)]() mutable { o->release(msgs); });
+}
+
+// ---- pull_consumer ----
+
+pull_consumer::pull_consumer(jetstream& js, std::string stream, std::string consumer) {
+  auto& j = *js.impl();
+  impl_ = std::make_shared<detail::pull_consumer_impl>(j.connection_ptr(), j.api_prefix(), std::move(stream),
+                                                       std::move(consumer));
+  auto impl = impl_;
+  asio::dispatch(impl->executor(), [impl, conn = j.connection_ptr()] { conn->add_listener(impl); });
+}
+
+pull_consumer::~pull_consumer() { stop(); }
+
+error_code pull_consumer::consume(const consume_options& opts) {
+  if (impl_->owner_thread()) return impl_->start_consume(opts);
+  std::promise<error_code> done;
+  auto f = done.get_future();
+  asio::post(impl_->executor(), [impl = impl_, opts, &done] { done.set_value(impl->start_consume(opts)); });
+  return f.get();
+}
+
+js_message* pull_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }
+
+void pull_consumer::stop() {
+  if (!impl_) return;
+  if (impl_->owner_thread()) return impl_->stop();
+  asio::post(impl_->executor(), [impl = impl_] { impl->stop(); });
+}
+
+pull_consumer::stats pull_consumer::get_stats() const { return impl_->get_stats(); }
+
+void pull_consumer::fetch_impl(fetch_options o, asio::any_completion_handler<void(error_code, message_batch)> h) {
+  asio::dispatch(impl_->executor(), [impl = impl_, o, h = std::move(h)]() mutable { impl->fetch(o, std::move(h)); });
+}
+
+void pull_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
+  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+}
+
+}  // namespace natsbus
