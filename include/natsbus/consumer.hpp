@@ -175,4 +175,48 @@ class pull_consumer {
   std::shared_ptr<detail::pull_consumer_impl> impl_;
 };
 
+struct ordered_options {
+  std::vector<std::string> filter_subjects;  // empty: the whole stream (one subject works on 2.9 too)
+  deliver_policy deliver = deliver_policy::all;
+  std::uint64_t start_sequence = 0;         // with deliver_policy::by_start_sequence
+  std::size_t max_messages = 500;           // as consume_options
+  std::chrono::milliseconds expires{30000};
+  std::chrono::milliseconds heartbeat{5000};
+};
+
+// Every stream sequence once, in order, with no acks: an ephemeral consumer (ack none, memory storage, one replica)
+// that is made again at the last delivered stream sequence + 1 whenever it cannot be trusted any more (a gap in
+// its consumer sequence, a missed heartbeat, a deleted consumer, no responders, a reconnect); the old one is
+// deleted.
+class ordered_consumer {
+ public:
+  ordered_consumer(jetstream& js, std::string stream, ordered_options opts = {});
+  ~ordered_consumer();
+  ordered_consumer(const ordered_consumer&) = delete;
+  ordered_consumer& operator=(const ordered_consumer&) = delete;
+
+  // Creates the first consumer and starts pulling.
+  template <class Token = default_token>
+  auto start(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto h) { start_impl(asio::any_completion_handler<void(error_code)>(std::move(h))); }, token);
+  }
+  // As pull_consumer::next(); recreations happen underneath and are counted in resets().
+  template <class Token = default_token>
+  auto next(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, js_message*)>(
+        [this](auto h) { next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h))); },
+        token);
+  }
+  js_message* try_next();
+  void stop();
+  [[nodiscard]] std::uint64_t resets() const;
+
+ private:
+  void start_impl(asio::any_completion_handler<void(error_code)> h);
+  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h);
+  std::shared_ptr<detail::pull_consumer_impl> impl_;
+  ordered_options opts_holder_;
+};
+
 }  // namespace natsbus

@@ -34,6 +34,7 @@ class pull_consumer_impl final : public frame_listener,
   pull_consumer_impl(std::shared_ptr<connection_impl> conn, std::string api_prefix, std::string stream,
                      std::string consumer)
       : conn_(std::move(conn)),
+        api_prefix_(api_prefix),
         next_subject_(api_prefix + ".CONSUMER.MSG.NEXT." + stream + "." + consumer),
         stream_(std::move(stream)),
         consumer_(std::move(consumer)),
@@ -122,10 +123,14 @@ class pull_consumer_impl final : public frame_listener,
       sid_ = 0;
     }
     if (next_waiter_) complete(take(next_waiter_), error::subscription_closed, nullptr);
+    if (start_waiter_) complete(take(start_waiter_), error_code(error::subscription_closed));
     if (fetch_waiter_) {
       fetch_status_ = error::subscription_closed;
       finish_fetch();
     }
+    if (ordered_ && !consumer_.empty() && conn_->writable())
+      conn_->do_request(api_prefix_ + ".CONSUMER.DELETE." + stream_ + "." + consumer_, {}, nullptr,
+                        conn_->options().request_timeout, [](error_code, message) {});
   }
 
   void release(std::vector<js_message*>& msgs) {
@@ -165,6 +170,28 @@ class pull_consumer_impl final : public frame_listener,
     return {delivered_, pulls_sent_, heartbeats_, ready_.size(), outstanding_};
   }
 
+  // ---- the ordered consumer ----
+
+  void start_ordered(const ordered_options& o, asio::any_completion_handler<void(error_code)> h) {
+    if (mode_ != mode::idle) return conn_->done(std::move(h), error_code(error::invalid_argument));
+    consume_options co;
+    co.max_messages = o.max_messages;
+    co.expires = o.expires;
+    co.heartbeat = o.heartbeat;
+    if (o.max_messages == 0 || o.expires.count() <= 0 || o.heartbeat.count() <= 0 || o.heartbeat * 2 > o.expires)
+      return conn_->done(std::move(h), error_code(error::invalid_argument));
+    if (auto ec = ensure_subscribed()) return conn_->done(std::move(h), ec);
+    ordered_ = true;
+    oopts_ = o;
+    copts_ = co;
+    mode_ = mode::consuming;
+    last_frame_ = clock_type::now();
+    start_waiter_.emplace(std::move(h));
+    recreate();
+    arm_heartbeat_check();
+  }
+  [[nodiscard]] std::uint64_t resets() const { return resets_; }
+
   // ---- frame_listener: inline in the reader, on the connection's executor ----
 
   void on_frame(const protocol::event& ev) override {
@@ -191,7 +218,8 @@ class pull_consumer_impl final : public frame_listener,
     outstanding_ = 0;
     if (mode_ == mode::consuming) {
       last_frame_ = clock_type::now();
-      maybe_pull();
+      if (ordered_) recreate();  // an ephemeral, in-memory consumer may not have survived
+      else maybe_pull();
     } else if (mode_ == mode::fetching) {
       fetch_status_ = error::disconnected;
       finish_fetch();
@@ -256,7 +284,7 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   void maybe_pull() {
-    if (mode_ != mode::consuming || fatal_ || !conn_->writable()) return;
+    if (mode_ != mode::consuming || fatal_ || creating_ || need_reset_ || !conn_->writable()) return;
     const std::size_t have = ready_.size() + outstanding_;
     const auto low = static_cast<std::size_t>(static_cast<double>(copts_.max_messages) * copts_.threshold);
     if (have > low || have >= copts_.max_messages) return;
@@ -287,6 +315,7 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   void on_message(const protocol::event& ev) {
+    if (ordered_ && !in_order(ev)) return;
     js_message* m = slot();
     m->owner_ = this;
     m->acked_ = false;
@@ -341,7 +370,9 @@ class pull_consumer_impl final : public frame_listener,
       case pull_status::batch_completed:
         end_pull(id);
         if (mode_ == mode::fetching && id == fetch_pull_) return finish_fetch();
-        maybe_pull();
+        // An expiry means the stream went quiet: while other pulls still wait, no new one joins them, so an idle
+        // consume settles on a single waiting pull (asking for everything missing) once they have expired too.
+        if (pulls_.empty()) maybe_pull();
         return;
       default: break;
     }
@@ -373,6 +404,10 @@ class pull_consumer_impl final : public frame_listener,
     if (mode_ == mode::fetching && id == fetch_pull_) {
       fetch_status_ = ec;
       return finish_fetch();
+    }
+    if (ordered_ && (ec == error::consumer_deleted || ec == error::no_responders || ec == error::leadership_change)) {
+      recreate();  // a consumer that cannot be trusted: a new one at the next sequence
+      return;
     }
     if (mode_ == mode::consuming) set_error(ec, fatal);
   }
@@ -457,12 +492,102 @@ class pull_consumer_impl final : public frame_listener,
       pulls_.clear();
       outstanding_ = 0;
       last_frame_ = now;
-      set_error(error::missed_heartbeat, false);
+      if (ordered_) recreate();
+      else set_error(error::missed_heartbeat, false);
     }
-    if (!fatal_ && now >= retry_after_) maybe_pull();
+    if (ordered_ && need_reset_ && !creating_ && now >= retry_after_) recreate();
+    if (!fatal_ && now >= retry_after_ && !creating_) maybe_pull();
+  }
+
+  // Ordered: a message of the current consumer whose consumer sequence follows the last one. A stale consumer's
+  // message is dropped; a gap recreates the consumer at the last stream sequence + 1.
+  bool in_order(const protocol::event& ev) {
+    protocol::message_metadata md;
+    if (protocol::parse_ack_subject(ev.reply, md) || creating_ || md.consumer != consumer_) return false;
+    if (md.consumer_sequence != last_cseq_ + 1) {
+      conn_->log()->info("natsbus: ordered consumer on {}: gap (consumer sequence {} after {}); recreating", stream_,
+                         md.consumer_sequence, last_cseq_);
+      recreate();
+      return false;
+    }
+    last_cseq_ = md.consumer_sequence;
+    last_sseq_ = md.stream_sequence;
+    return true;
+  }
+
+  // Deletes the current consumer (without waiting) and creates a new one from the next stream sequence.
+  void recreate() {
+    need_reset_ = true;
+    if (creating_ || !conn_->writable()) return;  // on_reconnect or the periodic check comes back here
+    creating_ = true;
+    pulls_.clear();
+    outstanding_ = 0;
+    const auto timeout = conn_->options().request_timeout;
+    if (!consumer_.empty()) {
+      conn_->do_request(api_prefix_ + ".CONSUMER.DELETE." + stream_ + "." + consumer_, {}, nullptr, timeout,
+                        [](error_code, message) {});
+      consumer_.clear();
+      ++resets_;
+    }
+    consumer_config cc;
+    cc.ack = ack_policy::none;
+    cc.mem_storage = true;
+    cc.num_replicas = 1;
+    cc.inactive_threshold = std::chrono::minutes(5);  // an abandoned one goes away by itself
+    if (oopts_.filter_subjects.size() == 1) cc.filter_subject = oopts_.filter_subjects.front();
+    else cc.filter_subjects = oopts_.filter_subjects;
+    if (last_sseq_ > 0) {
+      cc.deliver = deliver_policy::by_start_sequence;
+      cc.opt_start_seq = last_sseq_ + 1;
+    } else {
+      cc.deliver = oopts_.deliver;
+      cc.opt_start_seq = oopts_.start_sequence;
+    }
+    int major = 0, minor = 0, patch = 0;
+    const bool v210 = protocol::parse_server_version(conn_->current_info().version, major, minor, patch) &&
+                      protocol::version_at_least(major, minor, patch, 2, 10, 0);
+    if (!v210 && cc.filter_subjects.size() > 1) return created({}, error::not_supported_by_server);
+    const std::string body = protocol::encode_consumer_create(stream_, cc, v210 ? "create" : "");
+    conn_->do_request(api_prefix_ + ".CONSUMER.CREATE." + stream_, body, nullptr, timeout,
+                      [w = weak_from_this()](error_code ec, message m) {
+                        if (auto self = w.lock()) self->created(m.payload, ec);
+                      });
+  }
+
+  void created(std::string_view json, error_code ec) {
+    creating_ = false;
+    consumer_info info;
+    api_error err;
+    if (!ec && protocol::decode(json, info, err)) ec = error::invalid_json;
+    if (!ec && err.code != 0) ec = err.err_code ? make_jetstream_error(err.err_code) : error::server_error;
+    if (mode_ != mode::consuming) return;
+    if (ec) {
+      conn_->log()->warn("natsbus: ordered consumer on {}: create failed: {}", stream_, ec.message());
+      retry_after_ = clock_type::now() + std::chrono::milliseconds(500);
+      if (start_waiter_) {
+        mode_ = mode::idle;
+        ordered_ = false;
+        return complete(take(start_waiter_), ec);
+      }
+      return set_error(ec, false);
+    }
+    need_reset_ = false;
+    consumer_ = info.name;
+    next_subject_ = api_prefix_ + ".CONSUMER.MSG.NEXT." + stream_ + "." + consumer_;
+    last_cseq_ = 0;
+    last_frame_ = clock_type::now();
+    if (start_waiter_) complete(take(start_waiter_), error_code{});
+    maybe_pull();
   }
 
   std::shared_ptr<connection_impl> conn_;
+  std::string api_prefix_;
+  bool ordered_ = false;
+  ordered_options oopts_;
+  bool creating_ = false;
+  bool need_reset_ = false;
+  std::uint64_t last_sseq_ = 0, last_cseq_ = 0, resets_ = 0;
+  std::optional<asio::any_completion_handler<void(error_code)>> start_waiter_;
   std::string next_subject_;
   std::string stream_, consumer_;
   std::string inbox_;  // "<connection inbox>c<n>."
@@ -619,5 +744,37 @@ void pull_consumer::fetch_impl(fetch_options o, asio::any_completion_handler<voi
 void pull_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
   asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
 }
+
+// ---- ordered_consumer ----
+
+ordered_consumer::ordered_consumer(jetstream& js, std::string stream, ordered_options opts) {
+  auto& j = *js.impl();
+  impl_ = std::make_shared<detail::pull_consumer_impl>(j.connection_ptr(), j.api_prefix(), std::move(stream), "");
+  opts_holder_ = std::move(opts);
+  auto impl = impl_;
+  asio::dispatch(impl->executor(), [impl, conn = j.connection_ptr()] { conn->add_listener(impl); });
+}
+
+ordered_consumer::~ordered_consumer() { stop(); }
+
+void ordered_consumer::start_impl(asio::any_completion_handler<void(error_code)> h) {
+  asio::dispatch(impl_->executor(), [impl = impl_, o = opts_holder_, h = std::move(h)]() mutable {
+    impl->start_ordered(o, std::move(h));
+  });
+}
+
+void ordered_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
+  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+}
+
+js_message* ordered_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }
+
+void ordered_consumer::stop() {
+  if (!impl_) return;
+  if (impl_->owner_thread()) return impl_->stop();
+  asio::post(impl_->executor(), [impl = impl_] { impl->stop(); });
+}
+
+std::uint64_t ordered_consumer::resets() const { return impl_->resets(); }
 
 }  // namespace natsbus

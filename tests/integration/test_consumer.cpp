@@ -278,11 +278,44 @@ BOOST_AUTO_TEST_CASE(consumes_and_acks_everything_with_bounded_pulls) {
     auto info = co_await ack_floor_reaches(js, "C", "d", n);
     BOOST_TEST(info.ack_floor.stream_seq == static_cast<std::uint64_t>(n));
     BOOST_TEST(info.num_ack_pending == 0);
-    BOOST_TEST(info.num_waiting <= 2);  // the pull being filled and the one asking for the rest
+    // While messages flow: the pull being filled and those asking for the rest (each asks for what is missing).
+    BOOST_TEST(info.num_waiting <= 3);
     BOOST_TEST(pc.get_stats().pulls >= static_cast<std::uint64_t>(n / 100));
     pc.stop();
     auto [ec, m] = co_await pc.next(use_ec);
     BOOST_TEST(ec == error::subscription_closed);
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(idle_never_more_than_one_pull_waits) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "I", 3);
+    co_await make_consumer(js, "I", "d");
+    natsbus::pull_consumer pc(js, "I", "d");
+    natsbus::consume_options co;
+    co.max_messages = 10;
+    co.expires = 1s;
+    co.heartbeat = 400ms;
+    BOOST_REQUIRE(!pc.consume(co));
+    for (int i = 0; i < 3; ++i) {
+      auto* m = co_await pc.next();
+      BOOST_REQUIRE(!m->ack());
+    }
+    // Idle for three expiries: the pulls expire (408) and are replaced, one at a time.
+    const auto t0 = clock_type::now();
+    std::int64_t most = 0;
+    while (since(t0) < 3500ms) {
+      auto info = co_await js.get_consumer_info("I", "d");
+      most = std::max<std::int64_t>(most, info.num_waiting);
+      co_await natsbus::test::pause(100ms);
+    }
+    BOOST_TEST(most == 1);
+    BOOST_TEST(pc.get_stats().pulls >= 3u);  // replaced after each expiry
     c.close();
   });
 }
@@ -482,6 +515,58 @@ BOOST_AUTO_TEST_CASE(update_changes_an_existing_consumer) {
     }
     c.close();
   });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(ordered, fixture)
+
+// Every stream sequence once and in order, across a consumer deleted under it and a server restart.
+BOOST_AUTO_TEST_CASE(every_sequence_once_in_order_across_recreations) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    event_log log(ex);
+    natsbus::connection c(ex, options_for(server.url()));
+    log.attach(c);
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "O", 300, natsbus::storage_type::file);
+    natsbus::ordered_options oo;
+    oo.max_messages = 50;
+    oo.expires = 2s;
+    oo.heartbeat = 500ms;
+    natsbus::ordered_consumer oc(js, "O", oo);
+    co_await oc.start();
+    std::uint64_t expect = 1;
+    auto take = [&](std::uint64_t until) -> asio::awaitable<void> {
+      const auto t0 = clock_type::now();
+      while (expect <= until && since(t0) < 15s) {
+        auto [ec, m] = co_await oc.next(use_ec);
+        if (ec) continue;  // reported recreation trouble; the consumer goes on
+        natsbus::message_info mi;
+        BOOST_REQUIRE(!m->info(mi));
+        BOOST_REQUIRE_EQUAL(mi.stream_sequence, expect);
+        BOOST_REQUIRE_EQUAL(std::string(m->payload()), "m" + std::to_string(expect));
+        ++expect;
+      }
+    };
+    co_await take(100);
+    // Deleted under it: a new consumer at 101.
+    auto names = co_await js.consumer_names("O");
+    BOOST_REQUIRE(names.size() == 1u);
+    co_await js.delete_consumer("O", names.front());
+    co_await take(200);
+    BOOST_TEST(oc.resets() >= 1u);
+    // The server restarts: the in-memory consumer is gone; a new one at the next sequence.
+    server.restart();
+    co_await log.wait(event_kind::reconnected, 1);
+    for (int i = 301; i <= 320; ++i) co_await js.publish("O.m", "m" + std::to_string(i));
+    co_await take(320);
+    BOOST_TEST(expect == 321u);
+    BOOST_TEST(oc.resets() >= 2u);
+    oc.stop();
+    c.close();
+  }, 40s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
