@@ -34,6 +34,8 @@ struct bench_args {
   long busy_poll_us = -1;   // connection_options::busy_poll (--busy-poll-us); negative: the default
   std::size_t max_provisioning = 0;  // event_bus_config::max_provisioning_in_flight (--max-provisioning); 0: default
   long server_pid = 0;  // the nats-server's pid (--server-pid): its CPU over the timed window; 0: not measured
+  std::size_t batch = 100;  // fetch, consume, ordered: messages per pull (--batch)
+  std::string durable;      // fetch, consume: the durable consumer's name (--durable; kept with --keep)
   // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
   // --token (the nats.c peer takes the same flags).
   std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;

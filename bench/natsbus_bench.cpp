@@ -11,6 +11,7 @@
 #include "bench_common.hpp"
 
 #include <natsbus/connection.hpp>
+#include <natsbus/consumer.hpp>
 #include <natsbus/jetstream.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -53,7 +54,11 @@ void usage() {
                "             event bus publishes (see bus_bench.cpp)\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
                "  configure  1,000 topics configured pipelined against one at a time\n"
-               "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n";
+               "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n"
+               "  fetch, consume, ordered\n"
+               "             stream BENCH filled with --msgs messages, then read back: fetch (batches of --batch),\n"
+               "             consume (a continuous pull keeping --batch buffered), ordered (an ordered consumer);\n"
+               "             fetch and consume ack every message (acks=); --durable NAME, kept with --keep\n";
 }
 
 bool parse(int argc, char** argv, bench_args& a) {
@@ -93,6 +98,8 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--busy-poll-us") a.busy_poll_us = static_cast<long>(number());
     else if (f == "--max-provisioning") a.max_provisioning = static_cast<std::size_t>(number());
     else if (f == "--server-pid") a.server_pid = static_cast<long>(number());
+    else if (f == "--batch") a.batch = number();
+    else if (f == "--durable") a.durable = value();
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
@@ -158,6 +165,113 @@ asio::awaitable<void> run_core(natsbus::connection& conn, const bench_args& a, s
   if (ec) note_error(r, ec);
 }
 
+// fetch, consume, ordered: stream BENCH is filled with --msgs messages before the clock starts; the timed window
+// reads them all (acking each one for fetch and consume) and ends when the last ack has reached the server.
+asio::awaitable<int> run_consume_bench(natsbus::connection& conn, natsbus::jetstream& js, const bench_args& a) {
+  std::string payload(a.size, 'x');
+  result fill;
+  co_await run_async(js, a, payload, fill);
+  if (fill.errors) {
+    std::cerr << "filling BENCH: " << fill.first_error << "\n";
+    co_return 1;
+  }
+  const std::string durable = a.durable.empty() ? "BENCHC" : a.durable;
+  if (a.scenario != "ordered") {
+    natsbus::consumer_config cc;
+    cc.durable_name = durable;
+    cc.ack = natsbus::ack_policy::explicit_;
+    cc.max_ack_pending = -1;
+    auto [cec, ci] = co_await js.create_consumer("BENCH", cc, asio::as_tuple(asio::use_awaitable));
+    if (cec) {
+      std::cerr << "create consumer: " << cec.message() << " " << js.last_api_error().description << "\n";
+      co_return 1;
+    }
+  }
+  result r;
+  std::size_t got = 0;
+  auto allocs0 = bench::allocations();
+  server_cpu_clock server(a.server_pid);
+  auto cpu0 = cpu_clock::now();
+  auto t0 = std::chrono::steady_clock::now();
+  if (a.scenario == "fetch") {
+    natsbus::pull_consumer pc(js, "BENCH", durable);
+    natsbus::fetch_options fo;
+    fo.batch = a.batch;
+    fo.expires = std::chrono::seconds(5);
+    while (got < a.msgs) {
+      auto [ec, batch] = co_await pc.fetch(fo, asio::as_tuple(asio::use_awaitable));
+      if (ec || batch.status()) {
+        note_error(r, ec ? ec : batch.status());
+        break;
+      }
+      if (batch.empty()) break;
+      for (auto& m : batch) {
+        ++got;
+        if (!m.ack()) ++r.acks;
+      }
+    }
+  } else if (a.scenario == "consume") {
+    natsbus::pull_consumer pc(js, "BENCH", durable);
+    natsbus::consume_options co;
+    co.max_messages = a.batch;
+    co.expires = std::chrono::seconds(5);
+    if (auto ec = pc.consume(co)) note_error(r, ec);
+    while (got < a.msgs && !r.errors) {
+      natsbus::js_message* m = pc.try_next();
+      if (!m) {
+        auto [ec, mm] = co_await pc.next(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          note_error(r, ec);
+          break;
+        }
+        m = mm;
+      }
+      ++got;
+      if (!m->ack()) ++r.acks;
+    }
+    pc.stop();
+  } else {
+    natsbus::ordered_options oo;
+    oo.max_messages = a.batch;
+    natsbus::ordered_consumer oc(js, "BENCH", oo);
+    auto [sec] = co_await oc.start(asio::as_tuple(asio::use_awaitable));
+    if (sec) note_error(r, sec);
+    while (got < a.msgs && !r.errors) {
+      natsbus::js_message* m = oc.try_next();
+      if (!m) {
+        auto [ec, mm] = co_await oc.next(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          note_error(r, ec);
+          break;
+        }
+        m = mm;
+      }
+      ++got;
+    }
+    oc.stop();
+  }
+  co_await conn.flush(asio::as_tuple(asio::use_awaitable));  // the acks have reached the server
+  auto t1 = std::chrono::steady_clock::now();
+  auto cpu1 = cpu_clock::now();
+  const double server_s = server.seconds();
+  auto allocs1 = bench::allocations();
+  if (got < a.msgs && !r.errors) note_error(r, natsbus::error_code(natsbus::error::timeout));
+  if (!a.keep) {
+    auto [ec] = co_await js.delete_stream("BENCH", asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+  }
+  conn.close();
+  double secs = std::chrono::duration<double>(t1 - t0).count();
+  std::printf(
+      "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f batch=%zu\n",
+      a.scenario.c_str(), a.storage.c_str(), a.size, got, a.size * got, secs, got / secs, r.acks, r.errors,
+      cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
+      static_cast<double>(allocs1 - allocs0) / static_cast<double>(got ? got : 1), server_s, a.batch);
+  if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
+  co_return r.errors ? 1 : 0;
+}
+
 asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   auto [cec] = co_await conn.connect(asio::as_tuple(asio::use_awaitable));
   if (cec) {
@@ -181,6 +295,9 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
     std::cerr << "create stream BENCH: " << sec.message() << " " << js.last_api_error().description << "\n";
     co_return 1;
   }
+
+  if (a.scenario == "fetch" || a.scenario == "consume" || a.scenario == "ordered")
+    co_return co_await run_consume_bench(conn, js, a);
 
   std::string payload(a.size, 'x');
   result r;

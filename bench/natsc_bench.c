@@ -32,9 +32,11 @@
 #define DATA_SUBJECT "bench.data"
 #define CORE_SUBJECT "core.bench"
 
-typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGURE, SC_CONNECT } scenario_t;
+typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGURE, SC_CONNECT, SC_FETCH, SC_CONSUME,
+               SC_ORDERED } scenario_t;
 
-static const char *const scenario_names[] = {"info-sync", "sync", "async", "core", "core-js", "configure", "connect"};
+static const char *const scenario_names[] = {"info-sync", "sync",    "async",   "core",   "core-js",
+                                             "configure", "connect", "fetch", "consume", "ordered"};
 
 /* The configure scenario: as many streams as natsbus-bench's, named alike, one js_AddStream (then one
  * js_DeleteStream) at a time: nats.c has no pipelined stream management. */
@@ -49,6 +51,8 @@ typedef struct {
     long long max_pending;
     bool keep;
     bool msg_ids;
+    long long batch;       /* fetch, consume, ordered: messages per pull */
+    const char *durable;   /* fetch, consume: the durable consumer's name */
     /* Security, as natsbus-bench takes it: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed
      * file; nats.c also needs the public key: --nkey-pub), --user, --password, --token. */
     const char *tls_ca, *tls_cert, *tls_key, *tls_name, *creds, *nkey_seed, *nkey_pub, *user, *password, *token;
@@ -77,7 +81,10 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js|configure]\n"
             "                   [--storage memory|file] [--size N] [--msgs N] [--max-pending N]\n"
-            "                   [--keep] [--msg-ids]\n"
+            "                   [--keep] [--msg-ids] [--batch N] [--durable NAME]\n"
+            "  fetch, consume, ordered: BENCH filled with --msgs messages, then read back (fetch and consume:\n"
+            "  natsSubscription_Fetch of --batch, acking each; nats.c 3.4 has no continuous pull, so consume is\n"
+            "  fetch; ordered: an ordered push subscription)\n"
             "                   [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-name NAME] [--creds F]\n"
             "                   [--nkey-seed F --nkey-pub U...] [--user U] [--password P] [--token T]\n");
 }
@@ -107,6 +114,8 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
     cfg->max_pending = 4000;
     cfg->keep = false;
     cfg->msg_ids = false;
+    cfg->batch = 100;
+    cfg->durable = "BENCHC";
     cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->tls_name = cfg->creds = NULL;
     cfg->nkey_seed = cfg->nkey_pub = cfg->user = cfg->password = cfg->token = NULL;
 
@@ -122,6 +131,17 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
                 return false;
             }
             *security_slot(cfg, a) = next;
+            i++;
+        } else if (strcmp(a, "--batch") == 0) {
+            if (!parse_count(a, next, 1, &cfg->batch))
+                return false;
+            i++;
+        } else if (strcmp(a, "--durable") == 0) {
+            if (next == NULL) {
+                fprintf(stderr, "natsc-bench: --durable needs a value\n");
+                return false;
+            }
+            cfg->durable = next;
             i++;
         } else if (strcmp(a, "--url") == 0) {
             if (next == NULL) {
@@ -405,11 +425,88 @@ int main(int argc, char **argv) {
     atomic_store(&async_acks, 0);
     atomic_store(&async_errors, 0);
 
+    natsSubscription *csub = NULL;
+    if (cfg.scenario == SC_FETCH || cfg.scenario == SC_CONSUME || cfg.scenario == SC_ORDERED) {
+        /* The fill, before the clock starts. */
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        for (long long i = 0; i < cfg.msgs; i++) {
+            s = js_PublishAsync(js, DATA_SUBJECT, payload, size, &po);
+            if (s != NATS_OK) {
+                report_status("js_PublishAsync (fill)", s, 0);
+                return 1;
+            }
+        }
+        jsPubOptions_Init(&po);
+        po.MaxWait = 60000;
+        s = js_PublishAsyncComplete(js, &po);
+        if (s != NATS_OK) {
+            report_status("js_PublishAsyncComplete (fill)", s, 0);
+            return 1;
+        }
+        jsErrCode jerr = 0;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = STREAM_NAME;
+        if (cfg.scenario == SC_ORDERED) {
+            so.Ordered = true;
+            s = js_SubscribeSync(&csub, js, STREAM_SUBJECTS, NULL, &so, &jerr);
+        } else {
+            so.Config.AckPolicy = js_AckExplicit;
+            so.Config.MaxAckPending = -1;
+            s = js_PullSubscribe(&csub, js, STREAM_SUBJECTS, cfg.durable, NULL, &so, &jerr);
+        }
+        if (s != NATS_OK) {
+            report_status("subscribing", s, jerr);
+            return 1;
+        }
+        natsSubscription_SetPendingLimits(csub, -1, -1);
+    }
+
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
     const double t0 = now_seconds();
 
     switch (cfg.scenario) {
+    case SC_FETCH:
+    case SC_CONSUME: {
+        long long got = 0;
+        while (got < cfg.msgs) {
+            natsMsgList list = {0};
+            jsErrCode jerr = 0;
+            s = natsSubscription_Fetch(&list, csub, (int)cfg.batch, 5000, &jerr);
+            if (s != NATS_OK) {
+                report_status("natsSubscription_Fetch", s, jerr);
+                errors++;
+                break;
+            }
+            for (int i = 0; i < list.Count; i++) {
+                got++;
+                if (natsMsg_Ack(list.Msgs[i], NULL) == NATS_OK)
+                    acks++;
+            }
+            natsMsgList_Destroy(&list);
+        }
+        s = natsConnection_Flush(nc);
+        if (got < cfg.msgs)
+            errors += cfg.msgs - got;
+        break;
+    }
+    case SC_ORDERED: {
+        long long got = 0;
+        while (got < cfg.msgs) {
+            natsMsg *msg = NULL;
+            s = natsSubscription_NextMsg(&msg, csub, 5000);
+            if (s != NATS_OK) {
+                report_status("natsSubscription_NextMsg", s, 0);
+                errors += cfg.msgs - got;
+                break;
+            }
+            got++;
+            natsMsg_Destroy(msg);
+        }
+        break;
+    }
     case SC_INFO_SYNC:
     case SC_SYNC: {
         jsPubOptions po;
@@ -504,6 +601,11 @@ int main(int argc, char **argv) {
            cfg.msgs * cfg.size, seconds, rate, acks, errors, user_s, sys_s);
     fflush(stdout);
 
+    if (csub != NULL) {
+        if (!cfg.keep || cfg.scenario == SC_ORDERED)
+            natsSubscription_Unsubscribe(csub);
+        natsSubscription_Destroy(csub);
+    }
     if (!cfg.keep) {
         jsErrCode jerr = 0;
         s = js_DeleteStream(js, STREAM_NAME, NULL, &jerr);
