@@ -175,6 +175,41 @@ class pull_consumer {
   std::shared_ptr<detail::pull_consumer_impl> impl_;
 };
 
+struct push_options {
+  std::string deliver_subject;  // the consumer's deliver_subject
+  std::string queue_group;      // its deliver_group, if any
+  // The consumer's idle_heartbeat: two intervals without a frame is missed_heartbeat. 0: not watched.
+  std::chrono::milliseconds heartbeat{0};
+};
+
+// A push consumer that exists on the server (deliver_subject set; flow_control and idle_heartbeat recommended).
+// Flow-control requests are answered once every message that came before them has been taken by next() (so the
+// server never runs ahead of the application), and a heartbeat naming a stalled consumer is answered at once.
+class push_consumer {
+ public:
+  push_consumer(jetstream& js, std::string stream, std::string consumer, push_options opts);
+  ~push_consumer();
+  push_consumer(const push_consumer&) = delete;
+  push_consumer& operator=(const push_consumer&) = delete;
+
+  error_code start();  // subscribes to the deliver subject
+  template <class Token = default_token>
+  auto next(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, js_message*)>(
+        [this](auto h) { next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h))); },
+        token);
+  }
+  js_message* try_next();
+  void stop();
+  [[nodiscard]] pull_consumer::stats get_stats() const;
+  [[nodiscard]] std::uint64_t flow_control_replies() const;
+
+ private:
+  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h);
+  std::shared_ptr<detail::pull_consumer_impl> impl_;
+  push_options opts_;
+};
+
 struct ordered_options {
   std::vector<std::string> filter_subjects;  // empty: the whole stream (one subject works on 2.9 too)
   deliver_policy deliver = deliver_policy::all;

@@ -214,14 +214,15 @@ void connection_impl::sub_unsubscribe(const std::shared_ptr<sub_state>& s, std::
   finish_subscription(*keep);
 }
 
-std::uint64_t connection_impl::subscribe_raw(std::string_view pattern, frame_listener* l) {
+std::uint64_t connection_impl::subscribe_raw(std::string_view pattern, frame_listener* l, std::string_view queue) {
   if (!accepting()) return 0;
   auto s = std::make_shared<sub_state>();
   s->conn = weak_from_this();
   s->sid = core_.subs.next_sid();
   s->subject = std::string(pattern);
+  s->queue = std::string(queue);
   s->raw = l;
-  if (writable() && core_.out.append_sub(pattern, {}, s->sid)) return 0;
+  if (writable() && core_.out.append_sub(pattern, queue, s->sid)) return 0;
   const auto sid = s->sid;
   core_.subs.add(std::move(s));
   wake_writer();

@@ -145,7 +145,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // write_now() for a frame whose caller now waits for its reply: arms busy polling (options::busy_poll).
   void write_lone();
   // An internal subscription whose frames go to `l` inline in the reader. Returns its sid (0 when down).
-  std::uint64_t subscribe_raw(std::string_view pattern, frame_listener* l);
+  std::uint64_t subscribe_raw(std::string_view pattern, frame_listener* l, std::string_view queue = {});
   // Ends an internal subscription: no frame reaches its listener after this returns.
   void unsubscribe_raw(std::uint64_t sid);
   // A streaming request on the connection's inbox: its replies go to `s` until it says the last came. Returns the

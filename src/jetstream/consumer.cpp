@@ -170,6 +170,22 @@ class pull_consumer_impl final : public frame_listener,
     return {delivered_, pulls_sent_, heartbeats_, ready_.size(), outstanding_};
   }
 
+  // ---- push ----
+
+  error_code start_push(const push_options& o) {
+    if (mode_ != mode::idle || o.deliver_subject.empty()) return error::invalid_argument;
+    if (!conn_->accepting()) return error::disconnected;
+    sid_ = conn_->subscribe_raw(o.deliver_subject, this, o.queue_group);
+    if (sid_ == 0) return error::disconnected;
+    push_ = true;
+    mode_ = mode::consuming;
+    copts_.heartbeat = o.heartbeat;
+    last_frame_ = clock_type::now();
+    if (o.heartbeat.count() > 0) arm_heartbeat_check();
+    return {};
+  }
+  [[nodiscard]] std::uint64_t flow_control_replies() const { return fc_replies_; }
+
   // ---- the ordered consumer ----
 
   void start_ordered(const ordered_options& o, asio::any_completion_handler<void(error_code)> h) {
@@ -197,8 +213,9 @@ class pull_consumer_impl final : public frame_listener,
   void on_frame(const protocol::event& ev) override {
     last_frame_ = clock_type::now();
     protocol::pull_status_info st;
-    // A status has no reply and no payload; anything else is a message, whatever headers it carries.
-    if (!ev.headers.empty() && ev.reply.empty() && ev.payload.empty()) {
+    // A status has no payload and no ack reply (a flow-control request's reply is its own subject); anything
+    // else is a message, whatever headers it carries.
+    if (!ev.headers.empty() && ev.payload.empty() && ev.reply.substr(0, 8) != "$JS.ACK.") {
       if (auto ec = protocol::classify_pull_status(ev.headers, st)) {
         conn_->log()->warn("natsbus: consumer {} > {}: bad status from the server: {}", stream_, consumer_,
                            ec.message());
@@ -219,7 +236,8 @@ class pull_consumer_impl final : public frame_listener,
     if (mode_ == mode::consuming) {
       last_frame_ = clock_type::now();
       if (ordered_) recreate();  // an ephemeral, in-memory consumer may not have survived
-      else maybe_pull();
+      else maybe_pull();        // (a push consumer's subscription is replayed by the connection)
+      fc_.clear();              // flow-control requests of the old session are void
     } else if (mode_ == mode::fetching) {
       fetch_status_ = error::disconnected;
       finish_fetch();
@@ -284,7 +302,7 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   void maybe_pull() {
-    if (mode_ != mode::consuming || fatal_ || creating_ || need_reset_ || !conn_->writable()) return;
+    if (push_ || mode_ != mode::consuming || fatal_ || creating_ || need_reset_ || !conn_->writable()) return;
     const std::size_t have = ready_.size() + outstanding_;
     const auto low = static_cast<std::size_t>(static_cast<double>(copts_.max_messages) * copts_.threshold);
     if (have > low || have >= copts_.max_messages) return;
@@ -363,8 +381,15 @@ class pull_consumer_impl final : public frame_listener,
     switch (st.kind) {
       case pull_status::idle_heartbeat:
         ++heartbeats_;
+        if (!st.consumer_stalled.empty()) answer(st.consumer_stalled);  // the server waits for this to go on
         return;
-      case pull_status::flow_control: return;  // pull consumers have none
+      case pull_status::flow_control:
+        if (!ev.reply.empty()) {
+          // Answered once the application has taken every message that came before it.
+          fc_.push_back({std::string(ev.reply), delivered_});
+          answer_flow_control();
+        }
+        return;
       case pull_status::no_messages:
       case pull_status::request_timeout:
       case pull_status::batch_completed:
@@ -431,8 +456,24 @@ class pull_consumer_impl final : public frame_listener,
     if (ready_.empty()) return nullptr;
     current_ = ready_.front();
     ready_.pop_front();
+    ++taken_;
+    if (!fc_.empty()) answer_flow_control();
     maybe_pull();
     return current_;
+  }
+
+  // An empty publish to `subject`: a flow-control reply, or the answer to a stalled consumer's heartbeat.
+  void answer(std::string_view subject) {
+    std::size_t at = 0;
+    if (!conn_->accepting() || conn_->append_publish(subject, {}, {}, {}, at)) return;
+    conn_->wake_writer();
+  }
+  void answer_flow_control() {
+    while (!fc_.empty() && fc_.front().after <= taken_) {
+      answer(fc_.front().reply);
+      fc_.pop_front();
+      ++fc_replies_;
+    }
   }
 
   void recycle_current() {
@@ -487,7 +528,7 @@ class pull_consumer_impl final : public frame_listener,
 
   void heartbeat_check() {
     const auto now = clock_type::now();
-    if (!pulls_.empty() && conn_->writable() && now - last_frame_ > 2 * copts_.heartbeat) {
+    if ((push_ || !pulls_.empty()) && conn_->writable() && now - last_frame_ > 2 * copts_.heartbeat) {
       conn_->log()->warn("natsbus: consumer {} > {}: missed heartbeats", stream_, consumer_);
       pulls_.clear();
       outstanding_ = 0;
@@ -579,6 +620,14 @@ class pull_consumer_impl final : public frame_listener,
     if (start_waiter_) complete(take(start_waiter_), error_code{});
     maybe_pull();
   }
+
+  struct flow_control_request {
+    std::string reply;
+    std::uint64_t after;  // answered once this many messages have been taken
+  };
+  std::deque<flow_control_request> fc_;
+  bool push_ = false;
+  std::uint64_t taken_ = 0, fc_replies_ = 0;
 
   std::shared_ptr<connection_impl> conn_;
   std::string api_prefix_;
@@ -776,5 +825,41 @@ void ordered_consumer::stop() {
 }
 
 std::uint64_t ordered_consumer::resets() const { return impl_->resets(); }
+
+// ---- push_consumer ----
+
+push_consumer::push_consumer(jetstream& js, std::string stream, std::string consumer, push_options opts)
+    : opts_(std::move(opts)) {
+  auto& j = *js.impl();
+  impl_ = std::make_shared<detail::pull_consumer_impl>(j.connection_ptr(), j.api_prefix(), std::move(stream),
+                                                       std::move(consumer));
+  auto impl = impl_;
+  asio::dispatch(impl->executor(), [impl, conn = j.connection_ptr()] { conn->add_listener(impl); });
+}
+
+push_consumer::~push_consumer() { stop(); }
+
+error_code push_consumer::start() {
+  if (impl_->owner_thread()) return impl_->start_push(opts_);
+  std::promise<error_code> done;
+  auto f = done.get_future();
+  asio::post(impl_->executor(), [impl = impl_, o = opts_, &done] { done.set_value(impl->start_push(o)); });
+  return f.get();
+}
+
+void push_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
+  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+}
+
+js_message* push_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }
+
+void push_consumer::stop() {
+  if (!impl_) return;
+  if (impl_->owner_thread()) return impl_->stop();
+  asio::post(impl_->executor(), [impl = impl_] { impl->stop(); });
+}
+
+pull_consumer::stats push_consumer::get_stats() const { return impl_->get_stats(); }
+std::uint64_t push_consumer::flow_control_replies() const { return impl_->flow_control_replies(); }
 
 }  // namespace natsbus

@@ -4,6 +4,7 @@
 #include <natsbus/protocol/consumer.hpp>
 
 #include <natsbus/protocol/names.hpp>
+#include <natsbus/protocol/subject.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -361,8 +362,11 @@ void jetstream::create_consumer_impl(std::string stream, consumer_config cfg, ha
         if (!name.empty() && !named_create) {
           subject = protocol::consumer_durable_create_subject("", stream, name);
         } else {
-          subject = protocol::consumer_create_subject(
-              "", stream, name, cfg.filter_subjects.empty() ? std::string_view(cfg.filter_subject) : std::string_view());
+          // The filter goes into the subject only when it is a literal subject: a publish subject cannot carry
+          // wildcards.
+          const bool literal = cfg.filter_subjects.empty() && protocol::is_valid_publish_subject(cfg.filter_subject);
+          subject = protocol::consumer_create_subject("", stream, name,
+                                                      literal ? std::string_view(cfg.filter_subject) : std::string_view());
         }
         const std::string_view action = v210 ? (update ? "update" : "create") : "";
         std::string request_body = protocol::encode_consumer_create(stream, cfg, action);

@@ -570,3 +570,113 @@ BOOST_AUTO_TEST_CASE(every_sequence_once_in_order_across_recreations) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(push, fixture)
+
+// A 50 MiB backlog through a push consumer with flow control: everything arrives, in order, and the server's
+// flow-control requests are answered (it would stall otherwise).
+BOOST_AUTO_TEST_CASE(flow_control_and_a_50_mib_backlog) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    natsbus::stream_config sc;
+    sc.name = "P";
+    sc.subjects = {"P.>"};
+    sc.storage = natsbus::storage_type::memory;
+    sc.max_bytes = 256 * 1024 * 1024;
+    co_await js.create_stream(sc);
+    constexpr std::uint64_t n = 50 * 1024;  // 1 KiB each
+    const std::string body(1024, 'p');
+    for (std::uint64_t i = 0; i < n; ++i) {
+      auto f = co_await js.publish_async("P.m", body);
+      (void)f;
+    }
+    co_await js.publish_async_complete();
+    natsbus::consumer_config cc;
+    cc.durable_name = "push";
+    cc.deliver_subject = "deliver.push";
+    cc.flow_control = true;
+    cc.idle_heartbeat = 1s;
+    cc.ack = natsbus::ack_policy::none;
+    co_await js.create_consumer("P", cc);
+    natsbus::push_options po;
+    po.deliver_subject = "deliver.push";
+    po.heartbeat = 1s;
+    natsbus::push_consumer pc(js, "P", "push", po);
+    BOOST_REQUIRE(!pc.start());
+    std::uint64_t expect = 1;
+    while (expect <= n) {
+      auto* m = pc.try_next();
+      if (!m) {
+        auto [ec, mm] = co_await pc.next(use_ec);
+        BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+        m = mm;
+      }
+      natsbus::message_info mi;
+      BOOST_REQUIRE(!m->info(mi));
+      BOOST_REQUIRE_EQUAL(mi.stream_sequence, expect);
+      BOOST_REQUIRE_EQUAL(m->payload().size(), 1024u);
+      ++expect;
+    }
+    BOOST_TEST(pc.flow_control_replies() >= 1u);
+    pc.stop();
+    c.close();
+  }, 60s);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(consumers_on_one_connection, fixture)
+
+BOOST_AUTO_TEST_CASE(overlapping_filters_each_get_only_their_own) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "V", 0);
+    for (int i = 0; i < 5; ++i) co_await js.publish("V.a.x", "ax");
+    for (int i = 0; i < 5; ++i) co_await js.publish("V.b", "b");
+    natsbus::consumer_config wide, narrow;
+    wide.durable_name = "wide";
+    wide.filter_subject = "V.>";
+    narrow.durable_name = "narrow";
+    narrow.filter_subject = "V.a.>";
+    co_await js.create_consumer("V", wide);
+    co_await js.create_consumer("V", narrow);
+    natsbus::pull_consumer pw(js, "V", "wide"), pn(js, "V", "narrow");
+    natsbus::consume_options co;
+    co.max_messages = 4;
+    co.expires = 2s;
+    co.heartbeat = 500ms;
+    BOOST_REQUIRE(!pw.consume(co));
+    BOOST_REQUIRE(!pn.consume(co));
+    int wide_seen = 0, narrow_seen = 0;
+    while (wide_seen < 10 || narrow_seen < 5) {
+      if (wide_seen < 10) {
+        auto* m = co_await pw.next();
+        natsbus::message_info mi;
+        BOOST_REQUIRE(!m->info(mi));
+        BOOST_TEST(mi.consumer == "wide");
+        BOOST_REQUIRE(!m->ack());
+        ++wide_seen;
+      }
+      if (narrow_seen < 5) {
+        auto* m = co_await pn.next();
+        natsbus::message_info mi;
+        BOOST_REQUIRE(!m->info(mi));
+        BOOST_TEST(mi.consumer == "narrow");
+        BOOST_TEST(m->subject() == "V.a.x");
+        BOOST_REQUIRE(!m->ack());
+        ++narrow_seen;
+      }
+    }
+    BOOST_TEST(pw.get_stats().delivered == 10u);
+    BOOST_TEST(pn.get_stats().delivered == 5u);
+    c.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
