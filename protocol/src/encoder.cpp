@@ -91,6 +91,7 @@ error_code encode_pub(std::string& out, std::string_view subject, std::string_vi
   out.resize(at + 4 + subject.size() + 1 + (reply.empty() ? 0 : reply.size() + 1) + size.len + 2 + payload.size() + 2);
   char* p = out.data() + at;
   auto put = [&p](std::string_view v) noexcept {
+    if (v.empty()) return;  // an empty view may have no data pointer, which memcpy must not get
     std::memcpy(p, v.data(), v.size());
     p += v.size();
   };

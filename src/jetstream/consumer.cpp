@@ -434,7 +434,35 @@ class pull_consumer_impl final : public frame_listener,
       recreate();  // a consumer that cannot be trusted: a new one at the next sequence
       return;
     }
+    if (mode_ == mode::consuming && ec == error::no_responders && !push_) return check_consumer_exists(ec);
     if (mode_ == mode::consuming) set_error(ec, fatal);
+  }
+
+  // A pull nobody answered (503, or silence: the account's JetStream API import always "responds", so a pull for
+  // a consumer that is gone is usually just dropped): the consumer may be gone (an ephemeral one lost in an
+  // outage, a deleted durable whose 409 was lost with the link). One CONSUMER.INFO tells: not found stops the
+  // consume with consumer_deleted, rather than a missed heartbeat every two intervals; otherwise `otherwise` is
+  // reported and the consume goes on.
+  void check_consumer_exists(error_code otherwise) {
+    if (checking_) return;
+    checking_ = true;
+    check_fallback_ = otherwise;
+    conn_->do_request(api_prefix_ + ".CONSUMER.INFO." + stream_ + "." + consumer_, {}, nullptr,
+                      conn_->options().request_timeout, [w = weak_from_this()](error_code ec, message m) {
+                        auto self = w.lock();
+                        if (!self) return;
+                        self->checking_ = false;
+                        if (self->mode_ != mode::consuming) return;
+                        consumer_info info;
+                        api_error err;
+                        if (!ec) (void)protocol::decode(m.payload, info, err);
+                        if (!ec && err.err_code == jetstream_errc::consumer_not_found) {
+                          self->conn_->log()->warn("natsbus: consumer {} > {}: not found", self->stream_,
+                                                   self->consumer_);
+                          return self->set_error(error::consumer_deleted, true);
+                        }
+                        if (self->check_fallback_) self->set_error(self->check_fallback_, false);
+                      });
   }
 
   // An error for the consume's next(): once. A fatal one stops the pulls; others are followed by a new pull
@@ -533,8 +561,13 @@ class pull_consumer_impl final : public frame_listener,
       pulls_.clear();
       outstanding_ = 0;
       last_frame_ = now;
-      if (ordered_) recreate();
-      else set_error(error::missed_heartbeat, false);
+      if (ordered_) {
+        recreate();
+      } else {
+        // Said at once; meanwhile one CONSUMER.INFO asks whether the consumer is still there.
+        set_error(error::missed_heartbeat, false);
+        if (!push_) check_consumer_exists({});
+      }
     }
     if (ordered_ && need_reset_ && !creating_ && now >= retry_after_) recreate();
     if (!fatal_ && now >= retry_after_ && !creating_) maybe_pull();
@@ -627,6 +660,8 @@ class pull_consumer_impl final : public frame_listener,
   };
   std::deque<flow_control_request> fc_;
   bool push_ = false;
+  bool checking_ = false;  // a CONSUMER.INFO after a 503 or a missed heartbeat is in flight
+  error_code check_fallback_;
   std::uint64_t taken_ = 0, fc_replies_ = 0;
 
   std::shared_ptr<connection_impl> conn_;

@@ -344,6 +344,51 @@ BOOST_AUTO_TEST_CASE(a_deleted_consumer_ends_the_consume_within_a_second) {
   });
 }
 
+// The consumer is deleted while the link is down (its 409 is lost with the link): after the reconnect the pull
+// finds nobody, and the consume reports the consumer as gone once, instead of an error every retry.
+BOOST_AUTO_TEST_CASE(a_consumer_lost_during_an_outage_is_reported_not_found) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    tcp_proxy proxy(ex, static_cast<std::uint16_t>(server.port()));
+    event_log log(ex);
+    natsbus::connection c(ex, options_for("nats://127.0.0.1:" + std::to_string(proxy.port())));
+    log.attach(c);
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "L", 0);
+    co_await make_consumer(js, "L", "d");
+    natsbus::pull_consumer pc(js, "L", "d");
+    natsbus::consume_options co;
+    co.expires = 2s;
+    co.heartbeat = 500ms;
+    BOOST_REQUIRE(!pc.consume(co));
+    co_await c.flush();
+    proxy.blackhole(true);
+    natsbus::connection admin(ex, options_for(server.url()));
+    co_await admin.connect();
+    natsbus::jetstream ajs(admin);
+    co_await ajs.delete_consumer("L", "d");
+    proxy.cut();
+    proxy.blackhole(false);
+    co_await log.wait(event_kind::reconnected, 1);
+    const auto t0 = clock_type::now();
+    // A missed heartbeat may come first (the link was silent); then, within two intervals of the new pull and a
+    // CONSUMER.INFO, the consumer is reported gone.
+    error_code ec;
+    do {
+      auto [nec, m] = co_await pc.next(use_ec);
+      ec = nec;
+    } while (ec == error::missed_heartbeat && since(t0) < 5s);
+    BOOST_TEST(ec == error::consumer_deleted, ec.message());
+    BOOST_TEST(since(t0).count() < 2500);
+    const auto pulls = pc.get_stats().pulls;
+    co_await natsbus::test::pause(600ms);
+    BOOST_TEST(pc.get_stats().pulls == pulls);
+    admin.close();
+    c.close();
+  }, 20s);
+}
+
 BOOST_AUTO_TEST_CASE(a_slow_handler_is_no_missed_heartbeat) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
