@@ -180,6 +180,19 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
       std::lock_guard lock(error_mutex_);
       last_error_ = std::move(err);
     }
+    // A duplicate with no sequence: the server knows the id from a proposal still in flight, which a stream leader
+    // change can lose (nats-server 2.10, seen in the leader-kill test), not from a stored message. Only a
+    // sequence proves storage: the publish goes out again with its id until one comes, within its deadline.
+    if (!ec && s->ack.duplicate && s->ack.seq == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now + opts_.publish_retry_wait < s->deadline) {
+        s->retry_pending = true;
+        s->retry_at = now + opts_.publish_retry_wait;
+        sweep_timer_.cancel();
+        return;
+      }
+      ec = error::timeout;
+    }
   }
   // A repair needs time left before the deadline (a 503 retried until its deadline has none).
   if (ec && !s->repair_taken && std::chrono::steady_clock::now() + opts_.publish_retry_wait < s->deadline) {
