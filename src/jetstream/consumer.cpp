@@ -141,11 +141,15 @@ class pull_consumer_impl final : public frame_listener,
   // An acknowledgement: a publish to the message's reply subject, queued with the other frames.
   error_code send_ack(js_message& m, std::string_view body, bool final) {
     if (m.acked_) return error::already_acknowledged;
-    if (m.reply().empty()) return error::invalid_argument;
+    if (auto ec = append_ack(m.reply(), body)) return ec;
+    if (final) m.acked_ = true;
+    return {};
+  }
+  error_code append_ack(std::string_view reply, std::string_view body) {
+    if (reply.empty()) return error::invalid_argument;
     if (!conn_->accepting()) return error::disconnected;
     std::size_t at = 0;
-    if (auto ec = conn_->append_publish(m.reply(), {}, {}, body, at)) return ec;
-    if (final) m.acked_ = true;
+    if (auto ec = conn_->append_publish(reply, {}, {}, body, at)) return ec;
     conn_->wake_writer();
     return {};
   }
@@ -735,10 +739,8 @@ error_code js_message::send(std::string_view body, bool final) {
   // Another thread: the frame is queued on the connection's executor; a second ack is still refused here.
   if (acked_) return error::already_acknowledged;
   if (final) acked_ = true;
-  asio::post(owner_->executor(), [o = owner_->shared_from_this(), m = this, b = std::string(body)] {
-    const bool was = m->acked_;
-    m->acked_ = false;
-    (void)o->send_ack(*m, b, was);
+  asio::post(owner_->executor(), [o = owner_->shared_from_this(), r = std::string(reply()), b = std::string(body)] {
+    (void)o->append_ack(r, b);
   });
   return {};
 }

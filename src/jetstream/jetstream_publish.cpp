@@ -156,11 +156,12 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
     for (std::size_t line = 0; line < 4; ++line) __builtin_prefetch(n + 64 * line, 1);
   error_code ec;
   // Nothing was stored: the publish is sent again after publish_retry_wait, within its retry budget and deadline.
-  auto retry = [&] {
+  // until_deadline: not bounded by publish_retry_attempts (a seq-less duplicate below).
+  auto retry = [&](bool until_deadline = false) {
     auto now = std::chrono::steady_clock::now();
-    if (s->retries >= opts_.publish_retry_attempts && !s->retry_until_deadline) return false;
+    if (s->retries >= opts_.publish_retry_attempts && !s->retry_until_deadline && !until_deadline) return false;
     if (now + opts_.publish_retry_wait >= s->deadline) return false;
-    ++s->retries;
+    if (!until_deadline) ++s->retries;
     s->retry_pending = true;
     s->retry_at = now + opts_.publish_retry_wait;
     sweep_timer_.cancel();  // the sweeper recomputes its next wake-up
@@ -184,13 +185,7 @@ void jetstream_impl::on_ack(const protocol::event& ev) {
     // change can lose (nats-server 2.10, seen in the leader-kill test), not from a stored message. Only a
     // sequence proves storage: the publish goes out again with its id until one comes, within its deadline.
     if (!ec && s->ack.duplicate && s->ack.seq == 0) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now + opts_.publish_retry_wait < s->deadline) {
-        s->retry_pending = true;
-        s->retry_at = now + opts_.publish_retry_wait;
-        sweep_timer_.cancel();
-        return;
-      }
+      if (retry(true)) return;
       ec = error::timeout;
     }
   }
