@@ -199,6 +199,7 @@ asio::awaitable<int> run_consume_bench(natsbus::connection& conn, natsbus::jetst
     fo.batch = a.batch;
     fo.expires = std::chrono::seconds(5);
     while (got < a.msgs) {
+      fo.batch = std::min(a.batch, a.msgs - got);  // the last pull asks only for what is left
       auto [ec, batch] = co_await pc.fetch(fo, asio::as_tuple(asio::use_awaitable));
       if (ec || batch.status()) {
         note_error(r, ec ? ec : batch.status());
@@ -227,8 +228,10 @@ asio::awaitable<int> run_consume_bench(natsbus::connection& conn, natsbus::jetst
         m = mm;
       }
       ++got;
+      bench::trace_allocs = (got > a.msgs / 2 && got <= a.msgs / 2 + 2000 && std::getenv("TRACE_ALLOCS"));
       if (!m->ack()) ++r.acks;
     }
+    bench::trace_allocs = false;
     pc.stop();
   } else {
     natsbus::ordered_options oo;

@@ -23,14 +23,15 @@
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
 #   BARE_BENCH   the bare socket client           default build/bench/natsbus-bare-bench; it runs in the same
-#                rotation for async (fresh, unique and shared reply subjects) and configure, in reference tables
-#                ("" skips it)
+#                rotation for async (fresh, unique and shared reply subjects), configure and fetch, consume,
+#                ordered (the consumers' ceiling: natsbus / bare), in reference tables ("" skips it)
 #   BENCH_RAW    if set, every client's raw key=value line is appended to this file
 #
 # For each (scenario, storage) the two clients run RUNS times each, alternating (natsbus, natsc, natsbus, ...);
 # the table shows medians: msg/s, client CPU (user+sys) in microseconds per message, natsbus allocations
 # per message (nats.c's are not counted), and the server's CPU per message during each client's runs (natsbus /
-# nats.c; read from /proc, stream setup included). ratio = natsbus msg/s / natsc msg/s.
+# nats.c; read from /proc, stream setup included). ratio = natsbus msg/s / natsc msg/s. For fetch, consume and
+# ordered a table of their own sets natsbus against the bare client (the goal: natsbus / bare >= 0.8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +48,7 @@ natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
 natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
 bare_bin=${BARE_BENCH-build/bench/natsbus-bare-bench}
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --scenarios) scenarios=$2; shift 2 ;;
@@ -151,11 +152,13 @@ run_one() {
 rows="$work/rows"
 cfg_rows="$work/cfg_rows"
 ref_rows="$work/ref_rows"
+cons_ref_rows="$work/cons_ref_rows"
 cfg_ref_rows="$work/cfg_ref_rows"
 : >"$cfg_ref_rows"
 : >"$rows"
 : >"$cfg_rows"
 : >"$ref_rows"
+: >"$cons_ref_rows"
 with_bare=0
 [[ -n "$bare_bin" && -x "$bare_bin" ]] && with_bare=1
 for sc in $scenarios; do
@@ -228,9 +231,10 @@ for sc in $scenarios; do
         run_one bare-unique "$bare_bin" "$sc" "$st" "$n" "--reply unique"
         run_one bare-shared "$bare_bin" "$sc" "$st" "$n" "--reply shared"
       fi
+      case "$sc" in fetch|consume|ordered) ((with_bare)) && run_one bare "$bare_bin" "$sc" "$st" "$n" ;; esac
     done
     # Medians per slot: msg/s, CPU us/msg, allocs/msg ("-" when no successful run, "n/a" when not counted).
-    awk -v sc="$sc" -v st="$st" -v size="$size" -v n="$n" -v ref="$ref_rows" '
+    awk -v sc="$sc" -v st="$st" -v size="$size" -v n="$n" -v ref="$ref_rows" -v cref="$cons_ref_rows" '
       function median(list,   a, k, m) {
         if (list == "") return ""
         k = split(substr(list, 2), a, " ")
@@ -268,6 +272,13 @@ for sc in $scenarios; do
           printf "%-7s %-12s %12.0f %9s %12.2f %12.2f\n", st, slot, r,
             (cr != "" && cr > 0) ? sprintf("%.2fx", r / cr) : "-", c, s >> ref
         }
+        xr = median(rate["bare"])
+        if (xr != "") {   # fetch, consume, ordered: natsbus against the bare consumer
+          xc = median(cpu["bare"]); xs = median(scpu["bare"])
+          printf "%-10s %-7s %5s %8s %12.0f %14s %8s %18.2f %19s %16s\n", sc, st, size, n, xr,
+            (br == "" ? "-" : sprintf("%.0f", br)), (br != "" && xr > 0) ? sprintf("%.2fx", br / xr) : "-", xc,
+            (bc == "" ? "-" : sprintf("%.2f", bc)), (bs == "" ? "-" : sprintf("%.2f / %.2f", bs, xs)) >> cref
+        }
       }' "$results" >>"$rows"
   done
 done
@@ -283,6 +294,15 @@ if [[ -s "$ref_rows" ]]; then
   echo "cheaper for the server and unsafe for a real client: see README)"
   printf "%-7s %-12s %12s %9s %12s %12s\n" storage client "msg/s" "vs natsc" "cpu us/msg" "server us/msg"
   cat "$ref_rows"
+fi
+if [[ -s "$cons_ref_rows" ]]; then
+  echo
+  echo "consumer reference: natsbus-bare-bench, a pull consumer on a plain socket with no features (same pulls of"
+  echo "--batch, +ACK per message for fetch and consume, no heartbeats), in the same rotation; ratio = natsbus / bare"
+  echo "(the goal: 0.8 or more); server us/msg over each client's whole runs, the stream's fill included"
+  printf "%-10s %-7s %5s %8s %12s %14s %8s %18s %19s %16s\n" scenario storage size msgs "bare msg/s" "natsbus msg/s" \
+    ratio "bare cpu us/msg" "natsbus cpu us/msg" "server nb / bare"
+  cat "$cons_ref_rows"
 fi
 if [[ -s "$cfg_rows" ]]; then
   echo

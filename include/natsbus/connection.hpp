@@ -57,6 +57,7 @@ struct statistics {
   std::uint64_t out_bytes = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t dropped_msgs = 0;  // slow-consumer drops over all subscriptions
+  std::size_t subscriptions = 0;   // live now: the application's and the library's own (replies, consumers)
 };
 
 enum class event_kind {

@@ -122,7 +122,8 @@ void connection::set_event_handler(event_handler handler) {
 statistics connection::stats() const noexcept {
   auto& im = *impl_;
   return statistics{im.in_msgs_.get(),     im.out_msgs_.get(),   im.in_bytes_.get(),
-                    im.out_bytes_.get(),   im.reconnects_.get(), im.dropped_msgs_.get()};
+                    im.out_bytes_.get(),   im.reconnects_.get(), im.dropped_msgs_.get(),
+                    im.core_.subs.live()};
 }
 
 server_info connection::info() const {

@@ -153,7 +153,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::uint64_t request_stream(std::string_view subject, std::string_view payload, const headers* hdrs,
                                std::chrono::steady_clock::time_point deadline, std::shared_ptr<reply_stream> s,
                                error_code& ec);
-  void add_listener(std::weak_ptr<lifecycle_listener> l) { listeners_.push_back(std::move(l)); }
+  // Expired listeners are dropped as the list grows, so consumers made and dropped by the thousand leave nothing
+  // behind (a weak_ptr to a make_shared object holds its whole allocation).
+  void add_listener(std::weak_ptr<lifecycle_listener> l) {
+    if (listeners_.size() >= listeners_pruned_at_ * 2) {
+      std::erase_if(listeners_, [](const auto& w) { return w.expired(); });
+      listeners_pruned_at_ = std::max<std::size_t>(8, listeners_.size());
+    }
+    listeners_.push_back(std::move(l));
+  }
   // The reader's batch: the frames of one read are handled in one go. Layers that resolved waiters during the batch
   // ask to run once it is over; they then resume their coroutines directly, before the reader touches the socket
   // again, so a reply goes out with no scheduler round in between.
@@ -201,6 +209,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   connection_core core_;
   std::vector<std::weak_ptr<lifecycle_listener>> listeners_;
+  std::size_t listeners_pruned_at_ = 8;
   template <class F>
   void notify(F&& f) {
     auto ls = listeners_;  // a listener may add another

@@ -39,6 +39,7 @@ subscription_table::delivery subscription_table::deliver(const std::shared_ptr<s
     // `s` may refer to the table's own entry: keep the state alive past the erase.
     auto keep = s;
     subs_.erase(keep->sid);
+    counted();
     if (auto w = finish(*keep)) d.closed_waiter.emplace(std::move(*w));
   }
   return d;
@@ -55,6 +56,7 @@ std::optional<message_handler> subscription_table::finish(sub_state& s) {
 void subscription_table::finish_all(std::vector<message_handler>& closed_waiters) {
   auto all = std::move(subs_);
   subs_.clear();
+  counted();
   for (auto& [sid, s] : all)
     if (auto w = finish(*s)) closed_waiters.push_back(std::move(*w));
 }

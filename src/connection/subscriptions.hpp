@@ -62,7 +62,10 @@ struct sub_state {
 class subscription_table {
  public:
   [[nodiscard]] std::uint64_t next_sid() noexcept { return next_sid_++; }
-  void add(std::shared_ptr<sub_state> s) { subs_.emplace(s->sid, std::move(s)); }
+  void add(std::shared_ptr<sub_state> s) {
+    subs_.emplace(s->sid, std::move(s));
+    counted();
+  }
   [[nodiscard]] sub_state* find(std::uint64_t sid) const noexcept {
     auto it = subs_.find(sid);
     return it == subs_.end() ? nullptr : it->second.get();
@@ -71,8 +74,13 @@ class subscription_table {
     auto it = subs_.find(sid);
     return it == subs_.end() ? nullptr : it->second;
   }
-  void erase(std::uint64_t sid) { subs_.erase(sid); }
+  void erase(std::uint64_t sid) {
+    subs_.erase(sid);
+    counted();
+  }
   [[nodiscard]] std::size_t size() const noexcept { return subs_.size(); }
+  // The number of live subscriptions, readable from any thread.
+  [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
   template <class F>
   void for_each(F&& f) const {
     for (const auto& [sid, s] : subs_) f(*s);
@@ -100,7 +108,9 @@ class subscription_table {
   void replay(std::string& out) const;
 
  private:
+  void counted() noexcept { live_.store(subs_.size(), std::memory_order_relaxed); }
   std::unordered_map<std::uint64_t, std::shared_ptr<sub_state>> subs_;
+  std::atomic<std::size_t> live_{0};
   std::uint64_t next_sid_ = 1;
 };
 

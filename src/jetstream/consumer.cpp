@@ -57,6 +57,8 @@ class pull_consumer_impl final : public frame_listener,
     mode_ = mode::consuming;
     fatal_ = {};
     last_frame_ = clock_type::now();
+    keep_alive_ = std::max(std::chrono::milliseconds(0), o.keep_alive);
+    if (o.keep_alive.count() < 0) learn_ack_wait();
     maybe_pull();
     arm_heartbeat_check();
     return {};
@@ -76,8 +78,12 @@ class pull_consumer_impl final : public frame_listener,
     return take_ready();
   }
 
-  void fetch(const fetch_options& o, fetch_handler h) {
+  // `ack` (optional): a message of this consumer acknowledged by the pull itself ("+NXT"), one frame for both.
+  void fetch(const fetch_options& o, js_message* ack, fetch_handler h) {
     if (mode_ != mode::idle || fetch_waiter_) return fail_fetch(std::move(h), error::invalid_argument);
+    if (ack && ack->owner_ != this) return fail_fetch(std::move(h), error::invalid_argument);
+    if (ack && ack->acked_.load(std::memory_order_acquire))
+      return fail_fetch(std::move(h), error::already_acknowledged);
     if (o.batch == 0 || (!o.no_wait && o.expires.count() <= 0) ||
         (o.heartbeat.count() > 0 && o.heartbeat * 2 > o.expires))
       return fail_fetch(std::move(h), error::invalid_argument);
@@ -93,6 +99,7 @@ class pull_consumer_impl final : public frame_listener,
     }
     if (fetched_.size() == o.batch) {
       fetch_waiter_.emplace(std::move(h));
+      if (ack) (void)send_ack(*ack, protocol::ack_body(protocol::ack_kind::ack), true);
       return finish_fetch();
     }
     fetch_waiter_.emplace(std::move(h));
@@ -102,7 +109,7 @@ class pull_consumer_impl final : public frame_listener,
     r.no_wait = o.no_wait;
     if (!o.no_wait) r.expires = o.expires;
     if (o.heartbeat.count() > 0) r.idle_heartbeat = o.heartbeat;
-    fetch_pull_ = send_pull(r);
+    fetch_pull_ = send_pull(r, ack);
     if (fetch_pull_ == 0) {
       fetch_status_ = error::disconnected;
       return finish_fetch();
@@ -116,6 +123,13 @@ class pull_consumer_impl final : public frame_listener,
   void stop() {
     mode_ = mode::stopped;
     timer_.cancel();
+    // Messages buffered and never handed out go back to the server at once (a nak), rather than after ack_wait.
+    for (js_message* m : ready_) {
+      if (!ordered_ && conn_->writable() && !m->acked_.exchange(true, std::memory_order_acq_rel))
+        (void)append_ack(m->reply(), protocol::ack_body(protocol::ack_kind::nak));
+      free_.push_back(m);
+    }
+    ready_.clear();
     pulls_.clear();
     outstanding_ = 0;
     if (sid_ != 0) {
@@ -140,9 +154,13 @@ class pull_consumer_impl final : public frame_listener,
 
   // An acknowledgement: a publish to the message's reply subject, queued with the other frames.
   error_code send_ack(js_message& m, std::string_view body, bool final) {
-    if (m.acked_) return error::already_acknowledged;
-    if (auto ec = append_ack(m.reply(), body)) return ec;
-    if (final) m.acked_ = true;
+    // A final ack claims the message first, so one from another thread at the same moment is refused.
+    if (final ? m.acked_.exchange(true, std::memory_order_acq_rel) : m.acked_.load(std::memory_order_acquire))
+      return error::already_acknowledged;
+    if (auto ec = append_ack(m.reply(), body)) {
+      if (final) m.acked_.store(false, std::memory_order_release);
+      return ec;
+    }
     return {};
   }
   error_code append_ack(std::string_view reply, std::string_view body) {
@@ -155,8 +173,8 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   void ack_sync(js_message& m, asio::any_completion_handler<void(error_code)> h) {
-    if (m.acked_) return conn_->done(std::move(h), error_code(error::already_acknowledged));
-    m.acked_ = true;
+    if (m.acked_.exchange(true, std::memory_order_acq_rel))
+      return conn_->done(std::move(h), error_code(error::already_acknowledged));
     conn_->do_request(m.reply(), protocol::ack_body(protocol::ack_kind::ack), nullptr,
                       conn_->options().request_timeout,
                       [h = std::move(h)](error_code ec, message) mutable { std::move(h)(ec); });
@@ -171,7 +189,7 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   pull_consumer::stats get_stats() const {
-    return {delivered_, pulls_sent_, heartbeats_, ready_.size(), outstanding_};
+    return {delivered_, pulls_sent_, heartbeats_, ready_.size(), outstanding_, kept_alive_};
   }
 
   // ---- push ----
@@ -285,9 +303,11 @@ class pull_consumer_impl final : public frame_listener,
     return sid_ == 0 ? error_code(error::disconnected) : error_code{};
   }
 
-  // Sends one pull request; its id (0 when it could not be queued).
-  std::uint64_t send_pull(const protocol::pull_request& r) {
+  // Sends one pull request; its id (0 when it could not be queued). With `ack`, the request is that message's
+  // "+NXT" acknowledgement (acked and pulled in one frame).
+  std::uint64_t send_pull(const protocol::pull_request& r, js_message* ack = nullptr) {
     if (!conn_->writable()) return 0;  // while reconnecting: on_reconnect pulls again
+    if (ack && ack->acked_.exchange(true, std::memory_order_acq_rel)) return 0;
     const std::uint64_t id = next_pull_++;
     reply_.assign(inbox_);
     char digits[24];
@@ -295,9 +315,13 @@ class pull_consumer_impl final : public frame_listener,
     (void)ec;
     reply_.append(digits, end);
     body_.clear();
-    protocol::encode_pull_request(body_, r);
+    if (ack) protocol::encode_ack_next(body_, r);
+    else protocol::encode_pull_request(body_, r);
     std::size_t at = 0;
-    if (conn_->append_publish(next_subject_, reply_, {}, body_, at)) return 0;
+    if (conn_->append_publish(ack ? ack->reply() : std::string_view(next_subject_), reply_, {}, body_, at)) {
+      if (ack) ack->acked_.store(false, std::memory_order_release);
+      return 0;
+    }
     conn_->wake_writer();
     pulls_.push_back({id, static_cast<std::size_t>(r.batch), static_cast<std::size_t>(r.batch)});
     outstanding_ += static_cast<std::size_t>(r.batch);
@@ -340,7 +364,8 @@ class pull_consumer_impl final : public frame_listener,
     if (ordered_ && !in_order(ev)) return;
     js_message* m = slot();
     m->owner_ = this;
-    m->acked_ = false;
+    m->acked_.store(false, std::memory_order_relaxed);
+    m->kept_ = last_frame_;
     auto& d = m->data_;
     d.clear();
     d.reserve(ev.subject.size() + ev.reply.size() + ev.headers.size() + ev.payload.size());
@@ -548,8 +573,12 @@ class pull_consumer_impl final : public frame_listener,
   // heartbeat. Only frames count; the time a handler takes between next() calls does not, since the reader keeps
   // reading meanwhile.
   void arm_heartbeat_check() {
-    // A quarter of the interval: the miss is seen within a quarter interval of two intervals of silence.
-    timer_.expires_after(copts_.heartbeat / 4);
+    // A quarter of the interval: the miss is seen within a quarter interval of two intervals of silence. Half the
+    // keep-alive period, when shorter, so no buffered message goes longer than that without an in-progress ack.
+    auto tick = copts_.heartbeat.count() > 0 ? copts_.heartbeat / 4 : std::chrono::milliseconds(0);
+    if (keep_alive_.count() > 0 && (tick.count() == 0 || keep_alive_ / 2 < tick)) tick = keep_alive_ / 2;
+    if (tick.count() <= 0) return;
+    timer_.expires_after(tick);
     timer_.async_wait([w = weak_from_this()](error_code ec) {
       auto self = w.lock();
       if (ec || !self || self->mode_ != mode::consuming) return;
@@ -560,6 +589,7 @@ class pull_consumer_impl final : public frame_listener,
 
   void heartbeat_check() {
     const auto now = clock_type::now();
+    keep_buffered_alive(now);
     if ((push_ || !pulls_.empty()) && conn_->writable() && now - last_frame_ > 2 * copts_.heartbeat) {
       conn_->log()->warn("natsbus: consumer {} > {}: missed heartbeats", stream_, consumer_);
       pulls_.clear();
@@ -575,6 +605,38 @@ class pull_consumer_impl final : public frame_listener,
     }
     if (ordered_ && need_reset_ && !creating_ && now >= retry_after_) recreate();
     if (!fatal_ && now >= retry_after_ && !creating_) maybe_pull();
+  }
+
+  // In-progress acks for what waits in the buffer, and for the message last handed out until it is acked, once
+  // every keep-alive period: the server's ack_wait runs from delivery, not from when the application takes it.
+  void keep_buffered_alive(clock_type::time_point now) {
+    if (keep_alive_.count() <= 0 || !conn_->writable()) return;
+    auto keep = [&](js_message* m) {
+      if (m->acked_.load(std::memory_order_acquire) || now - m->kept_ < keep_alive_) return;
+      if (append_ack(m->reply(), protocol::ack_body(protocol::ack_kind::in_progress))) return;
+      m->kept_ = now;
+      ++kept_alive_;
+    };
+    for (js_message* m : ready_) keep(m);
+    if (current_) keep(current_);
+  }
+
+  // The consumer's ack_wait, for the keep-alive: a third of it (nothing under ack policy none).
+  void learn_ack_wait() {
+    conn_->do_request(api_prefix_ + ".CONSUMER.INFO." + stream_ + "." + consumer_, {}, nullptr,
+                      conn_->options().request_timeout, [w = weak_from_this()](error_code ec, message m) {
+                        auto self = w.lock();
+                        if (!self || ec || self->mode_ != mode::consuming) return;
+                        consumer_info info;
+                        api_error err;
+                        if (protocol::decode(m.payload, info, err) || err.code != 0) return;
+                        if (info.config.ack == ack_policy::none || info.config.ack_wait.count() <= 0) return;
+                        self->keep_alive_ =
+                            std::max(std::chrono::milliseconds(10),
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait) / 3);
+                        self->timer_.cancel();
+                        self->arm_heartbeat_check();
+                      });
   }
 
   // Ordered: a message of the current consumer whose consumer sequence follows the last one. A stale consumer's
@@ -706,7 +768,8 @@ class pull_consumer_impl final : public frame_listener,
   clock_type::time_point last_frame_{};
   asio::steady_timer timer_;
 
-  std::uint64_t delivered_ = 0, pulls_sent_ = 0, heartbeats_ = 0;
+  std::uint64_t delivered_ = 0, pulls_sent_ = 0, heartbeats_ = 0, kept_alive_ = 0;
+  std::chrono::milliseconds keep_alive_{0};
 };
 
 }  // namespace detail
@@ -737,8 +800,8 @@ error_code js_message::send(std::string_view body, bool final) {
   if (!owner_) return error::invalid_argument;
   if (owner_->owner_thread()) return owner_->send_ack(*this, body, final);
   // Another thread: the frame is queued on the connection's executor; a second ack is still refused here.
-  if (acked_) return error::already_acknowledged;
-  if (final) acked_ = true;
+  if (final ? acked_.exchange(true, std::memory_order_acq_rel) : acked_.load(std::memory_order_acquire))
+    return error::already_acknowledged;
   asio::post(owner_->executor(), [o = owner_->shared_from_this(), r = std::string(reply()), b = std::string(body)] {
     (void)o->append_ack(r, b);
   });
@@ -823,8 +886,10 @@ void pull_consumer::stop() {
 
 pull_consumer::stats pull_consumer::get_stats() const { return impl_->get_stats(); }
 
-void pull_consumer::fetch_impl(fetch_options o, asio::any_completion_handler<void(error_code, message_batch)> h) {
-  asio::dispatch(impl_->executor(), [impl = impl_, o, h = std::move(h)]() mutable { impl->fetch(o, std::move(h)); });
+void pull_consumer::fetch_impl(fetch_options o, js_message* ack,
+                               asio::any_completion_handler<void(error_code, message_batch)> h) {
+  asio::dispatch(impl_->executor(),
+                 [impl = impl_, o, ack, h = std::move(h)]() mutable { impl->fetch(o, ack, std::move(h)); });
 }
 
 void pull_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {

@@ -1,5 +1,6 @@
 // Against a 3-node JetStream cluster on 127.0.0.1: server discovery, failover timing, an R3 stream whose leader
-// is killed under a stream of windowed bus publishes, and lame duck mode under load.
+// is killed under a stream of windowed bus publishes, lame duck mode under load, and a durable consume whose
+// consumer leader is killed.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
@@ -7,6 +8,7 @@
 #include "event_log.hpp"
 #include "run.hpp"
 
+#include <natsbus/consumer.hpp>
 #include <natsbus/event_bus.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -538,6 +540,119 @@ BOOST_AUTO_TEST_CASE(lame_duck_moves_client_without_failed_publishes) {
         cluster.kill(static_cast<std::size_t>(was_on));  // lame duck mode would take its full duration
       },
       120s);
+}
+
+// An R3 durable consumer whose leader is killed in the middle of a consume, the client on another server (it stays
+// connected): the pulls sent to the old leader are lost, so the consume sees missed heartbeats or a leadership
+// change, pulls again and goes on once a new leader is elected. Nothing is lost: every stream sequence arrives,
+// redeliveries are acked again, and the server's ack floor reaches the end.
+BOOST_AUTO_TEST_CASE(r3_consumer_leader_kill_mid_consume) {
+  run_coro(
+      [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        co_await cluster_ready(cluster);
+        const std::string topic = "cluster.consume";
+        (void)co_await create_replicated_stream(cluster, topic);
+        const auto stream = replicated_stream(topic).name;
+
+        natsbus::connection_options o;
+        o.servers = cluster.urls();
+        o.reconnect_wait = 100ms;
+        o.max_reconnects = -1;
+        natsbus::connection setup(ex, o);
+        co_await setup.connect();
+        natsbus::jetstream_options jo;
+        jo.timeout = 60s;
+        jo.publish_retry_attempts = 100;
+        natsbus::jetstream sjs(setup, jo);
+        constexpr std::uint64_t n = 4000;
+        for (std::uint64_t i = 0; i < n; ++i) (void)co_await sjs.publish_async(topic, "c");
+        co_await sjs.publish_async_complete();
+        natsbus::consumer_config cc;
+        cc.durable_name = "d";
+        cc.ack = natsbus::ack_policy::explicit_;
+        cc.ack_wait = 2s;
+        co_await sjs.create_consumer(stream, cc);
+        // Until the consumer's replicas are current, so the kill leaves a quorum that knows its state.
+        int leader = -1;
+        for (auto until = clock_type::now() + 10s;;) {
+          auto [ec, info] = co_await sjs.get_consumer_info(stream, "d", use_ec);
+          if (!ec && info.cluster && !info.cluster->leader.empty() && info.cluster->replicas.size() == 2 &&
+              std::all_of(info.cluster->replicas.begin(), info.cluster->replicas.end(),
+                          [](const natsbus::peer_info& p) { return p.current && !p.offline; })) {
+            leader = cluster.index_of_name(info.cluster->leader);
+            break;
+          }
+          BOOST_REQUIRE_MESSAGE(clock_type::now() < until, "the consumer's replicas did not catch up");
+          co_await natsbus::test::pause(50ms);
+        }
+        BOOST_REQUIRE(leader >= 0);
+        setup.close();
+
+        const auto first = static_cast<std::size_t>((leader + 1) % 3);
+        o.servers = seeds_starting_at(cluster, first);
+        o.randomize_servers = false;
+        event_log events(ex);
+        natsbus::connection c(ex, o);
+        events.attach(c);
+        co_await c.connect();
+        natsbus::jetstream js(c, jo);
+        natsbus::pull_consumer pc(js, stream, "d");
+        natsbus::consume_options co;
+        co.max_messages = 100;
+        co.expires = 2s;
+        co.heartbeat = 500ms;
+        BOOST_REQUIRE(!pc.consume(co));
+        std::vector<bool> seen(n + 1);
+        std::uint64_t distinct = 0, redelivered = 0, errors = 0;
+        const auto t0 = clock_type::now();
+        auto take = [&](natsbus::js_message* m) {
+          natsbus::message_info mi;
+          BOOST_REQUIRE(!m->info(mi));
+          BOOST_REQUIRE(mi.stream_sequence >= 1 && mi.stream_sequence <= n);
+          if (seen[mi.stream_sequence]) ++redelivered;
+          else seen[mi.stream_sequence] = true, ++distinct;
+          (void)m->ack();
+        };
+        while (distinct < n && clock_type::now() - t0 < 60s) {
+          auto [ec, m] = co_await pc.next(use_ec);
+          if (ec) {
+            ++errors;  // a missed heartbeat, a leadership change, a refused pull: the consume goes on
+            BOOST_REQUIRE_MESSAGE(ec != error::consumer_deleted, "the consume ended: " << ec.message());
+            continue;
+          }
+          take(m);
+          if (distinct == n / 2 && cluster.running(static_cast<std::size_t>(leader))) {
+            BOOST_TEST_MESSAGE("killing the consumer leader " << cluster.server_name(static_cast<std::size_t>(leader))
+                                                               << " at " << wall_clock());
+            cluster.kill(static_cast<std::size_t>(leader));
+          }
+        }
+        BOOST_TEST_MESSAGE(distinct << " distinct in "
+                                    << std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t0).count()
+                                    << " ms; " << redelivered << " redeliveries, " << errors << " errors on the way");
+        BOOST_REQUIRE(distinct == n);
+        // The server agrees: acks lost with the old leader come back as redeliveries, acked again.
+        natsbus::consumer_info info;
+        for (;;) {
+          co_await c.flush();
+          auto [iec, i] = co_await js.get_consumer_info(stream, "d", use_ec);
+          if (!iec) info = i;
+          if (!iec && info.ack_floor.stream_seq == n && info.num_ack_pending == 0 && info.num_pending == 0) break;
+          BOOST_REQUIRE_MESSAGE(clock_type::now() - t0 < 90s, "the ack floor is " << info.ack_floor.stream_seq);
+          auto* m = pc.try_next();
+          if (!m) {
+            auto [ec, mm] = co_await pc.next(use_ec);
+            if (ec) continue;
+            m = mm;
+          }
+          take(m);
+        }
+        BOOST_TEST(info.ack_floor.stream_seq == n);
+        BOOST_TEST(events.count(event_kind::disconnected) == 0u);
+        c.close();
+      },
+      150s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "event_log.hpp"
+#include "heap.hpp"
 #include "nats_server.hpp"
 #include "run.hpp"
 #include "tcp_proxy.hpp"
@@ -15,6 +16,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <set>
 #include <string>
@@ -195,6 +197,43 @@ BOOST_AUTO_TEST_CASE(nak_with_delay_ack_sync_and_term) {
   });
 }
 
+// Acknowledging with the next pull ("+NXT"): one frame acks a message and asks for the next.
+BOOST_AUTO_TEST_CASE(ack_and_fetch_acks_and_pulls_in_one_frame) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "X", 5);
+    co_await make_consumer(js, "X", "d");
+    natsbus::pull_consumer pc(js, "X", "d");
+    natsbus::fetch_options fo;
+    fo.batch = 1;
+    fo.expires = 2s;
+    auto batch = co_await pc.fetch(fo);
+    BOOST_REQUIRE(batch.size() == 1u);
+    const auto out0 = c.stats().out_msgs;
+    for (int i = 2; i <= 5; ++i) {
+      auto next = co_await pc.ack_and_fetch(batch[0], fo);
+      BOOST_TEST(batch[0].acknowledged());
+      BOOST_TEST(batch[0].ack() == error::already_acknowledged);  // sends nothing
+      BOOST_REQUIRE(next.size() == 1u);
+      BOOST_TEST(next[0].payload() == "m" + std::to_string(i));
+      batch = std::move(next);
+    }
+    BOOST_TEST(c.stats().out_msgs - out0 == 4u);  // one frame per ack and pull
+    // A message that is already acked cannot carry a pull.
+    BOOST_TEST(!batch[0].ack());
+    auto [rec, refused] = co_await pc.ack_and_fetch(batch[0], fo, use_ec);
+    (void)refused;
+    BOOST_TEST(rec == error::already_acknowledged);
+    co_await c.flush();
+    auto info = co_await ack_floor_reaches(js, "X", "d", 5);
+    BOOST_TEST(info.ack_floor.stream_seq == 5u);
+    c.close();
+  });
+}
+
 BOOST_AUTO_TEST_CASE(max_bytes_smaller_than_a_message) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
@@ -288,7 +327,8 @@ BOOST_AUTO_TEST_CASE(consumes_and_acks_everything_with_bounded_pulls) {
   });
 }
 
-BOOST_AUTO_TEST_CASE(idle_never_more_than_one_pull_waits) {
+// A minute idle: each pull expires (408) and is replaced, one at a time; never two wait on the server.
+BOOST_AUTO_TEST_CASE(a_minute_idle_never_more_than_one_pull_waits) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     natsbus::connection c(ex, options_for(server.url()));
@@ -299,25 +339,114 @@ BOOST_AUTO_TEST_CASE(idle_never_more_than_one_pull_waits) {
     natsbus::pull_consumer pc(js, "I", "d");
     natsbus::consume_options co;
     co.max_messages = 10;
-    co.expires = 1s;
-    co.heartbeat = 400ms;
+    co.expires = 5s;
+    co.heartbeat = 2s;
     BOOST_REQUIRE(!pc.consume(co));
     for (int i = 0; i < 3; ++i) {
       auto* m = co_await pc.next();
       BOOST_REQUIRE(!m->ack());
     }
-    // Idle for three expiries: the pulls expire (408) and are replaced, one at a time.
+    const auto pulls0 = pc.get_stats().pulls;
     const auto t0 = clock_type::now();
     std::int64_t most = 0;
-    while (since(t0) < 3500ms) {
+    std::size_t samples = 0;
+    while (since(t0) < 60s) {
       auto info = co_await js.get_consumer_info("I", "d");
       most = std::max<std::int64_t>(most, info.num_waiting);
-      co_await natsbus::test::pause(100ms);
+      ++samples;
+      co_await natsbus::test::pause(200ms);
     }
+    BOOST_TEST(samples >= 200u);
     BOOST_TEST(most == 1);
-    BOOST_TEST(pc.get_stats().pulls >= 3u);  // replaced after each expiry
+    BOOST_TEST(pc.get_stats().pulls - pulls0 >= 11u);  // replaced after each 5 s expiry
+    BOOST_TEST(pc.get_stats().heartbeats >= 20u);       // heartbeats while each pull waits, no missed one
     c.close();
-  });
+  }, 90s);
+}
+
+// ack_wait 2 s, a handler taking 1 s per message, a buffer of 10: the later messages wait in the buffer longer
+// than ack_wait, and in-progress acks (a third of ack_wait, learnt from the server) keep them from redelivery.
+BOOST_AUTO_TEST_CASE(buffered_messages_are_not_redelivered_behind_a_slow_handler) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    constexpr int n = 6;
+    co_await make_stream(js, "S", n);
+    co_await make_consumer(js, "S", "d", 2s);
+    natsbus::pull_consumer pc(js, "S", "d");
+    natsbus::consume_options co;
+    co.max_messages = 10;
+    co.expires = 5s;
+    co.heartbeat = 2s;
+    BOOST_REQUIRE(!pc.consume(co));
+    for (int i = 1; i <= n; ++i) {
+      auto* m = co_await pc.next();
+      natsbus::message_info mi;
+      BOOST_REQUIRE(!m->info(mi));
+      BOOST_TEST(mi.stream_sequence == static_cast<std::uint64_t>(i));
+      BOOST_TEST(mi.num_delivered == 1u, "message " << i << " was delivered " << mi.num_delivered << " times");
+      co_await natsbus::test::pause(1s);  // the handler
+      BOOST_REQUIRE(!m->ack());
+    }
+    co_await c.flush();
+    auto info = co_await ack_floor_reaches(js, "S", "d", n);
+    BOOST_TEST(info.ack_floor.stream_seq == static_cast<std::uint64_t>(n));
+    BOOST_TEST(info.num_redelivered == 0);
+    BOOST_TEST(pc.get_stats().kept_alive >= 3u);
+    BOOST_TEST(pc.get_stats().delivered == static_cast<std::uint64_t>(n));
+    c.close();
+  }, 30s);
+}
+
+// 10,000 consumes started and stopped on one connection: the subscription count and the heap stay flat.
+BOOST_AUTO_TEST_CASE(ten_thousand_start_stop_cycles_leave_nothing_behind) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    co_await make_stream(js, "F", 0);
+    co_await make_consumer(js, "F", "d");
+    natsbus::consume_options co;
+    co.max_messages = 1;
+    co.expires = 1s;
+    co.heartbeat = 400ms;
+    std::size_t subs0 = 0, heap_at_1000 = 0;
+    int consumed = 0;
+    const auto t0 = clock_type::now();
+    for (int i = 1; i <= 10000; ++i) {
+      {
+        natsbus::pull_consumer pc(js, "F", "d");
+        BOOST_REQUIRE(!pc.consume(co));
+        if (i % 100 == 0) {
+          // Now and then one consumes a message before it stops.
+          co_await js.publish("F.m", "m" + std::to_string(i));
+          auto [ec, m] = co_await pc.next(use_ec);
+          BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+          BOOST_TEST(m->payload() == "m" + std::to_string(i));
+          BOOST_TEST(!m->ack());
+          ++consumed;
+        }
+        pc.stop();
+      }
+      co_await c.flush();
+      if (i == 100) subs0 = c.stats().subscriptions;  // after the first publish: its ack subscription included
+      if (i == 1000) {
+        while (c.pending_requests() > 0) co_await natsbus::test::pause(10ms);
+        heap_at_1000 = natsbus::test::live_heap_bytes();
+      }
+    }
+    while (c.pending_requests() > 0) co_await natsbus::test::pause(10ms);
+    const auto heap = natsbus::test::live_heap_bytes();
+    BOOST_TEST_MESSAGE("10,000 cycles in " << since(t0).count() << " ms; heap after 1,000 cycles " << heap_at_1000
+                                          << " bytes, after 10,000 " << heap);
+    BOOST_TEST(consumed == 100);
+    BOOST_TEST(c.stats().subscriptions == subs0);
+    BOOST_TEST(heap < heap_at_1000 + 256 * 1024, "the heap grew by " << (heap - heap_at_1000) << " bytes");
+    c.close();
+  }, 120s);
 }
 
 BOOST_AUTO_TEST_CASE(a_deleted_consumer_ends_the_consume_within_a_second) {
@@ -490,6 +619,79 @@ BOOST_AUTO_TEST_CASE(a_server_restart_loses_nothing) {
     BOOST_TEST(seen.size() == 80u);
     c.close();
   }, 30s);
+}
+
+// A durable consume across a server kill (SIGKILL, file storage): acks sent just before it may be lost, so
+// redeliveries come; each is acked again. The consume counts distinct stream sequences and is done only when the
+// server agrees: ack floor at N, nothing pending, nothing waiting for an ack.
+BOOST_AUTO_TEST_CASE(a_durable_consume_across_a_server_kill_ends_with_the_servers_ack_floor) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    event_log log(ex);
+    natsbus::connection c(ex, options_for(server.url()));
+    log.attach(c);
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    constexpr std::uint64_t n = 10000;
+    natsbus::stream_config cfg;
+    cfg.name = "K";
+    cfg.subjects = {"K.>"};
+    cfg.storage = natsbus::storage_type::file;
+    co_await js.create_stream(cfg);
+    for (std::uint64_t i = 0; i < n; ++i) (void)co_await js.publish_async("K.m", "x");
+    co_await js.publish_async_complete();
+    co_await make_consumer(js, "K", "d", 2s);
+    natsbus::pull_consumer pc(js, "K", "d");
+    natsbus::consume_options co;
+    co.max_messages = 200;
+    co.expires = 2s;
+    co.heartbeat = 500ms;
+    BOOST_REQUIRE(!pc.consume(co));
+    std::vector<bool> seen(n + 1);
+    std::uint64_t distinct = 0, redelivered = 0;
+    bool killed = false;
+    const auto t0 = clock_type::now();
+    natsbus::consumer_info info;
+    for (;;) {
+      while (distinct < n && since(t0) < 50s) {
+        auto [ec, m] = co_await pc.next(use_ec);
+        if (ec) continue;  // a missed heartbeat or a refused pull around the kill: the consume goes on
+        natsbus::message_info mi;
+        BOOST_REQUIRE(!m->info(mi));
+        BOOST_REQUIRE(mi.stream_sequence >= 1 && mi.stream_sequence <= n);
+        if (seen[mi.stream_sequence]) ++redelivered;
+        else seen[mi.stream_sequence] = true, ++distinct;
+        (void)m->ack();  // a redelivery is acked again
+        if (!killed && distinct == n / 2) {
+          killed = true;
+          server.kill();
+          server.restart();
+        }
+      }
+      BOOST_REQUIRE_MESSAGE(distinct == n, "only " << distinct << " of " << n << " stream sequences came");
+      co_await c.flush();
+      auto [iec, i] = co_await js.get_consumer_info("K", "d", use_ec);
+      if (!iec) info = i;
+      if (!iec && info.ack_floor.stream_seq == n && info.num_ack_pending == 0 && info.num_pending == 0) break;
+      BOOST_REQUIRE_MESSAGE(since(t0) < 50s, "the server's ack floor is " << info.ack_floor.stream_seq << ", "
+                                                 << info.num_ack_pending << " awaiting an ack");
+      // Not yet: acks lost with the kill come back as redeliveries after ack_wait; take them.
+      auto* m = pc.try_next();
+      if (!m) {
+        auto [ec, mm] = co_await pc.next(use_ec);
+        if (ec) continue;
+        m = mm;
+      }
+      natsbus::message_info mi;
+      BOOST_REQUIRE(!m->info(mi));
+      ++redelivered;
+      (void)m->ack();
+    }
+    BOOST_TEST(log.count(event_kind::reconnected) >= 1u);
+    BOOST_TEST(info.ack_floor.stream_seq == n);
+    BOOST_TEST_MESSAGE("redeliveries across the kill: " << redelivered);
+    c.close();
+  }, 60s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -674,6 +876,71 @@ BOOST_AUTO_TEST_CASE(flow_control_and_a_50_mib_backlog) {
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(consumers_on_one_connection, fixture)
+
+// Two push consumers in one queue group on one deliver subject: the server hands each message to one of them.
+BOOST_AUTO_TEST_CASE(a_push_queue_group_shares_the_messages) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::connection c(ex, options_for(server.url()));
+    co_await c.connect();
+    natsbus::jetstream js(c);
+    constexpr int n = 1000;
+    co_await make_stream(js, "Q", 0);
+    for (int i = 0; i < n; ++i) (void)co_await js.publish_async("Q.m", "q");
+    co_await js.publish_async_complete();
+    natsbus::push_options po;
+    po.deliver_subject = "deliver.q";
+    po.queue_group = "workers";
+    po.heartbeat = 1s;
+    natsbus::push_consumer a(js, "Q", "workers", po), b(js, "Q", "workers", po);
+    // Subscribed before the consumer exists, so neither misses the first messages.
+    BOOST_REQUIRE(!a.start());
+    BOOST_REQUIRE(!b.start());
+    co_await c.flush();
+    natsbus::consumer_config cc;
+    cc.durable_name = "workers";
+    cc.deliver_subject = "deliver.q";
+    cc.deliver_group = "workers";
+    cc.idle_heartbeat = 1s;
+    cc.ack = natsbus::ack_policy::explicit_;
+    co_await js.create_consumer("Q", cc);
+    std::set<std::uint64_t> seen;
+    std::size_t got_a = 0, got_b = 0;
+    int running = 2;
+    natsbus::test::signal all_seen(ex), both_ended(ex);
+    auto take = [&](natsbus::push_consumer& pc, std::size_t& got) -> asio::awaitable<void> {
+      for (;;) {
+        auto [ec, m] = co_await pc.next(use_ec);
+        if (ec) break;  // stopped
+        natsbus::message_info mi;
+        BOOST_REQUIRE(!m->info(mi));
+        BOOST_TEST(seen.insert(mi.stream_sequence).second, "sequence " << mi.stream_sequence << " twice");
+        BOOST_REQUIRE(!m->ack());
+        ++got;
+        if (seen.size() == static_cast<std::size_t>(n)) all_seen.notify();
+      }
+      if (--running == 0) both_ended.notify();
+    };
+    asio::co_spawn(ex, take(a, got_a), asio::detached);
+    asio::co_spawn(ex, take(b, got_b), asio::detached);
+    asio::steady_timer bound(ex, 10s);
+    bound.async_wait([&](error_code ec) {
+      if (!ec) all_seen.notify();
+    });
+    co_await all_seen.wait();
+    bound.cancel();
+    a.stop();
+    b.stop();
+    co_await both_ended.wait();
+    BOOST_TEST(seen.size() == static_cast<std::size_t>(n));
+    BOOST_TEST(got_a > 0u);
+    BOOST_TEST(got_b > 0u);
+    co_await c.flush();
+    auto info = co_await ack_floor_reaches(js, "Q", "workers", n);
+    BOOST_TEST(info.ack_floor.stream_seq == static_cast<std::uint64_t>(n));
+    c.close();
+  }, 30s);
+}
 
 BOOST_AUTO_TEST_CASE(overlapping_filters_each_get_only_their_own) {
   run_coro([&]() -> asio::awaitable<void> {
