@@ -210,7 +210,9 @@ asio::awaitable<int> run_consume_bench(natsbus::connection& conn, natsbus::jetst
         ++got;
         if (!m.ack()) ++r.acks;
       }
+      bench::trace_allocs = (got > a.msgs / 2 && got <= a.msgs / 2 + 300 && std::getenv("TRACE_ALLOCS"));
     }
+    bench::trace_allocs = false;
   } else if (a.scenario == "consume") {
     natsbus::pull_consumer pc(js, "BENCH", durable);
     natsbus::consume_options co;

@@ -4,7 +4,7 @@
 # which is stopped on exit. Needs bash, coreutils and awk only.
 #
 # Usage: scripts/bench.sh [--scenarios "a b"] [--storages "memory file"] [--size N] [--msgs N] [--rt-msgs N]
-#                         [--runs N] [--max-pending N] [--timeout S]
+#                         [--runs N] [--max-pending N] [--batch N] [--ordered-batch N] [--timeout S]
 # Every option can also be given in the environment (flags win):
 #   SCENARIOS    scenarios to run                 default "async sync core core-js info-sync configure"
 #                (also fetch, consume, ordered: BENCH filled, then read back and acked; not in the default)
@@ -20,6 +20,9 @@
 #                new server or stream is the slowest (the server's heap and the stream's store grow), and
 #                without this it is always natsbus's, which runs first in every round.
 #   MAX_PENDING  async publish window             default 4000
+#   BATCH        fetch, consume: messages per pull (consume: buffered plus requested) default 100
+#   ORDERED_BATCH  ordered: the same for natsbus and the bare client: default 500, the ordered consumer's own
+#                default buffer (nats.c's ordered consumer is pushed with flow control and has no batch)
 #   RUN_TIMEOUT  seconds before one run is killed default 600
 #   NATSBUS_BENCH, NATSC_BENCH  client binaries   default build/bench/natsbus-bench, build/bench/natsc-bench
 #   BARE_BENCH   the bare socket client           default build/bench/natsbus-bare-bench; it runs in the same
@@ -43,12 +46,14 @@ rt_msgs=${RT_MSGS:-}
 runs=${RUNS:-3}
 warmup=${WARMUP:-1}
 max_pending=${MAX_PENDING:-4000}
+batch=${BATCH:-100}
+ordered_batch=${ORDERED_BATCH:-500}
 run_timeout=${RUN_TIMEOUT:-600}
 natsbus_bin=${NATSBUS_BENCH:-build/bench/natsbus-bench}
 natsc_bin=${NATSC_BENCH:-build/bench/natsc-bench}
 bare_bin=${BARE_BENCH-build/bench/natsbus-bare-bench}
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --scenarios) scenarios=$2; shift 2 ;;
@@ -58,12 +63,14 @@ while (($#)); do
     --rt-msgs) rt_msgs=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --max-pending) max_pending=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --ordered-batch) ordered_batch=$2; shift 2 ;;
     --timeout) run_timeout=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-for v in size msgs runs warmup max_pending run_timeout; do
+for v in size msgs runs warmup max_pending run_timeout batch ordered_batch; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
 done
 ((msgs > 0 && runs > 0)) || { echo "bench: msgs and runs must be positive" >&2; exit 2; }
@@ -124,6 +131,10 @@ server_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
 # $warnings.
 run_one() {
   local slot=$1 bin=$2 sc=$3 st=$4 n=$5 extra=${6:-} out rc=0 s0 s1
+  case $sc in
+    fetch | consume) extra="$extra --batch $batch" ;;
+    ordered) extra="$extra --batch $ordered_batch" ;;
+  esac
   s0=$(server_ticks)
   # shellcheck disable=SC2086 # extra is a list of flags
   out=$(timeout "$run_timeout" "$bin" $extra --url "$url" --scenario "$sc" --storage "$st" --size "$size" --msgs "$n" \

@@ -17,7 +17,17 @@ namespace natsbus {
 
 namespace detail {
 class pull_consumer_impl;
+
+// Whether a completion handler's own executor is `ex` (for an awaitable: the coroutine runs on the connection's
+// executor). Such a handler can be invoked from a job on `ex` without asking it for its executor again.
+template <class Handler>
+bool runs_on(const Handler& h, const asio::any_io_executor& ex) {
+  if constexpr (std::is_same_v<asio::associated_executor_t<Handler>, asio::any_io_executor>)
+    return asio::get_associated_executor(h) == ex;
+  else
+    return false;
 }
+}  // namespace detail
 
 struct fetch_options {
   std::size_t batch = 1;
@@ -144,7 +154,8 @@ class pull_consumer {
   auto fetch(const fetch_options& opts, Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, message_batch)>(
         [this](auto h, fetch_options o) {
-          fetch_impl(o, nullptr, asio::any_completion_handler<void(error_code, message_batch)>(std::move(h)));
+          const bool local = detail::runs_on(h, executor());
+          fetch_impl(o, nullptr, asio::any_completion_handler<void(error_code, message_batch)>(std::move(h)), local);
         },
         token, opts);
   }
@@ -154,7 +165,8 @@ class pull_consumer {
   auto ack_and_fetch(js_message& m, const fetch_options& opts, Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, message_batch)>(
         [this, &m](auto h, fetch_options o) {
-          fetch_impl(o, &m, asio::any_completion_handler<void(error_code, message_batch)>(std::move(h)));
+          const bool local = detail::runs_on(h, executor());
+          fetch_impl(o, &m, asio::any_completion_handler<void(error_code, message_batch)>(std::move(h)), local);
         },
         token, opts);
   }
@@ -168,7 +180,10 @@ class pull_consumer {
   template <class Token = default_token>
   auto next(Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, js_message*)>(
-        [this](auto h) { next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h))); },
+        [this](auto h) {
+          const bool local = detail::runs_on(h, executor());
+          next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h)), local);
+        },
         token);
   }
   // On the connection's own thread: the next buffered message now, or null (then await next()).
@@ -187,8 +202,10 @@ class pull_consumer {
   [[nodiscard]] stats get_stats() const;
 
  private:
-  void fetch_impl(fetch_options o, js_message* ack, asio::any_completion_handler<void(error_code, message_batch)> h);
-  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h);
+  void fetch_impl(fetch_options o, js_message* ack, asio::any_completion_handler<void(error_code, message_batch)> h,
+                  bool local);
+  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local);
+  [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
   std::shared_ptr<detail::pull_consumer_impl> impl_;
 };
 
@@ -213,7 +230,10 @@ class push_consumer {
   template <class Token = default_token>
   auto next(Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, js_message*)>(
-        [this](auto h) { next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h))); },
+        [this](auto h) {
+          const bool local = detail::runs_on(h, executor());
+          next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h)), local);
+        },
         token);
   }
   js_message* try_next();
@@ -222,7 +242,8 @@ class push_consumer {
   [[nodiscard]] std::uint64_t flow_control_replies() const;
 
  private:
-  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h);
+  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local);
+  [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
   std::shared_ptr<detail::pull_consumer_impl> impl_;
   push_options opts_;
 };
@@ -257,7 +278,10 @@ class ordered_consumer {
   template <class Token = default_token>
   auto next(Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, js_message*)>(
-        [this](auto h) { next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h))); },
+        [this](auto h) {
+          const bool local = detail::runs_on(h, executor());
+          next_impl(asio::any_completion_handler<void(error_code, js_message*)>(std::move(h)), local);
+        },
         token);
   }
   js_message* try_next();
@@ -266,7 +290,8 @@ class ordered_consumer {
 
  private:
   void start_impl(asio::any_completion_handler<void(error_code)> h);
-  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h);
+  void next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local);
+  [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
   std::shared_ptr<detail::pull_consumer_impl> impl_;
   ordered_options opts_holder_;
 };

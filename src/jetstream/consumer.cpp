@@ -5,6 +5,7 @@
 
 #include "connection/connection_impl.hpp"
 #include "jetstream/jetstream_impl.hpp"
+#include "jetstream/ring.hpp"
 
 #include <natsbus/protocol/consumer.hpp>
 #include <natsbus/protocol/headers.hpp>
@@ -64,13 +65,15 @@ class pull_consumer_impl final : public frame_listener,
     return {};
   }
 
-  void next(next_handler h) {
+  // `local`: the handler's own executor is the connection's (a coroutine on a single-threaded io_context).
+  void next(next_handler h, bool local) {
     recycle_current();
-    if (next_waiter_) return complete(std::move(h), error::invalid_argument, nullptr);
-    if (js_message* m = take_ready()) return complete(std::move(h), error_code{}, m);
-    if (auto ec = take_error()) return complete(std::move(h), ec, nullptr);
-    if (mode_ != mode::consuming) return complete(std::move(h), error::subscription_closed, nullptr);
+    if (next_waiter_) return complete_next(std::move(h), local, error::invalid_argument, nullptr);
+    if (js_message* m = take_ready()) return complete_next(std::move(h), local, error_code{}, m);
+    if (auto ec = take_error()) return complete_next(std::move(h), local, ec, nullptr);
+    if (mode_ != mode::consuming) return complete_next(std::move(h), local, error::subscription_closed, nullptr);
     next_waiter_.emplace(std::move(h));
+    next_local_ = local;
   }
 
   js_message* try_next() {
@@ -79,7 +82,7 @@ class pull_consumer_impl final : public frame_listener,
   }
 
   // `ack` (optional): a message of this consumer acknowledged by the pull itself ("+NXT"), one frame for both.
-  void fetch(const fetch_options& o, js_message* ack, fetch_handler h) {
+  void fetch(const fetch_options& o, js_message* ack, fetch_handler h, bool local) {
     if (mode_ != mode::idle || fetch_waiter_) return fail_fetch(std::move(h), error::invalid_argument);
     if (ack && ack->owner_ != this) return fail_fetch(std::move(h), error::invalid_argument);
     if (ack && ack->acked_.load(std::memory_order_acquire))
@@ -91,6 +94,8 @@ class pull_consumer_impl final : public frame_listener,
     mode_ = mode::fetching;
     fopts_ = o;
     fetched_.clear();
+    if (fetched_.capacity() < o.batch && spare_.capacity() > fetched_.capacity()) fetched_.swap(spare_);
+    fetch_local_ = local;
     fetch_status_ = {};
     // Messages that arrived after an earlier fetch ended are this one's first.
     while (fetched_.size() < o.batch && !ready_.empty()) {
@@ -124,11 +129,11 @@ class pull_consumer_impl final : public frame_listener,
     mode_ = mode::stopped;
     timer_.cancel();
     // Messages buffered and never handed out go back to the server at once (a nak), rather than after ack_wait.
-    for (js_message* m : ready_) {
+    ready_.for_each([&](js_message* m) {
       if (!ordered_ && conn_->writable() && !m->acked_.exchange(true, std::memory_order_acq_rel))
         (void)append_ack(m->reply(), protocol::ack_body(protocol::ack_kind::nak));
       free_.push_back(m);
-    }
+    });
     ready_.clear();
     pulls_.clear();
     outstanding_ = 0;
@@ -136,7 +141,7 @@ class pull_consumer_impl final : public frame_listener,
       conn_->unsubscribe_raw(sid_);
       sid_ = 0;
     }
-    if (next_waiter_) complete(take(next_waiter_), error::subscription_closed, nullptr);
+    if (next_waiter_) complete_next(take(next_waiter_), next_local_, error::subscription_closed, nullptr);
     if (start_waiter_) complete(take(start_waiter_), error_code(error::subscription_closed));
     if (fetch_waiter_) {
       fetch_status_ = error::subscription_closed;
@@ -150,6 +155,7 @@ class pull_consumer_impl final : public frame_listener,
   void release(std::vector<js_message*>& msgs) {
     for (auto* m : msgs) free_.push_back(m);
     msgs.clear();
+    if (msgs.capacity() > spare_.capacity()) spare_.swap(msgs);  // the next fetch fills it again
   }
 
   // An acknowledgement: a publish to the message's reply subject, queued with the other frames.
@@ -278,9 +284,9 @@ class pull_consumer_impl final : public frame_listener,
  private:
   enum class mode { idle, fetching, consuming, stopped };
   struct pull {
-    std::uint64_t id;
-    std::size_t requested;
-    std::size_t remaining;
+    std::uint64_t id = 0;
+    std::size_t requested = 0;
+    std::size_t remaining = 0;
   };
 
   template <class H, class... A>
@@ -292,6 +298,12 @@ class pull_consumer_impl final : public frame_listener,
     T v(std::move(*o));
     o.reset();
     return v;
+  }
+  // A next() completes through a posted job. A handler whose executor is the connection's own is invoked from it
+  // directly: asking an erased handler for its executor would wrap (and allocate) a type-erased executor each time.
+  void complete_next(next_handler h, bool local, error_code ec, js_message* m) {
+    if (!local) return complete(std::move(h), ec, m);
+    asio::post(conn_->executor(), [h = std::move(h), ec, m]() mutable { std::move(h)(ec, m); });
   }
   void fail_fetch(fetch_handler h, error_code ec) { complete(std::move(h), ec, message_batch{}); }
 
@@ -344,10 +356,10 @@ class pull_consumer_impl final : public frame_listener,
 
   // The pull `id` ended on the server with `remaining` messages undelivered.
   void end_pull(std::uint64_t id) {
-    for (auto it = pulls_.begin(); it != pulls_.end(); ++it) {
-      if (it->id != id) continue;
-      outstanding_ -= std::min(outstanding_, it->remaining);
-      pulls_.erase(it);
+    for (std::size_t i = 0; i < pulls_.size(); ++i) {
+      if (pulls_[i].id != id) continue;
+      outstanding_ -= std::min(outstanding_, pulls_[i].remaining);
+      pulls_.erase(i);
       return;
     }
   }
@@ -394,7 +406,7 @@ class pull_consumer_impl final : public frame_listener,
     ready_.push_back(m);
     if (next_waiter_) {
       recycle_current();
-      complete(take(next_waiter_), error_code{}, take_ready());
+      complete_next(take(next_waiter_), next_local_, error_code{}, take_ready());
     }
     maybe_pull();
   }
@@ -404,8 +416,9 @@ class pull_consumer_impl final : public frame_listener,
     const std::uint64_t id = pull_id_of(ev.subject);
     // Whether the pull delivered nothing before this status (a message larger than a whole pull's max_bytes).
     bool delivered_none = true;
-    for (const auto& p : pulls_)
+    pulls_.for_each([&](const pull& p) {
       if (p.id == id) delivered_none = p.remaining == p.requested;
+    });
     if (mode_ == mode::fetching && id == fetch_pull_) delivered_none = fetched_.empty();
     switch (st.kind) {
       case pull_status::idle_heartbeat:
@@ -499,7 +512,7 @@ class pull_consumer_impl final : public frame_listener,
   void set_error(error_code ec, bool fatal) {
     if (fatal) fatal_ = ec;
     pending_error_ = ec;
-    if (next_waiter_ && ready_.empty()) complete(take(next_waiter_), take_error(), nullptr);
+    if (next_waiter_ && ready_.empty()) complete_next(take(next_waiter_), next_local_, take_error(), nullptr);
     if (!fatal) retry_after_ = clock_type::now() + std::chrono::milliseconds(250);
   }
 
@@ -557,7 +570,8 @@ class pull_consumer_impl final : public frame_listener,
     b.owner_ = shared_from_this();
     b.msgs_.swap(fetched_);
     b.status_ = fetch_status_;
-    complete(take(fetch_waiter_), error_code{}, std::move(b));
+    if (!fetch_local_) return complete(take(fetch_waiter_), error_code{}, std::move(b));
+    asio::post(conn_->executor(), [h = take(fetch_waiter_), b = std::move(b)]() mutable { std::move(h)(error_code{}, std::move(b)); });
   }
 
   void arm_fetch_deadline(std::chrono::milliseconds bound) {
@@ -617,7 +631,7 @@ class pull_consumer_impl final : public frame_listener,
       m->kept_ = now;
       ++kept_alive_;
     };
-    for (js_message* m : ready_) keep(m);
+    ready_.for_each(keep);
     if (current_) keep(current_);
   }
 
@@ -749,16 +763,19 @@ class pull_consumer_impl final : public frame_listener,
 
   std::vector<std::unique_ptr<js_message>> all_;  // every slot, for their lifetime
   std::vector<js_message*> free_;
-  std::deque<js_message*> ready_;
+  ring<js_message*> ready_;
   js_message* current_ = nullptr;  // handed out by next(); recycled on the following call
 
-  std::deque<pull> pulls_;
+  ring<pull> pulls_;
   std::uint64_t next_pull_ = 1;
   std::size_t outstanding_ = 0;
   std::string reply_, body_;
 
   std::optional<next_handler> next_waiter_;
+  bool next_local_ = false;
   std::optional<fetch_handler> fetch_waiter_;
+  bool fetch_local_ = false;
+  std::vector<js_message*> spare_;  // a dropped batch's array, kept for the next fetch
   std::vector<js_message*> fetched_;
   std::uint64_t fetch_pull_ = 0;
   error_code fetch_status_;
@@ -876,6 +893,10 @@ error_code pull_consumer::consume(const consume_options& opts) {
   return f.get();
 }
 
+const asio::any_io_executor& pull_consumer::executor() const noexcept { return impl_->executor(); }
+const asio::any_io_executor& push_consumer::executor() const noexcept { return impl_->executor(); }
+const asio::any_io_executor& ordered_consumer::executor() const noexcept { return impl_->executor(); }
+
 js_message* pull_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }
 
 void pull_consumer::stop() {
@@ -887,13 +908,15 @@ void pull_consumer::stop() {
 pull_consumer::stats pull_consumer::get_stats() const { return impl_->get_stats(); }
 
 void pull_consumer::fetch_impl(fetch_options o, js_message* ack,
-                               asio::any_completion_handler<void(error_code, message_batch)> h) {
-  asio::dispatch(impl_->executor(),
-                 [impl = impl_, o, ack, h = std::move(h)]() mutable { impl->fetch(o, ack, std::move(h)); });
+                               asio::any_completion_handler<void(error_code, message_batch)> h, bool local) {
+  asio::dispatch(impl_->executor(), [impl = impl_, o, ack, local, h = std::move(h)]() mutable {
+    impl->fetch(o, ack, std::move(h), local);
+  });
 }
 
-void pull_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
-  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+void pull_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local) {
+  asio::dispatch(impl_->executor(),
+                 [impl = impl_, local, h = std::move(h)]() mutable { impl->next(std::move(h), local); });
 }
 
 // ---- ordered_consumer ----
@@ -914,8 +937,9 @@ void ordered_consumer::start_impl(asio::any_completion_handler<void(error_code)>
   });
 }
 
-void ordered_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
-  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+void ordered_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local) {
+  asio::dispatch(impl_->executor(),
+                 [impl = impl_, local, h = std::move(h)]() mutable { impl->next(std::move(h), local); });
 }
 
 js_message* ordered_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }
@@ -949,8 +973,9 @@ error_code push_consumer::start() {
   return f.get();
 }
 
-void push_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h) {
-  asio::dispatch(impl_->executor(), [impl = impl_, h = std::move(h)]() mutable { impl->next(std::move(h)); });
+void push_consumer::next_impl(asio::any_completion_handler<void(error_code, js_message*)> h, bool local) {
+  asio::dispatch(impl_->executor(),
+                 [impl = impl_, local, h = std::move(h)]() mutable { impl->next(std::move(h), local); });
 }
 
 js_message* push_consumer::try_next() { return impl_->owner_thread() ? impl_->try_next() : nullptr; }

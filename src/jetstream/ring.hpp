@@ -1,0 +1,57 @@
+// A FIFO over one growing array: push at the back, pop at the front, and, rarely, erase in the middle. Unlike
+// std::deque it allocates only when it outgrows its capacity, never as items pass through it (a deque allocates
+// and frees a block every few hundred pushes), so a consumer's steady state allocates nothing.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace natsbus::detail {
+
+template <class T>
+class ring {
+ public:
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  T& front() noexcept { return slots_[head_]; }
+  T& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+  const T& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+
+  void push_back(T v) {
+    if (size_ == slots_.size()) grow();
+    slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(v);
+    ++size_;
+  }
+  void pop_front() noexcept {
+    slots_[head_] = T{};
+    head_ = (head_ + 1) & (slots_.size() - 1);
+    --size_;
+  }
+  // Removes item i, keeping the order of the others.
+  void erase(std::size_t i) {
+    for (; i + 1 < size_; ++i) (*this)[i] = std::move((*this)[i + 1]);
+    (*this)[size_ - 1] = T{};
+    --size_;
+  }
+  void clear() noexcept {
+    while (size_ > 0) pop_front();
+    head_ = 0;
+  }
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t i = 0; i < size_; ++i) f((*this)[i]);
+  }
+
+ private:
+  void grow() {
+    std::vector<T> bigger(slots_.empty() ? 16 : slots_.size() * 2);  // a power of two: the index is a mask
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move((*this)[i]);
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<T> slots_;
+  std::size_t head_ = 0, size_ = 0;
+};
+
+}  // namespace natsbus::detail
