@@ -19,6 +19,7 @@
 #pragma once
 
 #include <natsbus/bus_config.hpp>
+#include <natsbus/bus_subscribe.hpp>
 #include <natsbus/connection.hpp>
 #include <natsbus/jetstream.hpp>
 
@@ -188,6 +189,20 @@ class event_bus {
         token, std::string(topic), std::move(handler));
   }
 
+  // A durable subscription (see natsbus/bus_subscribe.hpp): the topic's stream is ensured as for a publish, its
+  // consumer "<group>__<stream>" and the dead-letter topic per the bus's strategy; then handlers run on the
+  // connection's executor. Completes once consuming has started.
+  template <class Token = default_token>
+  auto subscribe(std::string_view topic, event_handler_fn handler, const subscribe_options& opts,
+                 Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, bus_subscription)>(
+        [this](auto h, std::string t, event_handler_fn fn, subscribe_options o) {
+          subscribe_durable_impl(std::move(t), std::move(fn), std::move(o),
+                                 asio::any_completion_handler<void(error_code, bus_subscription)>(std::move(h)));
+        },
+        token, std::string(topic), std::move(handler), opts);
+  }
+
   [[nodiscard]] bus_metrics metrics() const noexcept;
   // The text of the last error a bus operation completed with.
   [[nodiscard]] std::string last_error() const;
@@ -216,6 +231,8 @@ class event_bus {
                           asio::any_completion_handler<void(error_code, ack_future)> h);
   void subscribe_impl(std::string topic, message_handler fn,
                       asio::any_completion_handler<void(error_code, subscription)> h);
+  void subscribe_durable_impl(std::string topic, event_handler_fn fn, subscribe_options opts,
+                              asio::any_completion_handler<void(error_code, bus_subscription)> h);
   asio::awaitable<std::tuple<error_code, pub_ack>> publish_awaitable_ec(std::string_view topic,
                                                                        std::string_view payload,
                                                                        const bus_publish_options& opts);

@@ -69,6 +69,8 @@ class client_category_impl final : public boost::system::error_category {
       case error::leadership_change: return "consumer leadership changed";
       case error::already_acknowledged: return "message already acknowledged";
       case error::not_supported_by_server: return "not supported by the connected server";
+      case error::consumer_not_found_for_subscriber: return "the subscriber's consumer does not exist";
+      case error::consumer_config_mismatch: return "consumer configuration differs from the subscriber's options";
     }
     return "unknown natsbus error " + std::to_string(ev);
   }

@@ -2,6 +2,7 @@
 // Topic configuration (what stream a topic should have, how it is made to match, configure_topics' paced
 // window) and the repair under windowed publishes: event_bus_streams.cpp.
 #include "bus/event_bus_impl.hpp"
+#include "bus/bus_subscriber.hpp"
 
 #include <natsbus/protocol/subject.hpp>
 
@@ -431,6 +432,73 @@ void event_bus::subscribe_impl(std::string topic, message_handler fn,
         detail::complete(impl->cimpl_->executor(), std::move(h), ec, std::move(sub));
       });
 }
+
+namespace {
+asio::awaitable<std::tuple<error_code, bus_subscription>> subscribe_durable_op(
+    std::shared_ptr<detail::event_bus_impl> impl, std::string topic, event_handler_fn fn, subscribe_options opts) {
+  std::tuple<error_code, bus_subscription> r;
+  auto& ec = std::get<0>(r);
+  std::string why;
+  if (!fn) why = "no handler", ec = error::invalid_argument;
+  else if (!protocol::is_valid_publish_subject(topic)) why = "topic '" + topic + "' is not a subject", ec = error::invalid_subject;
+  else ec = detail::bus_subscriber::check_options(opts, why);
+  if (ec) {
+    impl->set_error("subscribe " + topic + ": " + why);
+    co_return r;
+  }
+  auto* entry = co_await impl->resolved(topic, ec);
+  if (ec) co_return r;
+  if (!entry->persistent) {
+    impl->set_error("subscribe " + topic + ": the topic is ephemeral; a durable subscription needs a stream");
+    ec = error::stream_not_found_for_topic;
+    co_return r;
+  }
+  std::string stream = entry->stream;
+  // The dead-letter topic is provisioned now, so a stream that cannot be made is said at once.
+  const std::string dlq = opts.dead_letter_topic.empty() ? topic + ".dlq" : opts.dead_letter_topic;
+  std::string dlq_topic = dlq;  // a named local: GCC 12 mishandles non-trivial temporaries inside co_await
+  if ((ec = co_await impl->ensure_topic(std::move(dlq_topic)))) {
+    impl->set_error("subscribe " + topic + ": dead-letter topic " + dlq + ": " + impl->last_error_text());
+    co_return r;
+  }
+  auto sub = std::make_shared<detail::bus_subscriber>(impl, topic, std::move(stream), std::move(opts), std::move(fn));
+  if ((ec = co_await sub->ensure_consumer(impl->strategy_.load(std::memory_order_relaxed)))) {
+    impl->set_error("subscribe " + topic + ": " + sub->last_error());
+    co_return r;
+  }
+  if ((ec = sub->start_consuming())) {
+    impl->set_error("subscribe " + topic + ": consume: " + ec.message());
+    co_return r;
+  }
+  std::get<1>(r) = detail::bus_subscriber::wrap(std::move(sub));
+  co_return r;
+}
+}  // namespace
+
+void event_bus::subscribe_durable_impl(std::string topic, event_handler_fn fn, subscribe_options opts,
+                                       asio::any_completion_handler<void(error_code, bus_subscription)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(), subscribe_durable_op(impl, std::move(topic), std::move(fn), std::move(opts)),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, bus_subscription> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                 });
+}
+
+// ---- bus_subscription ----
+
+void bus_subscription::stop() {
+  if (!impl_) return;
+  auto s = impl_;
+  // The executor the subscriber lives on is the connection's: stop there.
+  asio::dispatch(s->executor(), [s] { s->stop(); });
+}
+subscriber_stats bus_subscription::stats() const { return impl_ ? impl_->stats() : subscriber_stats{}; }
+const std::string& bus_subscription::consumer() const noexcept {
+  static const std::string none;
+  return impl_ ? impl_->consumer() : none;
+}
+std::string bus_subscription::last_error() const { return impl_ ? impl_->last_error() : std::string(); }
 
 bus_metrics event_bus::metrics() const noexcept {
   const auto& im = *impl_;

@@ -135,6 +135,10 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   asio::awaitable<void> repair_windowed(std::string topic, ack_state* s, std::uint64_t serial);
   void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) override;
   void set_error(std::string text);
+  [[nodiscard]] std::string last_error_text() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
 
   std::unordered_map<std::string, topic_entry, string_hash, std::equal_to<>> topics_;
   std::unordered_map<std::uint64_t, std::string> topic_by_id_;

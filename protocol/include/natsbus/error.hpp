@@ -83,6 +83,8 @@ enum class error {
   leadership_change,          // 409 Leadership Change: the pull ended, a new one is needed
   already_acknowledged,       // a second ack of one message: nothing was sent
   not_supported_by_server,    // a consumer field the connected server would silently drop (2.9 and filter_subjects)
+  consumer_not_found_for_subscriber,  // validate_only: the subscriber's durable consumer does not exist
+  consumer_config_mismatch,           // validate_only: it exists with another configuration
 };
 
 [[nodiscard]] const boost::system::error_category& client_category() noexcept;

@@ -1,0 +1,429 @@
+// The bus's durable subscriptions: a pull consume per (topic, group), a dispatcher that hands events to handlers
+// with keyed order and bounded concurrency, in-progress acks for what is held, timeouts, retries and dead letters.
+// Everything here runs on the connection's executor.
+#include "bus/bus_subscriber.hpp"
+
+#include "bus/event_bus_impl.hpp"
+
+#include <natsbus/protocol/consumer.hpp>
+#include <natsbus/protocol/headers.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace natsbus::detail {
+
+namespace {
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+bool valid_group(std::string_view g) {
+  if (g.empty() || g.size() > 64) return false;
+  for (char c : g)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+}  // namespace
+
+std::string bus_subscriber::consumer_name_for(std::string_view topic, std::string_view group) {
+  // The group has no '_': the first "__" ends it, so two (topic, group) pairs never share a name.
+  return std::string(group) + "__" + event_bus::stream_name_for(topic);
+}
+
+error_code bus_subscriber::check_options(const subscribe_options& o, std::string& why) {
+  if (!valid_group(o.group)) {
+    why = "subscriber group '" + o.group + "' must be 1-64 letters, digits or '-'";
+    return error::invalid_argument;
+  }
+  if (o.ack_wait < std::chrono::milliseconds(100)) return why = "ack_wait must be at least 100 ms", error::invalid_argument;
+  if (o.max_deliver < 1) return why = "max_deliver must be at least 1", error::invalid_argument;
+  if (o.max_concurrency < 1) return why = "max_concurrency must be at least 1", error::invalid_argument;
+  if (o.max_ack_pending == 0 || o.max_ack_pending < -1)
+    return why = "max_ack_pending must be positive (or -1)", error::invalid_argument;
+  for (auto d : o.backoff)
+    if (d.count() < 0) return why = "backoff delays cannot be negative", error::invalid_argument;
+  if (o.handler_timeout.count() < 0) return why = "handler_timeout cannot be negative", error::invalid_argument;
+  return {};
+}
+
+bus_subscriber::bus_subscriber(std::shared_ptr<event_bus_impl> bus, std::string topic, std::string stream,
+                               subscribe_options o, event_handler_fn fn)
+    : bus_(std::move(bus)),
+      topic_(std::move(topic)),
+      stream_(std::move(stream)),
+      consumer_(consumer_name_for(topic_, o.group)),
+      opts_(std::move(o)),
+      fn_(std::move(fn)),
+      keep_timer_(bus_->cimpl_->executor()),
+      room_(bus_->cimpl_->executor()) {
+  if (opts_.handler_timeout.count() == 0) opts_.handler_timeout = opts_.ack_wait * 2 / 3;
+  if (opts_.prefetch == 0) opts_.prefetch = 2 * opts_.max_concurrency;
+  if (opts_.dead_letter_topic.empty()) opts_.dead_letter_topic = topic_ + ".dlq";
+  keep_every_ = std::max(std::chrono::milliseconds(10), opts_.ack_wait / 3);
+}
+
+consumer_config bus_subscriber::wanted_consumer() const {
+  consumer_config cc;
+  cc.durable_name = consumer_;
+  cc.ack = ack_policy::explicit_;
+  cc.ack_wait = opts_.ack_wait;
+  // The bus counts deliveries and dead-letters at max_deliver itself: a server that stopped redelivering would
+  // leave the event unacked and unreported.
+  cc.max_deliver = -1;
+  cc.max_ack_pending = opts_.max_ack_pending;
+  cc.deliver = opts_.deliver;
+  cc.filter_subject = topic_;
+  return cc;
+}
+
+namespace {
+std::vector<std::string> consumer_differences(const consumer_config& have, const consumer_config& want) {
+  std::vector<std::string> d;
+  auto ms = [](std::chrono::nanoseconds n) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(n).count()) + " ms";
+  };
+  if (have.ack != want.ack) d.push_back("ack_policy differs");
+  if (have.ack_wait != want.ack_wait) d.push_back("ack_wait: server " + ms(have.ack_wait) + ", wanted " + ms(want.ack_wait));
+  if (have.max_ack_pending != want.max_ack_pending)
+    d.push_back("max_ack_pending: server " + std::to_string(have.max_ack_pending) + ", wanted " +
+                std::to_string(want.max_ack_pending));
+  if (have.max_deliver != want.max_deliver)
+    d.push_back("max_deliver: server " + std::to_string(have.max_deliver) + ", wanted " + std::to_string(want.max_deliver));
+  if (have.filter_subject != want.filter_subject)
+    d.push_back("filter_subject: server '" + have.filter_subject + "', wanted '" + want.filter_subject + "'");
+  if (have.deliver != want.deliver) d.push_back("deliver_policy differs");
+  return d;
+}
+}  // namespace
+
+asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strategy) {
+  if (strategy == topic_strategy::skip) co_return error_code{};
+  auto& js = bus_->js_;
+  const auto want = wanted_consumer();
+  auto [iec, info] = co_await js.get_consumer_info(stream_, consumer_, use_ec);
+  const bool missing = iec && iec.category() == jetstream_category() && iec.value() == jetstream_errc::consumer_not_found;
+  if (iec && !missing) {
+    set_error("consumer info " + stream_ + " > " + consumer_ + ": " + iec.message());
+    co_return iec;
+  }
+  if (missing) {
+    if (strategy == topic_strategy::validate_only) {
+      set_error("consumer " + stream_ + " > " + consumer_ + " does not exist (validate_only)");
+      co_return error_code(error::consumer_not_found_for_subscriber);
+    }
+    auto [cec, ci] = co_await js.create_consumer(stream_, want, use_ec);
+    if (cec) set_error("create consumer " + stream_ + " > " + consumer_ + ": " + cec.message() + " (" +
+                       js.last_api_error().description + ")");
+    co_return cec;
+  }
+  auto diff = consumer_differences(info.config, want);
+  if (diff.empty() || strategy == topic_strategy::create_only) co_return error_code{};
+  if (strategy == topic_strategy::validate_only) {
+    std::string text;
+    for (auto& d : diff) text += (text.empty() ? "" : "; ") + d;
+    set_error("consumer " + stream_ + " > " + consumer_ + " differs: " + text);
+    co_return error_code(error::consumer_config_mismatch);
+  }
+  auto [uec, ui] = co_await js.update_consumer(stream_, want, use_ec);
+  if (uec) set_error("update consumer " + stream_ + " > " + consumer_ + ": " + uec.message() + " (" +
+                     js.last_api_error().description + ")");
+  co_return uec;
+}
+
+error_code bus_subscriber::start_consuming() {
+  pc_.emplace(bus_->js_, stream_, consumer_);
+  consume_options co;
+  co.max_messages = opts_.prefetch;
+  co.expires = std::chrono::seconds(30);
+  co.keep_alive = keep_every_;  // what waits in the pull buffer is kept too
+  if (auto ec = pc_->consume(co)) return ec;
+  running_ = true;
+  asio::co_spawn(bus_->cimpl_->executor(), dispatch(shared_from_this()), asio::detached);
+  arm_keep_alive();
+  return {};
+}
+
+const asio::any_io_executor& bus_subscriber::executor() const noexcept { return bus_->cimpl_->executor(); }
+
+void bus_subscriber::stop() {
+  if (!running_) return;
+  running_ = false;
+  keep_timer_.cancel();
+  room_.cancel();
+  if (pc_) pc_->stop();
+}
+
+subscriber_stats bus_subscriber::stats() const {
+  subscriber_stats s;
+  s.received = stats_.received.get();
+  s.handled = stats_.handled.get();
+  s.retried = stats_.retried.get();
+  s.dead_lettered = stats_.dead_lettered.get();
+  s.timeouts = stats_.timeouts.get();
+  s.in_progress_acks = stats_.in_progress_acks.get();
+  s.running = busy_seen_.load(std::memory_order_relaxed);
+  const auto held = held_seen_.load(std::memory_order_relaxed);
+  s.waiting = held >= s.running ? held - s.running : 0;
+  return s;
+}
+
+void bus_subscriber::set_error(std::string text) {
+  bus_->cimpl_->log()->warn("natsbus: subscriber {} ({}): {}", topic_, opts_.group, text);
+  std::lock_guard lock(error_mutex_);
+  last_error_ = std::move(text);
+}
+
+std::string bus_subscriber::last_error() const {
+  std::lock_guard lock(error_mutex_);
+  return last_error_;
+}
+
+// ---- the dispatcher ----
+
+asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> self) {
+  (void)self;  // held: the subscriber lives while it dispatches
+  while (running_) {
+    if (held_ >= opts_.prefetch + opts_.max_concurrency) {
+      // Backpressure: the consume's own buffer holds the rest (kept alive there) until a handler finishes.
+      room_.expires_at(asio::steady_timer::time_point::max());
+      co_await room_.async_wait(use_ec);
+      continue;
+    }
+    auto [ec, m] = co_await pc_->next(use_ec);
+    if (!running_) break;
+    if (ec) {
+      if (ec == error::subscription_closed || ec == error::connection_closed) break;
+      set_error("consume: " + ec.message());
+      continue;  // a missed heartbeat or a refused pull: the consume goes on
+    }
+    take(*m);
+  }
+  co_return;
+}
+
+void bus_subscriber::take(js_message& m) {
+  stats_.received.add(1);
+  message_info mi;
+  if (auto ec = m.info(mi)) {
+    set_error("a message with a bad ack subject: " + ec.message());
+    return;
+  }
+  // A redelivery of an event still held here (its in-progress acks were late): the new delivery's reply is the
+  // one to answer; it is not handled twice.
+  if (auto it = by_seq_.find(mi.stream_sequence); it != by_seq_.end()) {
+    it->second->reply.assign(m.reply());
+    it->second->kept = std::chrono::steady_clock::now();
+    return;
+  }
+  auto ev = std::make_shared<held_event>();
+  ev->subject.assign(m.subject());
+  ev->reply.assign(m.reply());
+  ev->payload.assign(m.payload());
+  ev->stream.assign(mi.stream);
+  ev->seq = mi.stream_sequence;
+  ev->delivery = mi.num_delivered;
+  ev->kept = std::chrono::steady_clock::now();
+  if (!m.header_block().empty()) {
+    if (auto hec = m.get_headers(ev->hdrs)) {
+      // Unreadable headers: the event cannot be handled as sent; it goes to the dead letters with the reason.
+      ev->bad = "unreadable headers: " + hec.message();
+    }
+    ev->has_headers = true;
+  }
+  if (opts_.key_fn) {
+    ev->view = view_of(*ev);
+    ev->key = opts_.key_fn(ev->view);
+  } else if (!opts_.key_header.empty() && ev->has_headers) {
+    if (auto v = ev->hdrs.get(opts_.key_header)) ev->key.assign(*v);
+  }
+  ev->view = view_of(*ev);
+  by_seq_.emplace(ev->seq, ev);
+  ++held_;
+  if (ev->key.empty()) {
+    runnable_.push_back(ev);
+  } else {
+    auto& q = keys_[ev->key];
+    q.push_back(ev);
+    if (q.size() == 1) runnable_.push_back(ev);  // otherwise it waits behind its key
+  }
+  pump();
+}
+
+bus_event bus_subscriber::view_of(const held_event& e) const {
+  bus_event v;
+  v.topic = e.subject;
+  v.payload = e.payload;
+  v.hdrs = e.has_headers ? &e.hdrs : nullptr;
+  v.key = e.key;
+  v.stream = e.stream;
+  v.stream_sequence = e.seq;
+  v.delivery = e.delivery;
+  return v;
+}
+
+void bus_subscriber::pump() {
+  while (busy_ < opts_.max_concurrency && !runnable_.empty()) {
+    auto ev = runnable_.front();
+    runnable_.pop_front();
+    ++busy_;
+    asio::co_spawn(bus_->cimpl_->executor(), run(shared_from_this(), ev), asio::detached);
+  }
+  busy_seen_.store(busy_, std::memory_order_relaxed);
+  held_seen_.store(held_, std::memory_order_relaxed);
+}
+
+// One attempt at an event: the handler under its timeout, then ack, retry or dead letter.
+asio::awaitable<void> bus_subscriber::run(std::shared_ptr<bus_subscriber> self, std::shared_ptr<held_event> ev) {
+  (void)self;  // held: the subscriber lives while a handler runs
+  ev->view = view_of(*ev);
+  handle_result r;
+  if (ev->bad.empty()) r = co_await attempt(ev);
+  else r = handle_result::reject(ev->bad);
+  if (r.what() == handle_result::kind::success) {
+    ack(*ev, protocol::ack_body(protocol::ack_kind::ack));
+    stats_.handled.add(1);
+    co_return finish(ev);
+  }
+  const bool last = ev->delivery >= static_cast<std::uint64_t>(opts_.max_deliver);
+  if (r.what() == handle_result::kind::reject || last) {
+    const std::string reason = r.reason().empty() ? std::string("handler failed") : r.reason();
+    if (co_await dead_letter(*ev, reason)) {
+      ack(*ev, protocol::ack_body(protocol::ack_kind::term));
+      stats_.dead_lettered.add(1);
+      co_return finish(ev);
+    }
+    // Not published: the event is not terminated. It is tried again after the longest backoff.
+  }
+  stats_.retried.add(1);
+  auto delay = r.delay();
+  if (delay.count() == 0 && !opts_.backoff.empty())
+    delay = opts_.backoff[std::min<std::size_t>(ev->delivery - 1, opts_.backoff.size() - 1)];
+  if (ev->key.empty()) {
+    // Unkeyed: back to the server with the delay; nothing here waits for it.
+    std::string body;
+    protocol::encode_nak_with_delay(body, delay);
+    ack(*ev, delay.count() > 0 ? std::string_view(body) : protocol::ack_body(protocol::ack_kind::nak));
+    co_return finish(ev);
+  }
+  // Keyed: the event keeps its key (later events of the key wait) and is tried again here after the delay, kept
+  // from redelivery by in-progress acks meanwhile. The delivery count goes on from the server's.
+  --busy_;
+  pump();
+  asio::steady_timer t(bus_->cimpl_->executor(), delay);
+  co_await t.async_wait(use_ec);
+  if (!running_) co_return;
+  ++ev->delivery;
+  runnable_.push_front(ev);  // the head of its key: first in line
+  pump();
+}
+
+asio::awaitable<handle_result> bus_subscriber::attempt(std::shared_ptr<held_event> ev) {
+  struct race {
+    explicit race(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    asio::cancellation_signal cancel;
+    std::optional<handle_result> result;
+    std::string thrown;
+    bool done = false;
+  };
+  auto r = std::make_shared<race>(bus_->cimpl_->executor());
+  r->timer.expires_after(opts_.handler_timeout);
+  ev->running = true;
+  // The handler runs as its own coroutine: one that ignores cancellation cannot hold this subscription up.
+  asio::co_spawn(bus_->cimpl_->executor(), fn_(ev->view),
+                 asio::bind_cancellation_slot(r->cancel.slot(), [r, ev](std::exception_ptr e, handle_result hr) {
+                   r->done = true;
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       r->thrown = x.what();
+                     } catch (...) {
+                       r->thrown = "unknown exception";
+                     }
+                   } else {
+                     r->result.emplace(std::move(hr));
+                   }
+                   r->timer.cancel();
+                 }));
+  if (!r->done) co_await r->timer.async_wait(use_ec);
+  ev->running = false;
+  if (!r->done) {
+    stats_.timeouts.add(1);
+    r->cancel.emit(asio::cancellation_type::terminal);
+    co_return handle_result::retry("handler timed out after " + std::to_string(opts_.handler_timeout.count()) + " ms");
+  }
+  if (!r->thrown.empty()) co_return handle_result::retry("handler threw: " + r->thrown);
+  co_return std::move(*r->result);
+}
+
+void bus_subscriber::finish(const std::shared_ptr<held_event>& ev) {
+  --busy_;
+  --held_;
+  by_seq_.erase(ev->seq);
+  if (!ev->key.empty()) {
+    auto it = keys_.find(ev->key);
+    if (it != keys_.end()) {
+      auto& q = it->second;
+      if (!q.empty() && q.front() == ev) q.pop_front();
+      if (q.empty()) keys_.erase(it);
+      else runnable_.push_back(q.front());  // the key's next event
+    }
+  }
+  room_.cancel();
+  pump();
+}
+
+asio::awaitable<bool> bus_subscriber::dead_letter(held_event& ev, const std::string& reason) {
+  headers h;
+  if (ev.has_headers)
+    for (const auto& [k, v] : ev.hdrs.entries())
+      if (k != "Nats-Msg-Id") h.add(k, v);
+  h.set(dlq_topic_header, ev.subject);
+  h.set(dlq_stream_header, ev.stream);
+  h.set(dlq_sequence_header, std::to_string(ev.seq));
+  h.set(dlq_deliveries_header, std::to_string(ev.delivery));
+  h.set(dlq_error_header, reason);
+  bus_publish_options po;
+  po.hdrs = &h;
+  // One dead letter per event: a second attempt (after a failed ack) is dropped by the stream's duplicate window.
+  po.msg_id = "dlq-" + ev.stream + "-" + std::to_string(ev.seq);
+  auto [ec, ack] = co_await bus_->publish_op(opts_.dead_letter_topic, ev.payload, po);
+  if (ec) {
+    set_error("dead letter for " + ev.stream + " #" + std::to_string(ev.seq) + " to " + opts_.dead_letter_topic +
+              ": " + ec.message() + " (" + reason + ")");
+    co_return false;
+  }
+  bus_->cimpl_->log()->info("natsbus: subscriber {} ({}): {} #{} dead-lettered after {} deliveries: {}", topic_,
+                            opts_.group, ev.stream, ev.seq, ev.delivery, reason);
+  co_return true;
+}
+
+void bus_subscriber::ack(held_event& ev, std::string_view body) {
+  auto& c = *bus_->cimpl_;
+  std::size_t at = 0;
+  if (!c.accepting() || c.append_publish(ev.reply, {}, {}, body, at)) return;  // lost: the server redelivers
+  c.wake_writer();
+}
+
+// Every held event (running, waiting behind its key, or waiting for a retry) gets an in-progress ack once every
+// third of ack_wait, so none is redelivered while it is in this process's hands.
+void bus_subscriber::arm_keep_alive() {
+  keep_timer_.expires_after(keep_every_ / 2);
+  keep_timer_.async_wait([w = weak_from_this()](error_code ec) {
+    auto self = w.lock();
+    if (ec || !self || !self->running_) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [seq, ev] : self->by_seq_) {
+      if (now - ev->kept < self->keep_every_) continue;
+      self->ack(*ev, protocol::ack_body(protocol::ack_kind::in_progress));
+      ev->kept = now;
+      self->stats_.in_progress_acks.add(1);
+    }
+    self->arm_keep_alive();
+  });
+}
+
+}  // namespace natsbus::detail

@@ -1,0 +1,93 @@
+// Internal: one durable bus subscription (see natsbus/bus_subscribe.hpp). Touched only on the connection's
+// executor, except stats() and last_error(), which any thread may call.
+#pragma once
+
+#include "connection/connection_impl.hpp"
+
+#include <natsbus/bus_subscribe.hpp>
+#include <natsbus/consumer.hpp>
+#include <natsbus/event_bus.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace natsbus::detail {
+
+class event_bus_impl;
+
+class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
+ public:
+  bus_subscriber(std::shared_ptr<event_bus_impl> bus, std::string topic, std::string stream, subscribe_options o,
+                 event_handler_fn fn);
+
+  // The durable consumer's name: "<group>__<topic's stream name>".
+  static std::string consumer_name_for(std::string_view topic, std::string_view group);
+  static error_code check_options(const subscribe_options& o, std::string& why);
+  static bus_subscription wrap(std::shared_ptr<bus_subscriber> s) { return bus_subscription(std::move(s)); }
+
+  [[nodiscard]] consumer_config wanted_consumer() const;
+  // Creates, updates or checks the consumer per the strategy (as the bus does for streams).
+  asio::awaitable<error_code> ensure_consumer(topic_strategy strategy);
+  error_code start_consuming();
+  void stop();
+
+  [[nodiscard]] subscriber_stats stats() const;
+  [[nodiscard]] std::string last_error() const;
+  [[nodiscard]] const std::string& consumer() const noexcept { return consumer_; }
+  [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
+
+ private:
+  struct held_event {
+    std::string subject, reply, payload, stream, key, bad;
+    headers hdrs;
+    bool has_headers = false;
+    bool running = false;
+    std::uint64_t seq = 0, delivery = 1;
+    std::chrono::steady_clock::time_point kept;  // the last in-progress ack (or arrival)
+    bus_event view;                              // over the strings above; valid while the event lives
+  };
+  using event_ptr = std::shared_ptr<held_event>;
+
+  asio::awaitable<void> dispatch(std::shared_ptr<bus_subscriber> self);
+  void take(js_message& m);
+  bus_event view_of(const held_event& e) const;
+  void pump();
+  asio::awaitable<void> run(std::shared_ptr<bus_subscriber> self, event_ptr ev);
+  asio::awaitable<handle_result> attempt(event_ptr ev);
+  asio::awaitable<bool> dead_letter(held_event& ev, const std::string& reason);
+  void finish(const event_ptr& ev);
+  void ack(held_event& ev, std::string_view body);
+  void arm_keep_alive();
+  void set_error(std::string text);
+
+  std::shared_ptr<event_bus_impl> bus_;
+  std::string topic_, stream_, consumer_;
+  subscribe_options opts_;
+  event_handler_fn fn_;
+  std::optional<pull_consumer> pc_;
+  bool running_ = false;
+  std::chrono::milliseconds keep_every_{};
+  asio::steady_timer keep_timer_;
+  asio::steady_timer room_;  // the dispatcher waits here while too many events are held
+
+  std::map<std::uint64_t, event_ptr> by_seq_;  // every held event
+  std::unordered_map<std::string, std::deque<event_ptr>> keys_;  // per key: its head (running or retrying) first
+  std::deque<event_ptr> runnable_;
+  std::size_t busy_ = 0;  // handlers running (or an event between its attempts, for unkeyed ones)
+  std::size_t held_ = 0;
+
+  struct counters {
+    counter received, handled, retried, dead_lettered, timeouts, in_progress_acks;
+  } stats_;
+  std::atomic<std::size_t> busy_seen_{0}, held_seen_{0};
+
+  mutable std::mutex error_mutex_;
+  std::string last_error_;
+};
+
+}  // namespace natsbus::detail

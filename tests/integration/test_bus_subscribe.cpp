@@ -1,0 +1,328 @@
+// The bus's durable subscriptions against a real nats-server: acks after success, retries with backoff, dead
+// letters with their reason, keyed order, long handlers kept alive, timeouts, throwing handlers, strategies.
+#define BOOST_TEST_DYN_LINK
+#include <boost/test/unit_test.hpp>
+
+#include "nats_server.hpp"
+#include "run.hpp"
+
+#include <natsbus/event_bus.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+using natsbus::bus_event;
+using natsbus::error;
+using natsbus::error_code;
+using natsbus::handle_result;
+using natsbus::topic_strategy;
+using natsbus::test::nats_server;
+using natsbus::test::run_coro;
+using namespace std::chrono_literals;
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+natsbus::event_bus_config bus_config(const nats_server& s, topic_strategy strategy = topic_strategy::create_or_update) {
+  natsbus::event_bus_config c;
+  c.connection.servers = {s.url()};
+  c.connection.name = "bus-subscribe-test";
+  c.strategy = strategy;
+  c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
+  c.default_topic_options.storage = natsbus::storage_type::memory;
+  return c;
+}
+
+natsbus::subscribe_options fast_options(std::string group) {
+  natsbus::subscribe_options o;
+  o.group = std::move(group);
+  o.ack_wait = 2s;
+  o.max_deliver = 3;
+  o.backoff = {100ms};
+  return o;
+}
+
+// Polls `done` every 10 ms until it holds or `limit` passes; whether it holds.
+template <class F>
+asio::awaitable<bool> eventually(F done, std::chrono::milliseconds limit = 10s) {
+  const auto until = clock_type::now() + limit;
+  while (!done()) {
+    if (clock_type::now() > until) co_return false;
+    co_await natsbus::test::pause(10ms);
+  }
+  co_return true;
+}
+
+// (Views, not strings: GCC 12 mishandles non-trivial temporaries inside a co_await expression.)
+asio::awaitable<void> publish_keyed(natsbus::event_bus& bus, std::string_view topic, std::string_view key,
+                                    std::string_view payload) {
+  natsbus::headers h;
+  h.set("Key", key);
+  natsbus::bus_publish_options po;
+  po.hdrs = &h;
+  co_await bus.publish(topic, payload, po);
+}
+
+struct fixture {
+  nats_server server;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(bus_subscribe, fixture)
+
+// A poison event reaches the dead-letter topic after max_deliver deliveries, with its reason and origin, while the
+// events around it are handled; nothing is acked before its handler succeeded.
+BOOST_AUTO_TEST_CASE(a_poison_event_is_dead_lettered_while_others_flow) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    std::vector<std::string> handled;
+    int poison_attempts = 0;
+    natsbus::event_handler_fn handler1 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+          if (e.payload == "poison") {
+            ++poison_attempts;
+            co_return handle_result::retry("cannot parse order");
+          }
+          handled.emplace_back(e.payload);
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts1 = fast_options("billing");
+    auto sub = co_await bus.subscribe("orders", handler1, opts1);
+    BOOST_TEST(sub.consumer() == "billing__orders");
+    std::vector<std::string> dead;
+    std::map<std::string, std::string> dead_headers;
+    natsbus::event_handler_fn handler2 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+          dead.emplace_back(e.payload);
+          if (e.hdrs)
+            for (const auto& [k, v] : e.hdrs->entries()) dead_headers[k] = v;
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts2 = fast_options("audit");
+    auto dlq = co_await bus.subscribe("orders.dlq", handler2, opts2);
+    co_await bus.publish("orders", "o1");
+    co_await bus.publish("orders", "poison");
+    co_await bus.publish("orders", "o2");
+    BOOST_REQUIRE(co_await eventually([&] { return dead.size() == 1 && handled.size() == 2; }));
+    BOOST_TEST(poison_attempts == 3);
+    BOOST_TEST(dead[0] == "poison");
+    BOOST_TEST(dead_headers[std::string(natsbus::dlq_error_header)] == "cannot parse order");
+    BOOST_TEST(dead_headers[std::string(natsbus::dlq_topic_header)] == "orders");
+    BOOST_TEST(dead_headers[std::string(natsbus::dlq_sequence_header)] == "2");
+    BOOST_TEST(dead_headers[std::string(natsbus::dlq_deliveries_header)] == "3");
+    BOOST_TEST(sub.stats().dead_lettered == 1u);
+    BOOST_TEST(sub.stats().retried == 2u);
+    BOOST_TEST(sub.stats().handled == 2u);
+    // The consumer on the server agrees: everything acked or terminated.
+    co_await bus.conn().flush();
+    BOOST_REQUIRE(co_await eventually([&] { return true; }, 0ms));
+    auto info = co_await bus.js().get_consumer_info(natsbus::event_bus::stream_name_for("orders"), sub.consumer());
+    BOOST_TEST(info.num_ack_pending == 0);
+    BOOST_TEST(info.config.max_deliver == -1);  // the bus counts deliveries itself
+    sub.stop();
+    dlq.stop();
+    bus.close();
+  });
+}
+
+// Keyed order: an event that fails twice blocks its key; later events of that key wait for it, other keys go on.
+BOOST_AUTO_TEST_CASE(a_failing_event_blocks_only_its_key) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    std::vector<std::string> order;  // successes, in the order they happened
+    int a1_attempts = 0;
+    auto o = fast_options("keyed");
+    o.key_header = "Key";
+    o.max_concurrency = 4;
+    o.max_deliver = 5;
+    o.backoff = {300ms};
+    natsbus::event_handler_fn handler3 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+          if (e.payload == "a1" && ++a1_attempts <= 2) co_return handle_result::retry("not yet");
+          order.emplace_back(e.payload);
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts3 = o;
+    auto sub = co_await bus.subscribe("accounts", handler3, opts3);
+    co_await publish_keyed(bus, "accounts", "a", "a1");
+    co_await publish_keyed(bus, "accounts", "a", "a2");
+    co_await publish_keyed(bus, "accounts", "b", "b1");
+    co_await publish_keyed(bus, "accounts", "a", "a3");
+    co_await publish_keyed(bus, "accounts", "b", "b2");
+    BOOST_REQUIRE(co_await eventually([&] { return order.size() == 5; }));
+    auto pos = [&](const std::string& p) { return std::find(order.begin(), order.end(), p) - order.begin(); };
+    BOOST_TEST(a1_attempts == 3);
+    BOOST_TEST(pos("a1") < pos("a2"));
+    BOOST_TEST(pos("a2") < pos("a3"));
+    BOOST_TEST(pos("b1") < pos("b2"));
+    BOOST_TEST(pos("b2") < pos("a1"));  // b went on while a1 waited for its retries
+    BOOST_TEST(sub.stats().retried == 2u);
+    sub.stop();
+    bus.close();
+  });
+}
+
+// A handler that takes three times ack_wait: in-progress acks keep its event, and the one waiting behind it, from
+// redelivery.
+BOOST_AUTO_TEST_CASE(a_handler_three_times_ack_wait_is_never_redelivered) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    std::vector<std::uint64_t> deliveries;
+    auto o = fast_options("slow");
+    o.ack_wait = 1s;
+    o.handler_timeout = 10s;
+    natsbus::event_handler_fn handler4 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+          deliveries.push_back(e.delivery);
+          asio::steady_timer t(co_await asio::this_coro::executor, 3s);
+          co_await t.async_wait(asio::use_awaitable);
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts4 = o;
+    auto sub = co_await bus.subscribe("reports", handler4, opts4);
+    co_await bus.publish("reports", "r1");
+    co_await bus.publish("reports", "r2");
+    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().handled == 2; }, 15s));
+    BOOST_TEST(deliveries.size() == 2u);
+    BOOST_TEST(deliveries[0] == 1u);
+    BOOST_TEST(deliveries[1] == 1u);
+    BOOST_TEST(sub.stats().received == 2u);  // no redelivery reached the subscriber either
+    BOOST_TEST(sub.stats().in_progress_acks >= 4u);
+    sub.stop();
+    bus.close();
+  }, 30s);
+}
+
+// A handler that throws, and one that never finishes: each is a retry with its reason, never a crash or a hang.
+BOOST_AUTO_TEST_CASE(throwing_and_hanging_handlers_are_retried) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    int attempts = 0;
+    bool done = false;
+    auto o = fast_options("faulty");
+    o.handler_timeout = 300ms;
+    o.max_deliver = 5;
+    natsbus::event_handler_fn handler5 = [&](const bus_event&) -> asio::awaitable<handle_result> {
+          ++attempts;
+          if (attempts == 1) throw std::runtime_error("boom");
+          if (attempts == 2) {
+            asio::steady_timer t(co_await asio::this_coro::executor, 1h);  // cancelled at the timeout
+            co_await t.async_wait(asio::use_awaitable);
+          }
+          done = true;
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts5 = o;
+    auto sub = co_await bus.subscribe("jobs", handler5, opts5);
+    co_await bus.publish("jobs", "j1");
+    BOOST_REQUIRE(co_await eventually([&] { return done && sub.stats().handled == 1; }));
+    BOOST_TEST(attempts == 3);
+    BOOST_TEST(sub.stats().timeouts == 1u);
+    BOOST_TEST(sub.stats().retried == 2u);
+    sub.stop();
+    bus.close();
+  });
+}
+
+// 20 keys x 50 events, handlers failing at random: every event succeeds exactly once, in order within its key.
+BOOST_AUTO_TEST_CASE(random_failures_keep_per_key_order) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    constexpr int keys = 20, per_key = 50;
+    std::map<std::string, std::vector<int>> seen;  // per key, the successes in order
+    std::mt19937 rng(42);
+    std::size_t successes = 0;
+    auto o = fast_options("random");
+    o.key_header = "Key";
+    o.max_concurrency = 8;
+    o.max_deliver = 100;  // never dead-lettered here
+    o.backoff = {10ms};
+    natsbus::event_handler_fn handler6 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+          if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) co_return handle_result::retry("random");
+          auto payload = std::string(e.payload);
+          seen[std::string(e.key)].push_back(std::stoi(payload.substr(payload.find(':') + 1)));
+          ++successes;
+          co_return handle_result::ok();
+        };
+    const natsbus::subscribe_options opts6 = o;
+    auto sub = co_await bus.subscribe("ledger", handler6, opts6);
+    for (int i = 0; i < per_key; ++i)
+      for (int k = 0; k < keys; ++k)
+      {
+        const std::string key = "k" + std::to_string(k), payload = key + ":" + std::to_string(i);
+        co_await publish_keyed(bus, "ledger", key, payload);
+      }
+    BOOST_REQUIRE(co_await eventually([&] { return successes >= static_cast<std::size_t>(keys * per_key); }, 20s));
+    BOOST_TEST(successes == static_cast<std::size_t>(keys * per_key));
+    for (const auto& [key, list] : seen) {
+      BOOST_TEST(list.size() == static_cast<std::size_t>(per_key), key);
+      for (std::size_t i = 0; i < list.size(); ++i) BOOST_TEST(list[i] == static_cast<int>(i), key << " #" << i);
+    }
+    BOOST_TEST(sub.stats().retried > 0u);
+    sub.stop();
+    bus.close();
+  }, 40s);
+}
+
+// Strategies apply to consumers: validate_only refuses a missing consumer and a different one, create_or_update
+// changes it; bad options are refused before anything is sent.
+BOOST_AUTO_TEST_CASE(strategies_and_bad_options) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server, topic_strategy::create_or_update));
+    co_await bus.start();
+    const natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
+      co_return handle_result::ok();
+    };
+    auto o = fast_options("g1");
+    bus.set_topic_config_strategy(topic_strategy::create_or_update);
+    auto [cec, created] = co_await bus.subscribe("things", noop, o, use_ec);
+    BOOST_REQUIRE_MESSAGE(!cec, cec.message() << ": " << bus.last_error());
+    created.stop();
+    bus.set_topic_config_strategy(topic_strategy::validate_only);
+    auto other = o;
+    other.group = "g2";
+    auto [mec, missing] = co_await bus.subscribe("things", noop, other, use_ec);
+    BOOST_TEST(mec == error::consumer_not_found_for_subscriber, mec.message());
+    auto changed = o;
+    changed.ack_wait = 5s;
+    auto [dec, differs] = co_await bus.subscribe("things", noop, changed, use_ec);
+    BOOST_TEST(dec == error::consumer_config_mismatch, dec.message());
+    BOOST_TEST(bus.last_error().find("ack_wait") != std::string::npos, bus.last_error());
+    bus.set_topic_config_strategy(topic_strategy::create_or_update);
+    auto [uec, updated] = co_await bus.subscribe("things", noop, changed, use_ec);
+    BOOST_TEST(!uec, uec.message());
+    auto info = co_await bus.js().get_consumer_info(natsbus::event_bus::stream_name_for("things"), "g1__things");
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 5000);
+    updated.stop();
+    for (auto bad : {std::string(""), std::string("a.b"), std::string("has_underscore"), std::string("sp ace")}) {
+      auto b = o;
+      b.group = bad;
+      auto [bec, none] = co_await bus.subscribe("things", noop, b, use_ec);
+      BOOST_TEST(bec == error::invalid_argument, "group '" << bad << "'");
+    }
+    auto zero = o;
+    zero.max_deliver = 0;
+    auto [zec, none] = co_await bus.subscribe("things", noop, zero, use_ec);
+    BOOST_TEST(zec == error::invalid_argument);
+    bus.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
