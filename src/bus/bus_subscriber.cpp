@@ -200,6 +200,10 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
     }
     take(*m);
   }
+  // The consume ended (stopped, or the connection closed): no timer of this subscription stays armed, so an
+  // io_context with nothing else to do returns from run().
+  running_ = false;
+  keep_timer_.cancel();
   co_return;
 }
 
