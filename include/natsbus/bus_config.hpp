@@ -19,6 +19,7 @@
 // A file that cannot be used gives invalid_config and a message naming the field and its line.
 #pragma once
 
+#include <natsbus/bus_subscribe.hpp>
 #include <natsbus/error.hpp>
 #include <natsbus/jetstream.hpp>
 #include <natsbus/options.hpp>
@@ -80,6 +81,13 @@ struct precreation_config {
   std::vector<topic_config> topics;
 };
 
+// A durable subscriber declared in the configuration: its consumer is made at start() (per the pre-creation
+// strategy), and event_bus::subscribe(topic, group, handler) runs it with these options.
+struct subscriber_config {
+  std::string topic;
+  subscribe_options options;  // options.group names it; (topic, group) is unique
+};
+
 struct event_bus_config {
   // Server URLs (connection.servers) and the client name (connection.name), plus every connection option.
   connection_options connection;
@@ -95,6 +103,7 @@ struct event_bus_config {
   // Give every persistent publish a Nats-Msg-Id unless the caller set one, so that a retry lands once.
   bool auto_msg_id = true;
   precreation_config precreation;
+  std::vector<subscriber_config> subscribers;
   // At most this many stream requests configure_topics (and pre-creation) keep in flight at once. Within it
   // the bus keeps as many as the server gets through in a quarter of a request's timeout, at the pace it
   // measures (starting from 8), so each request's timeout measures the server's work on it, not its place in
