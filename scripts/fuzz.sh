@@ -13,7 +13,7 @@ if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
     -DNATSBUS_BUILD_FUZZERS=ON -DNATSBUS_BUILD_TESTS=OFF -DNATSBUS_BUILD_BENCH=OFF \
     -DNATSBUS_BUILD_EXAMPLES=OFF >/dev/null
 fi
-targets=(fuzz_parser fuzz_headers fuzz_json fuzz_url fuzz_creds fuzz_consumer fuzz_config)
+targets=(fuzz_parser fuzz_headers fuzz_json fuzz_url fuzz_creds fuzz_consumer fuzz_envelope fuzz_config)
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
 for t in "${targets[@]}"; do
   corpus=$(mktemp -d)

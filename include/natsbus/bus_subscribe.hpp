@@ -12,6 +12,7 @@
 #pragma once
 
 #include <natsbus/jetstream.hpp>
+#include <natsbus/protocol/envelope.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -88,6 +89,13 @@ struct subscribe_options {
   std::size_t prefetch = 0;
 };
 
+// An event's envelope (natsbus/protocol/envelope.hpp): id (the Nats-Msg-Id), type, version, time, aggregate id
+// (the ordering key), trace and correlation ids, tenant; carried in headers, the payload stays bytes.
+using envelope = protocol::envelope_fields;
+// An envelope handler: the envelope, checked, and the event it came with. An event whose envelope is missing or
+// broken never reaches it: it is dead-lettered with the reason.
+using envelope_handler_fn = std::function<asio::awaitable<handle_result>(const envelope&, const bus_event&)>;
+
 // Headers a dead letter carries.
 inline constexpr std::string_view dlq_topic_header = "Natsbus-Dlq-Topic";
 inline constexpr std::string_view dlq_stream_header = "Natsbus-Dlq-Stream";
@@ -97,6 +105,10 @@ inline constexpr std::string_view dlq_error_header = "Natsbus-Dlq-Error";
 
 struct subscriber_stats {
   std::uint64_t received = 0;       // deliveries taken from the consumer (redeliveries included)
+  std::uint64_t redelivered = 0;    // of those, deliveries after the first (the server's count says so)
+  // Deliveries of an event this subscription had already handled (its ack was lost, e.g. with a server killed
+  // before writing it out): acked again, the handler not called. The last 65,536 handled are remembered.
+  std::uint64_t duplicates = 0;
   std::uint64_t handled = 0;        // handlers that succeeded (acked)
   std::uint64_t retried = 0;        // handlers that failed, threw or timed out, and were nak'ed for a retry
   std::uint64_t dead_lettered = 0;  // published to the dead-letter topic and terminated
@@ -104,6 +116,31 @@ struct subscriber_stats {
   std::uint64_t in_progress_acks = 0;
   std::size_t running = 0;  // handlers running now
   std::size_t waiting = 0;  // events held behind their key or for a free handler
+  // Backlog, without a request: the pending count of the newest delivery's ack subject (stream messages not yet
+  // delivered to this consumer) plus the events held here unacked.
+  std::uint64_t lag = 0;
+  std::chrono::milliseconds oldest_unacked_age{0};  // the oldest event held here unacked; 0 when none
+  bool consuming = false;  // false once stopped, or when the consume ended
+};
+
+// One subscription's part of bus_health.
+struct subscription_health {
+  std::string topic;
+  std::string group;
+  std::string consumer;
+  bool consuming = false;
+  std::uint64_t lag = 0;  // num_pending + num_ack_pending from the consumer's info when it answered, else stats
+  std::chrono::milliseconds oldest_unacked_age{0};
+  std::string problem;  // empty when healthy
+};
+
+// What event_bus::health() found. Nothing is published to find it.
+struct bus_health {
+  bool connected = false;
+  bool jetstream = false;  // $JS.API.INFO answered
+  std::string problem;     // the first problem found, empty when healthy
+  std::vector<subscription_health> subscriptions;
+  [[nodiscard]] bool healthy() const noexcept { return problem.empty(); }
 };
 
 // A running durable subscription. Dropping it does not stop it; stop() does (the running handlers finish).

@@ -203,6 +203,47 @@ class event_bus {
         token, std::string(topic), std::move(handler), opts);
   }
 
+  // The subscriber declared in the configuration (event_bus_config::subscribers) for (topic, group), with its
+  // options; invalid_argument when there is none.
+  template <class Token = default_token>
+  auto subscribe(std::string_view topic, std::string_view group, event_handler_fn handler, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, bus_subscription)>(
+        [this](auto h, std::string t, std::string g, event_handler_fn fn) {
+          subscribe_configured_impl(std::move(t), std::move(g), std::move(fn),
+                                    asio::any_completion_handler<void(error_code, bus_subscription)>(std::move(h)));
+        },
+        token, std::string(topic), std::string(group), std::move(handler));
+  }
+
+  // Publishes `payload` with its envelope in headers; the event id is the Nats-Msg-Id, so a re-publish of the
+  // same event is stored once. An empty time is set to now (UTC). An invalid envelope is invalid_argument, with
+  // the field in last_error(), and nothing is sent.
+  template <class Token = default_token>
+  auto publish_envelope(std::string_view topic, const envelope& env, std::string_view payload, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, pub_ack)>(
+        [this](auto h, std::string t, envelope e, std::string p) {
+          publish_envelope_impl(std::move(t), std::move(e), std::move(p),
+                                asio::any_completion_handler<void(error_code, pub_ack)>(std::move(h)));
+        },
+        token, std::string(topic), env, std::string(payload));
+  }
+  // A durable subscription whose events carry envelopes; the aggregate id is the key (unless options set one).
+  template <class Token = default_token>
+  auto subscribe_envelope(std::string_view topic, envelope_handler_fn handler, const subscribe_options& opts,
+                          Token&& token = {}) {
+    return subscribe(topic, wrap_envelope_handler(std::move(handler)), with_envelope_key(opts),
+                     std::forward<Token>(token));
+  }
+
+  // The connection, JetStream's reachability (one $JS.API.INFO) and each durable subscription (its consumer's
+  // info: lag = num_pending + num_ack_pending); nothing is published.
+  template <class Token = default_token>
+  auto health(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, bus_health)>(
+        [this](auto h) { health_impl(asio::any_completion_handler<void(error_code, bus_health)>(std::move(h))); },
+        token);
+  }
+
   [[nodiscard]] bus_metrics metrics() const noexcept;
   // The text of the last error a bus operation completed with.
   [[nodiscard]] std::string last_error() const;
@@ -231,6 +272,13 @@ class event_bus {
                           asio::any_completion_handler<void(error_code, ack_future)> h);
   void subscribe_impl(std::string topic, message_handler fn,
                       asio::any_completion_handler<void(error_code, subscription)> h);
+  void health_impl(asio::any_completion_handler<void(error_code, bus_health)> h);
+  void publish_envelope_impl(std::string topic, envelope env, std::string payload,
+                             asio::any_completion_handler<void(error_code, pub_ack)> h);
+  static event_handler_fn wrap_envelope_handler(envelope_handler_fn fn);
+  static subscribe_options with_envelope_key(const subscribe_options& o);
+  void subscribe_configured_impl(std::string topic, std::string group, event_handler_fn fn,
+                                 asio::any_completion_handler<void(error_code, bus_subscription)> h);
   void subscribe_durable_impl(std::string topic, event_handler_fn fn, subscribe_options opts,
                               asio::any_completion_handler<void(error_code, bus_subscription)> h);
   asio::awaitable<std::tuple<error_code, pub_ack>> publish_awaitable_ec(std::string_view topic,

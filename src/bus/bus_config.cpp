@@ -3,11 +3,14 @@
 // that makes the node graph cyclic cannot make the walk recurse. Errors inside the walk are thrown as
 // config_failure and turned into (invalid_config, "line N: path: what") at the two entry points, which
 // catch everything.
+// The helpers other sources share (the durable subscribers are parsed in bus_config_subscribers.cpp) are
+// declared in bus_config_yaml.hpp.
 #include <natsbus/bus_config.hpp>
 #include <natsbus/protocol/names.hpp>
 #include <natsbus/protocol/subject.hpp>
 #include <natsbus/protocol/url.hpp>
 
+#include "bus/bus_config_yaml.hpp"
 #include "bus/names.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -28,26 +31,7 @@ namespace natsbus {
 
 // ---- the YAML walk ----
 
-namespace {
-
-struct config_failure {
-  int line;
-  std::string path;
-  std::string what;
-};
-
-// A value's place in the document: its dotted path and 1-based line.
-struct where {
-  std::string path;
-  int line;
-
-  [[nodiscard]] where field(std::string_view key, int at_line) const {
-    return {path.empty() ? std::string(key) : path + "." + std::string(key), at_line};
-  }
-  [[nodiscard]] where item(std::size_t index, int at_line) const {
-    return {path + "[" + std::to_string(index) + "]", at_line};
-  }
-};
+namespace detail::config_yaml {
 
 [[noreturn]] void fail(const where& w, std::string what) { throw config_failure{w.line, w.path, std::move(what)}; }
 
@@ -63,15 +47,6 @@ std::string quoted(std::string_view s) {
   constexpr std::size_t max = 80;
   if (s.size() <= max) return "'" + std::string(s) + "'";
   return "'" + std::string(s.substr(0, max)) + "...'";
-}
-
-// A URL for a message, without its credentials.
-std::string quoted_url(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  const auto start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  const auto at = url.find('@', start);
-  if (at == std::string_view::npos) return quoted(url);
-  return quoted(std::string(url.substr(0, start)) + "***" + std::string(url.substr(at)));
 }
 
 std::string kind(const YAML::Node& n) {
@@ -104,40 +79,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// Calls f(key, value, where-of-value) for each entry of a map section; a null section is an empty one.
-// Keys must be strings, known, and not repeated.
-template <class F>
-void each_field(const YAML::Node& map, const where& w, std::initializer_list<std::string_view> known, F&& f) {
-  if (map.IsNull()) return;
-  if (!map.IsMap()) fail(w, "expected a map, got " + kind(map));
-  std::set<std::string, std::less<>> seen;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    // Copies: `it->` is a proxy that dies with the full expression. (A Node is a handle; copying is cheap.)
-    const YAML::Node key = it->first;
-    const YAML::Node value = it->second;
-    const int key_line = line_of(key, w.line);
-    if (!key.IsScalar()) fail(w.field("?", key_line), "a key must be a name, got " + kind(key));
-    const std::string& name = key.Scalar();
-    const where kw = w.field(name, key_line);
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      std::string what = "unknown field";
-      std::string_view best;
-      std::size_t best_d = 3;  // suggest only close names
-      for (auto k : known) {
-        const auto d = edit_distance(name, k);
-        if (d < best_d) {
-          best_d = d;
-          best = k;
-        }
-      }
-      if (!best.empty()) what += " (did you mean " + std::string(best) + "?)";
-      fail(kw, std::move(what));
-    }
-    if (!seen.insert(name).second) fail(kw, "field given twice");
-    f(std::string_view(name), value, where{kw.path, line_of(value, key_line)});
-  }
-}
-
 std::string as_string(const YAML::Node& v, const where& w) {
   if (!v.IsScalar()) fail(w, "expected a string, got " + kind(v));
   return v.Scalar();
@@ -147,22 +88,6 @@ std::string as_nonempty_string(const YAML::Node& v, const where& w) {
   auto s = as_string(v, w);
   if (s.empty()) fail(w, "must not be empty");
   return s;
-}
-
-bool as_bool(const YAML::Node& v, const where& w) {
-  if (v.IsScalar()) {
-    constexpr std::pair<std::string_view, bool> names[] = {{"true", true},  {"yes", true}, {"on", true},
-                                                           {"false", false}, {"no", false}, {"off", false}};
-    const auto& s = v.Scalar();
-    if (s.size() <= 5) {
-      char buf[8];
-      std::size_t n = 0;
-      for (char c : s) buf[n++] = detail::to_lower(c);
-      for (const auto& [name, value] : names)
-        if (std::string_view(buf, n) == name) return value;
-    }
-  }
-  fail(w, "expected true or false, got " + kind(v));
 }
 
 std::int64_t as_int(const YAML::Node& v, const where& w, std::int64_t lo, std::int64_t hi) {
@@ -182,19 +107,50 @@ std::int64_t as_int(const YAML::Node& v, const where& w, std::int64_t lo, std::i
   return value;
 }
 
-// -1 (or 0) is "no limit" for the size limits.
-std::int64_t as_limit(const YAML::Node& v, const where& w, std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
-  return as_int(v, w, -1, hi);
-}
-
-int as_replicas(const YAML::Node& v, const where& w) { return static_cast<int>(as_int(v, w, 1, 5)); }
-
 std::chrono::nanoseconds as_duration(const YAML::Node& v, const where& w) {
   if (v.IsScalar()) {
     if (auto d = parse_duration(v.Scalar())) return *d;
   }
   fail(w, "invalid duration " + kind(v) + " (expected e.g. 30s, 500ms, 90m, 24h, 1h30m, 2d; a bare number is seconds)");
 }
+
+}  // namespace detail::config_yaml
+
+namespace {
+
+using namespace detail::config_yaml;
+
+// A URL for a message, without its credentials.
+std::string quoted_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  const auto start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const auto at = url.find('@', start);
+  if (at == std::string_view::npos) return quoted(url);
+  return quoted(std::string(url.substr(0, start)) + "***" + std::string(url.substr(at)));
+}
+
+bool as_bool(const YAML::Node& v, const where& w) {
+  if (v.IsScalar()) {
+    constexpr std::pair<std::string_view, bool> names[] = {{"true", true},  {"yes", true}, {"on", true},
+                                                           {"false", false}, {"no", false}, {"off", false}};
+    const auto& s = v.Scalar();
+    if (s.size() <= 5) {
+      char buf[8];
+      std::size_t n = 0;
+      for (char c : s) buf[n++] = detail::to_lower(c);
+      for (const auto& [name, value] : names)
+        if (std::string_view(buf, n) == name) return value;
+    }
+  }
+  fail(w, "expected true or false, got " + kind(v));
+}
+
+// -1 (or 0) is "no limit" for the size limits.
+std::int64_t as_limit(const YAML::Node& v, const where& w, std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
+  return as_int(v, w, -1, hi);
+}
+
+int as_replicas(const YAML::Node& v, const where& w) { return static_cast<int>(as_int(v, w, 1, 5)); }
 
 std::chrono::milliseconds as_timeout(const YAML::Node& v, const where& w) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(as_duration(v, w));
@@ -215,16 +171,6 @@ std::vector<std::string> as_string_list(const YAML::Node& v, const where& w) {
   }
   if (out.empty()) fail(w, "must not be empty");
   return out;
-}
-
-template <class T, std::size_t N>
-T as_enum(const YAML::Node& v, const where& w, const std::pair<std::string_view, T> (&table)[N],
-          std::string_view what, std::string_view expected) {
-  if (v.IsScalar()) {
-    if (auto e = detail::lookup_name(v.Scalar(), table)) return *e;
-    fail(w, "unknown " + std::string(what) + " " + quoted(v.Scalar()) + " (expected " + std::string(expected) + ")");
-  }
-  fail(w, "expected " + std::string(expected) + ", got " + kind(v));
 }
 
 constexpr std::pair<std::string_view, storage_type> storage_names[] = {{"file", storage_type::file},
@@ -466,7 +412,8 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
   each_field(
       node, w,
       {"urls", "client_id", "user", "password", "token", "connect_timeout", "request_timeout", "inbox_prefix",
-       "jetstream", "mapping", "strategy", "auto_msg_id", "default_topic", "precreation", "security", "websocket"},
+       "jetstream", "mapping", "strategy", "auto_msg_id", "default_topic", "precreation", "subscribers", "security",
+       "websocket"},
       [&](std::string_view key, const YAML::Node& v, const where& at) {
         if (key == "urls") {
           auto urls = as_string_list(v, at);
@@ -511,6 +458,8 @@ void parse_nats(const YAML::Node& node, const where& w, event_bus_config& cfg) {
           cfg.default_topic_options = parse_topic_options(v, at, nullptr, nullptr);
         } else if (key == "precreation") {
           parse_precreation(v, at, cfg);
+        } else if (key == "subscribers") {
+          parse_subscribers(v, at, cfg.subscribers);
         }
       });
   if (mapping_at && cfg.mapping == stream_mapping::shared && !cfg.default_stream)
@@ -558,7 +507,7 @@ error_code parse_event_bus_config(std::string_view yaml_text, event_bus_config& 
     parse_document(root, cfg);
     out = std::move(cfg);
     return {};
-  } catch (const config_failure& f) {
+  } catch (const detail::config_yaml::config_failure& f) {
     return failure(message, f.line, f.path, f.what);
   } catch (const YAML::Exception& e) {
     // e.msg is the bare reason; what() repeats the position.

@@ -7,6 +7,7 @@
 
 #include <natsbus/protocol/consumer.hpp>
 #include <natsbus/protocol/headers.hpp>
+#include <natsbus/protocol/subject.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -140,6 +141,8 @@ error_code bus_subscriber::start_consuming() {
   co.keep_alive = keep_every_;  // what waits in the pull buffer is kept too
   if (auto ec = pc_->consume(co)) return ec;
   running_ = true;
+  consuming_.store(true, std::memory_order_relaxed);
+  bus_->subscribers_.push_back(weak_from_this());
   asio::co_spawn(bus_->cimpl_->executor(), dispatch(shared_from_this()), asio::detached);
   arm_keep_alive();
   return {};
@@ -150,6 +153,7 @@ const asio::any_io_executor& bus_subscriber::executor() const noexcept { return 
 void bus_subscriber::stop() {
   if (!running_) return;
   running_ = false;
+  consuming_.store(false, std::memory_order_relaxed);
   keep_timer_.cancel();
   room_.cancel();
   if (pc_) pc_->stop();
@@ -158,14 +162,22 @@ void bus_subscriber::stop() {
 subscriber_stats bus_subscriber::stats() const {
   subscriber_stats s;
   s.received = stats_.received.get();
+  s.redelivered = stats_.redelivered.get();
+  s.duplicates = stats_.duplicates.get();
   s.handled = stats_.handled.get();
   s.retried = stats_.retried.get();
   s.dead_lettered = stats_.dead_lettered.get();
   s.timeouts = stats_.timeouts.get();
   s.in_progress_acks = stats_.in_progress_acks.get();
+  s.consuming = consuming_.load(std::memory_order_relaxed);
+  const auto oldest = oldest_ns_.load(std::memory_order_relaxed);
+  if (oldest != 0)
+    s.oldest_unacked_age = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now().time_since_epoch() - std::chrono::nanoseconds(oldest));
   s.running = busy_seen_.load(std::memory_order_relaxed);
   const auto held = held_seen_.load(std::memory_order_relaxed);
   s.waiting = held >= s.running ? held - s.running : 0;
+  s.lag = pending_seen_.load(std::memory_order_relaxed) + held;
   return s;
 }
 
@@ -178,6 +190,42 @@ void bus_subscriber::set_error(std::string text) {
 std::string bus_subscriber::last_error() const {
   std::lock_guard lock(error_mutex_);
   return last_error_;
+}
+
+asio::awaitable<std::tuple<error_code, std::shared_ptr<bus_subscriber>>> event_bus_impl::prepare_subscriber(
+    std::string topic, subscribe_options opts, event_handler_fn fn, topic_strategy strategy) {
+  std::tuple<error_code, std::shared_ptr<bus_subscriber>> r;
+  auto& ec = std::get<0>(r);
+  std::string why;
+  if (!protocol::is_valid_publish_subject(topic)) why = "topic '" + topic + "' is not a subject", ec = error::invalid_subject;
+  else ec = bus_subscriber::check_options(opts, why);
+  if (ec) {
+    set_error("subscribe " + topic + ": " + why);
+    co_return r;
+  }
+  auto* entry = co_await resolved(topic, ec);
+  if (ec) co_return r;
+  if (!entry->persistent) {
+    set_error("subscribe " + topic + ": the topic is ephemeral; a durable subscription needs a stream");
+    ec = error::stream_not_found_for_topic;
+    co_return r;
+  }
+  std::string stream = entry->stream;
+  // The dead-letter topic is provisioned now, so a stream that cannot be made is said at once.
+  std::string dlq = opts.dead_letter_topic.empty() ? topic + ".dlq" : opts.dead_letter_topic;
+  std::string dlq_arg = dlq;  // named, then moved: GCC 12 mishandles temporaries inside co_await
+  if ((ec = co_await ensure_topic(std::move(dlq_arg)))) {
+    set_error("subscribe " + topic + ": dead-letter topic " + dlq + ": " + last_error_text());
+    co_return r;
+  }
+  auto sub = std::make_shared<bus_subscriber>(shared_from_this(), std::move(topic), std::move(stream),
+                                              std::move(opts), std::move(fn));
+  if ((ec = co_await sub->ensure_consumer(strategy))) {
+    set_error("subscribe " + sub->topic() + ": " + sub->last_error());
+    co_return r;
+  }
+  std::get<1>(r) = std::move(sub);
+  co_return r;
 }
 
 // ---- the dispatcher ----
@@ -203,6 +251,7 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
   // The consume ended (stopped, or the connection closed): no timer of this subscription stays armed, so an
   // io_context with nothing else to do returns from run().
   running_ = false;
+  consuming_.store(false, std::memory_order_relaxed);
   keep_timer_.cancel();
   co_return;
 }
@@ -221,6 +270,17 @@ void bus_subscriber::take(js_message& m) {
     it->second->kept = std::chrono::steady_clock::now();
     return;
   }
+  pending_seen_.store(mi.num_pending, std::memory_order_relaxed);
+  if (mi.num_delivered > 1) stats_.redelivered.add(1);
+  if (done_.contains(mi.stream_sequence)) {
+    // Handled here already; its ack did not stick. Ack it again, and do not run the handler twice.
+    stats_.duplicates.add(1);
+    auto& c = *bus_->cimpl_;
+    std::size_t at = 0;
+    if (c.accepting() && !c.append_publish(m.reply(), {}, {}, protocol::ack_body(protocol::ack_kind::ack), at))
+      c.wake_writer();
+    return;
+  }
   auto ev = std::make_shared<held_event>();
   ev->subject.assign(m.subject());
   ev->reply.assign(m.reply());
@@ -228,7 +288,7 @@ void bus_subscriber::take(js_message& m) {
   ev->stream.assign(mi.stream);
   ev->seq = mi.stream_sequence;
   ev->delivery = mi.num_delivered;
-  ev->kept = std::chrono::steady_clock::now();
+  ev->kept = ev->arrived = std::chrono::steady_clock::now();
   if (!m.header_block().empty()) {
     if (auto hec = m.get_headers(ev->hdrs)) {
       // Unreadable headers: the event cannot be handled as sent; it goes to the dead letters with the reason.
@@ -276,6 +336,18 @@ void bus_subscriber::pump() {
   }
   busy_seen_.store(busy_, std::memory_order_relaxed);
   held_seen_.store(held_, std::memory_order_relaxed);
+  note_oldest();
+}
+
+// The held events are ordered by stream sequence; the oldest arrival is near the front, but a redelivered early
+// sequence can arrive late, so all are looked at (they are few: prefetch + max_concurrency).
+void bus_subscriber::note_oldest() {
+  std::int64_t oldest = 0;
+  for (const auto& [seq, ev] : by_seq_) {
+    const auto t = ev->arrived.time_since_epoch().count();
+    if (oldest == 0 || t < oldest) oldest = t;
+  }
+  oldest_ns_.store(oldest, std::memory_order_relaxed);
 }
 
 // One attempt at an event: the handler under its timeout, then ack, retry or dead letter.
@@ -288,6 +360,7 @@ asio::awaitable<void> bus_subscriber::run(std::shared_ptr<bus_subscriber> self, 
   if (r.what() == handle_result::kind::success) {
     ack(*ev, protocol::ack_body(protocol::ack_kind::ack));
     stats_.handled.add(1);
+    remember_done(ev->seq);
     co_return finish(ev);
   }
   const bool last = ev->delivery >= static_cast<std::uint64_t>(opts_.max_deliver);
@@ -296,6 +369,7 @@ asio::awaitable<void> bus_subscriber::run(std::shared_ptr<bus_subscriber> self, 
     if (co_await dead_letter(*ev, reason)) {
       ack(*ev, protocol::ack_body(protocol::ack_kind::term));
       stats_.dead_lettered.add(1);
+      remember_done(ev->seq);
       co_return finish(ev);
     }
     // Not published: the event is not terminated. It is tried again after the longest backoff.
@@ -361,6 +435,15 @@ asio::awaitable<handle_result> bus_subscriber::attempt(std::shared_ptr<held_even
   }
   if (!r->thrown.empty()) co_return handle_result::retry("handler threw: " + r->thrown);
   co_return std::move(*r->result);
+}
+
+void bus_subscriber::remember_done(std::uint64_t seq) {
+  if (!done_.insert(seq).second) return;
+  done_order_.push_back(seq);
+  if (done_order_.size() > done_capacity) {
+    done_.erase(done_order_.front());
+    done_order_.pop_front();
+  }
 }
 
 void bus_subscriber::finish(const std::shared_ptr<held_event>& ev) {

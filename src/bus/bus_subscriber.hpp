@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace natsbus::detail {
 
@@ -39,6 +40,9 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   [[nodiscard]] subscriber_stats stats() const;
   [[nodiscard]] std::string last_error() const;
   [[nodiscard]] const std::string& consumer() const noexcept { return consumer_; }
+  [[nodiscard]] const std::string& topic() const noexcept { return topic_; }
+  [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
+  [[nodiscard]] const std::string& group() const noexcept { return opts_.group; }
   [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
 
  private:
@@ -48,7 +52,8 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
     bool has_headers = false;
     bool running = false;
     std::uint64_t seq = 0, delivery = 1;
-    std::chrono::steady_clock::time_point kept;  // the last in-progress ack (or arrival)
+    std::chrono::steady_clock::time_point kept;     // the last in-progress ack (or arrival)
+    std::chrono::steady_clock::time_point arrived;
     bus_event view;                              // over the strings above; valid while the event lives
   };
   using event_ptr = std::shared_ptr<held_event>;
@@ -78,13 +83,22 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   std::map<std::uint64_t, event_ptr> by_seq_;  // every held event
   std::unordered_map<std::string, std::deque<event_ptr>> keys_;  // per key: its head (running or retrying) first
   std::deque<event_ptr> runnable_;
+  // Stream sequences handled (acked or dead-lettered) here, the newest 65,536: a redelivery of one is a duplicate.
+  std::unordered_set<std::uint64_t> done_;
+  std::deque<std::uint64_t> done_order_;
+  static constexpr std::size_t done_capacity = 65536;
+  void remember_done(std::uint64_t seq);
   std::size_t busy_ = 0;  // handlers running (or an event between its attempts, for unkeyed ones)
   std::size_t held_ = 0;
 
   struct counters {
-    counter received, handled, retried, dead_lettered, timeouts, in_progress_acks;
+    counter received, redelivered, duplicates, handled, retried, dead_lettered, timeouts, in_progress_acks;
   } stats_;
   std::atomic<std::size_t> busy_seen_{0}, held_seen_{0};
+  std::atomic<std::uint64_t> pending_seen_{0};  // the newest delivery's pending count
+  std::atomic<std::int64_t> oldest_ns_{0};       // arrival of the oldest held event (steady clock), 0: none
+  std::atomic<bool> consuming_{false};
+  void note_oldest();
 
   mutable std::mutex error_mutex_;
   std::string last_error_;

@@ -4,6 +4,7 @@
 #include "bus/event_bus_impl.hpp"
 #include "bus/bus_subscriber.hpp"
 
+#include <natsbus/protocol/envelope.hpp>
 #include <natsbus/protocol/subject.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -11,7 +12,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 
 namespace natsbus {
@@ -248,6 +251,19 @@ asio::awaitable<error_code> event_bus_impl::start_op() {
         cfg_.precreation.topics);
     if (pec) co_return pec;
   }
+  // The configured subscribers' consumers (and their topics' and dead-letter topics' streams).
+  for (const auto& s : cfg_.subscribers) {
+    const auto strategy = cfg_.precreation.enabled ? cfg_.precreation.strategy : cfg_.strategy;
+    strategy_.store(strategy);
+    std::string topic = s.topic;
+    subscribe_options opts = s.options;
+    event_handler_fn none;  // only the consumer is wanted now
+    auto [sec, sub] = co_await prepare_subscriber(std::move(topic), std::move(opts), std::move(none), strategy);
+    if (sec) {
+      strategy_.store(cfg_.strategy);
+      co_return sec;
+    }
+  }
   strategy_.store(cfg_.strategy);
   co_return error_code{};
 }
@@ -438,48 +454,160 @@ asio::awaitable<std::tuple<error_code, bus_subscription>> subscribe_durable_op(
     std::shared_ptr<detail::event_bus_impl> impl, std::string topic, event_handler_fn fn, subscribe_options opts) {
   std::tuple<error_code, bus_subscription> r;
   auto& ec = std::get<0>(r);
-  std::string why;
-  if (!fn) why = "no handler", ec = error::invalid_argument;
-  else if (!protocol::is_valid_publish_subject(topic)) why = "topic '" + topic + "' is not a subject", ec = error::invalid_subject;
-  else ec = detail::bus_subscriber::check_options(opts, why);
-  if (ec) {
-    impl->set_error("subscribe " + topic + ": " + why);
+  if (!fn) {
+    impl->set_error("subscribe " + topic + ": no handler");
+    ec = error::invalid_argument;
     co_return r;
   }
-  auto* entry = co_await impl->resolved(topic, ec);
-  if (ec) co_return r;
-  if (!entry->persistent) {
-    impl->set_error("subscribe " + topic + ": the topic is ephemeral; a durable subscription needs a stream");
-    ec = error::stream_not_found_for_topic;
-    co_return r;
-  }
-  std::string stream = entry->stream;
-  // The dead-letter topic is provisioned now, so a stream that cannot be made is said at once.
-  const std::string dlq = opts.dead_letter_topic.empty() ? topic + ".dlq" : opts.dead_letter_topic;
-  std::string dlq_topic = dlq;  // a named local: GCC 12 mishandles non-trivial temporaries inside co_await
-  if ((ec = co_await impl->ensure_topic(std::move(dlq_topic)))) {
-    impl->set_error("subscribe " + topic + ": dead-letter topic " + dlq + ": " + impl->last_error_text());
-    co_return r;
-  }
-  auto sub = std::make_shared<detail::bus_subscriber>(impl, topic, std::move(stream), std::move(opts), std::move(fn));
-  if ((ec = co_await sub->ensure_consumer(impl->strategy_.load(std::memory_order_relaxed)))) {
-    impl->set_error("subscribe " + topic + ": " + sub->last_error());
-    co_return r;
-  }
+  auto strategy = impl->strategy_.load(std::memory_order_relaxed);
+  auto [pec, sub] = co_await impl->prepare_subscriber(std::move(topic), std::move(opts), std::move(fn), strategy);
+  if ((ec = pec)) co_return r;
   if ((ec = sub->start_consuming())) {
-    impl->set_error("subscribe " + topic + ": consume: " + ec.message());
+    impl->set_error("subscribe: consume: " + ec.message());
     co_return r;
   }
   std::get<1>(r) = detail::bus_subscriber::wrap(std::move(sub));
   co_return r;
 }
+
+asio::awaitable<std::tuple<error_code, bus_subscription>> subscribe_configured_op(
+    std::shared_ptr<detail::event_bus_impl> impl, std::string topic, std::string group, event_handler_fn fn) {
+  for (const auto& s : impl->cfg_.subscribers)
+    if (s.topic == topic && s.options.group == group) {
+      subscribe_options opts = s.options;
+      co_return co_await subscribe_durable_op(impl, std::move(topic), std::move(fn), std::move(opts));
+    }
+  impl->set_error("subscribe " + topic + ": no subscriber with group '" + group + "' in the configuration");
+  co_return std::tuple<error_code, bus_subscription>{error::invalid_argument, bus_subscription{}};
+}
 }  // namespace
+
+void event_bus::subscribe_configured_impl(std::string topic, std::string group, event_handler_fn fn,
+                                          asio::any_completion_handler<void(error_code, bus_subscription)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(),
+                 subscribe_configured_op(impl, std::move(topic), std::move(group), std::move(fn)),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, bus_subscription> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                 });
+}
 
 void event_bus::subscribe_durable_impl(std::string topic, event_handler_fn fn, subscribe_options opts,
                                        asio::any_completion_handler<void(error_code, bus_subscription)> h) {
   auto impl = impl_;
   asio::co_spawn(impl->cimpl_->executor(), subscribe_durable_op(impl, std::move(topic), std::move(fn), std::move(opts)),
                  [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, bus_subscription> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                 });
+}
+
+// ---- envelopes ----
+
+namespace {
+std::string now_rfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+asio::awaitable<std::tuple<error_code, pub_ack>> publish_envelope_op(std::shared_ptr<detail::event_bus_impl> impl,
+                                                                     std::string topic, envelope env,
+                                                                     std::string payload) {
+  if (env.time.empty()) env.time = now_rfc3339();
+  headers h;
+  std::string why;
+  if (auto ec = protocol::encode_envelope(env, h, why)) {
+    impl->set_error("publish_envelope " + topic + ": invalid envelope: " + why);
+    co_return std::tuple<error_code, pub_ack>{ec, pub_ack{}};
+  }
+  bus_publish_options po;
+  po.hdrs = &h;
+  po.msg_id = env.event_id;
+  co_return co_await impl->publish_op(topic, payload, po);
+}
+}  // namespace
+
+void event_bus::publish_envelope_impl(std::string topic, envelope env, std::string payload,
+                                      asio::any_completion_handler<void(error_code, pub_ack)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(),
+                 publish_envelope_op(impl, std::move(topic), std::move(env), std::move(payload)),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, pub_ack> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::get<1>(r));
+                 });
+}
+
+event_handler_fn event_bus::wrap_envelope_handler(envelope_handler_fn fn) {
+  if (!fn) return {};
+  return [fn = std::move(fn)](const bus_event& ev) -> asio::awaitable<handle_result> {
+    envelope env;
+    std::string why;
+    error_code ec = ev.hdrs ? protocol::decode_envelope(*ev.hdrs, env, why) : error_code(error::invalid_argument);
+    if (!ev.hdrs) why = "no headers";
+    if (ec) co_return handle_result::reject("invalid envelope: " + why);
+    co_return co_await fn(env, ev);
+  };
+}
+
+subscribe_options event_bus::with_envelope_key(const subscribe_options& o) {
+  subscribe_options out = o;
+  if (out.key_header.empty() && !out.key_fn) out.key_header = std::string(protocol::envelope_aggregate_header);
+  return out;
+}
+
+// ---- health ----
+
+namespace {
+asio::awaitable<std::tuple<error_code, bus_health>> health_op(std::shared_ptr<detail::event_bus_impl> impl) {
+  constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+  bus_health h;
+  h.connected = impl->conn_.is_connected();
+  if (!h.connected) h.problem = "not connected" + (impl->conn_.last_error().empty() ? "" : ": " + impl->conn_.last_error());
+  if (h.connected && impl->cfg_.jetstream_enabled) {
+    auto [aec, acct] = co_await impl->js_.get_account_info(use_ec);
+    h.jetstream = !aec;
+    if (aec && h.problem.empty()) h.problem = "JetStream: " + aec.message();
+  }
+  std::erase_if(impl->subscribers_, [](const auto& w) { return w.expired(); });
+  auto subs = impl->subscribers_;  // the list may change while this awaits
+  for (const auto& w : subs) {
+    auto sub = w.lock();
+    if (!sub) continue;
+    const auto st = sub->stats();
+    subscription_health sh;
+    sh.topic = sub->topic();
+    sh.group = sub->group();
+    sh.consumer = sub->consumer();
+    sh.consuming = st.consuming;
+    sh.lag = st.lag;
+    sh.oldest_unacked_age = st.oldest_unacked_age;
+    if (!st.consuming) sh.problem = "not consuming";
+    if (h.jetstream && st.consuming) {
+      std::string stream = sub->stream(), consumer = sub->consumer();
+      auto [iec, info] = co_await impl->js_.get_consumer_info(stream, consumer, use_ec);
+      if (!iec) sh.lag = info.num_pending + static_cast<std::uint64_t>(std::max<std::int64_t>(0, info.num_ack_pending));
+      else sh.problem = "consumer info: " + iec.message();
+    }
+    if (!sh.problem.empty() && h.problem.empty()) h.problem = "subscriber " + sh.topic + " (" + sh.group + "): " + sh.problem;
+    h.subscriptions.push_back(std::move(sh));
+  }
+  co_return std::tuple<error_code, bus_health>{error_code{}, std::move(h)};
+}
+}  // namespace
+
+void event_bus::health_impl(asio::any_completion_handler<void(error_code, bus_health)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(), health_op(impl),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, bus_health> r) mutable {
                    if (e) std::get<0>(r) = error::invalid_argument;
                    detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
                  });

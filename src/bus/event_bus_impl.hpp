@@ -14,6 +14,8 @@
 
 namespace natsbus::detail {
 
+class bus_subscriber;
+
 struct string_hash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -135,6 +137,10 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   asio::awaitable<void> repair_windowed(std::string topic, ack_state* s, std::uint64_t serial);
   void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) override;
   void set_error(std::string text);
+  // Checks the options, ensures the topic's stream and the dead-letter topic's, and the consumer per `strategy`:
+  // a subscriber ready to start consuming (the handler may be null when only the consumer is wanted).
+  asio::awaitable<std::tuple<error_code, std::shared_ptr<bus_subscriber>>> prepare_subscriber(
+      std::string topic, subscribe_options opts, event_handler_fn fn, topic_strategy strategy);
   [[nodiscard]] std::string last_error_text() const {
     std::lock_guard lock(mutex_);
     return last_error_;
@@ -150,6 +156,9 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   counter published_, acked_, failed_, core_published_, lookups_, created_, updated_, hits_, misses_, repairs_;
   std::atomic<std::size_t> cached_streams_{0};
   latency_histogram latency_;
+
+  // Durable subscriptions started through this bus, for health().
+  std::vector<std::weak_ptr<bus_subscriber>> subscribers_;
 
   // ---- any thread ----
   mutable std::mutex mutex_;

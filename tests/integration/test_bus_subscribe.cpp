@@ -11,6 +11,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -321,6 +322,184 @@ BOOST_AUTO_TEST_CASE(strategies_and_bad_options) {
     zero.max_deliver = 0;
     auto [zec, none] = co_await bus.subscribe("things", noop, zero, use_ec);
     BOOST_TEST(zec == error::invalid_argument);
+    bus.close();
+  });
+}
+
+// Envelopes: published with their headers, the event id as Nats-Msg-Id (a re-publish is stored once), received
+// checked; an invalid one is refused at publish, and one received without a valid envelope is dead-lettered with
+// the reason.
+BOOST_AUTO_TEST_CASE(envelopes_round_trip_deduplicate_and_dead_letter_when_invalid) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    std::vector<natsbus::envelope> got;
+    std::vector<std::string> dead_reasons;
+    natsbus::envelope_handler_fn handler = [&](const natsbus::envelope& env,
+                                               const bus_event& e) -> asio::awaitable<handle_result> {
+      got.push_back(env);
+      BOOST_TEST(e.key == env.aggregate_id);  // the aggregate id is the key
+      BOOST_TEST(e.payload == "{\"total\":42}");
+      co_return handle_result::ok();
+    };
+    const auto opts = fast_options("shipping");
+    auto sub = co_await bus.subscribe_envelope("orders.created", handler, opts);
+    natsbus::event_handler_fn on_dead = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+      if (e.hdrs) dead_reasons.emplace_back(e.hdrs->get(natsbus::dlq_error_header).value_or(""));
+      co_return handle_result::ok();
+    };
+    const auto dead_opts = fast_options("audit");
+    auto dlq = co_await bus.subscribe("orders.created.dlq", on_dead, dead_opts);
+
+    natsbus::envelope env;
+    env.event_id = "evt-1";
+    env.event_type = "order.created";
+    env.version = 1;
+    env.aggregate_id = "order-7";
+    env.correlation_id = "req-9";
+    const std::string body = "{\"total\":42}";
+    auto first = co_await bus.publish_envelope("orders.created", env, body);
+    auto again = co_await bus.publish_envelope("orders.created", env, body);  // an outbox relay's retry
+    BOOST_TEST(!first.duplicate);
+    BOOST_TEST(again.duplicate);
+    BOOST_TEST(again.seq == first.seq);
+    // Invalid at publish: refused, nothing sent.
+    auto broken = env;
+    broken.event_type = "";
+    auto [pec, pack] = co_await bus.publish_envelope("orders.created", broken, body, use_ec);
+    BOOST_TEST(pec == error::invalid_argument);
+    BOOST_TEST(bus.last_error().find("event_type") != std::string::npos, bus.last_error());
+    // A plain message on the topic has no envelope: dead-lettered with the reason.
+    co_await bus.publish("orders.created", "not an envelope");
+    BOOST_REQUIRE(co_await eventually([&] { return got.size() == 1 && dead_reasons.size() == 1; }));
+    BOOST_TEST(got[0].event_id == "evt-1");
+    BOOST_TEST(got[0].correlation_id == "req-9");
+    BOOST_TEST(natsbus::protocol::is_rfc3339(got[0].time), got[0].time);  // set at publish
+    BOOST_TEST(dead_reasons[0].find("invalid envelope") == 0u, dead_reasons[0]);
+    sub.stop();
+    dlq.stop();
+    bus.close();
+  });
+}
+
+// kill -9 of the server in the middle of a stream of events (file storage): nothing is lost. The server keeps a
+// consumer's acks in memory and writes them out later, so acks of events handled before the kill die with it and
+// those events come again (as first deliveries: the delivery counts died too). The subscription knows it handled
+// them: it acks them again without calling the handler, and counts them as duplicates.
+BOOST_AUTO_TEST_CASE(a_server_kill_loses_nothing) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = bus_config(server);
+    cfg.default_topic_options.storage = natsbus::storage_type::file;
+    cfg.connection.reconnect_wait = 100ms;
+    cfg.connection.max_reconnects = -1;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    constexpr int n = 2000;
+    std::vector<int> handled(n + 1);
+    int total = 0;
+    bool killed = false;
+    natsbus::event_handler_fn handler = [&](const bus_event& e) -> asio::awaitable<handle_result> {
+      const int i = std::stoi(std::string(e.payload));
+      ++handled[i];
+      ++total;
+      if (!killed && total == n / 2) {
+        killed = true;
+        server.kill();
+        server.restart();
+      }
+      co_return handle_result::ok();
+    };
+    auto o = fast_options("survivor");
+    o.max_concurrency = 4;
+    o.ack_wait = 1s;
+    auto sub = co_await bus.subscribe("events", handler, o);
+    for (int i = 1; i <= n; ++i) {
+      const std::string payload = std::to_string(i);
+      auto [ec, f] = co_await bus.publish_async("events", payload, use_ec);
+      BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+    }
+    auto [cec] = co_await bus.publish_async_complete(use_ec);
+    BOOST_TEST(!cec, cec.message());
+    BOOST_REQUIRE(co_await eventually([&] {
+      return std::all_of(handled.begin() + 1, handled.end(), [](int c) { return c >= 1; });
+    }, 40s));
+    int twice = 0;
+    for (int i = 1; i <= n; ++i) twice += handled[i] > 1;
+    BOOST_TEST_MESSAGE("duplicates across the kill (acked again, not handled): " << sub.stats().duplicates);
+    BOOST_TEST(killed);
+    BOOST_TEST(twice == 0);
+    BOOST_TEST(sub.stats().handled == static_cast<std::uint64_t>(n));
+    // The server agrees in the end: nothing left unacked.
+    BOOST_REQUIRE(co_await eventually([&] { return true; }, 0ms));
+    natsbus::consumer_info info;
+    const auto until = clock_type::now() + 10s;
+    do {
+      co_await natsbus::test::pause(100ms);
+      auto [iec, i] = co_await bus.js().get_consumer_info(natsbus::event_bus::stream_name_for("events"),
+                                                          sub.consumer(), use_ec);
+      if (!iec) info = i;
+    } while ((info.num_ack_pending != 0 || info.num_pending != 0) && clock_type::now() < until);
+    BOOST_TEST(info.num_ack_pending == 0);
+    BOOST_TEST(info.num_pending == 0u);
+    sub.stop();
+    bus.close();
+  }, 60s);
+}
+
+// A subscriber declared in the configuration: its consumer exists once start() returns (before any handler),
+// subscribe(topic, group, handler) runs it with the configured options; health() reports the lag and the oldest
+// unacked event without publishing anything, and a stopped subscription as a problem.
+BOOST_AUTO_TEST_CASE(configured_subscribers_and_health) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = bus_config(server);
+    natsbus::subscriber_config sc;
+    sc.topic = "payments";
+    sc.options = fast_options("ledger");
+    sc.options.ack_wait = 3s;
+    cfg.subscribers.push_back(sc);
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    const auto stream = natsbus::event_bus::stream_name_for("payments");
+    auto info = co_await bus.js().get_consumer_info(stream, "ledger__payments");
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 3000);
+    for (int i = 0; i < 5; ++i) co_await bus.publish("payments", "p");
+    bool release = false;
+    int handled = 0;
+    natsbus::event_handler_fn slow = [&](const bus_event&) -> asio::awaitable<handle_result> {
+      while (!release) co_await natsbus::test::pause(10ms);
+      ++handled;
+      co_return handle_result::ok();
+    };
+    auto sub = co_await bus.subscribe("payments", "ledger", slow);
+    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().running == 1; }));
+    co_await natsbus::test::pause(100ms);
+    auto h = co_await bus.health();
+    BOOST_TEST(h.healthy(), h.problem);
+    BOOST_TEST(h.connected);
+    BOOST_TEST(h.jetstream);
+    BOOST_REQUIRE(h.subscriptions.size() == 1u);
+    BOOST_TEST(h.subscriptions[0].consumer == "ledger__payments");
+    BOOST_TEST(h.subscriptions[0].lag == 5u);  // nothing handled yet: all pending or awaiting an ack
+    BOOST_TEST(h.subscriptions[0].oldest_unacked_age.count() >= 100);
+    BOOST_TEST(sub.stats().lag == 5u);  // the same, from the ack subjects alone
+    release = true;
+    BOOST_REQUIRE(co_await eventually([&] { return handled == 5; }));
+    co_await bus.conn().flush();
+    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().lag == 0; }));
+    sub.stop();
+    BOOST_REQUIRE(co_await eventually([&] { return !sub.stats().consuming; }));
+    h = co_await bus.health();
+    BOOST_TEST(!h.healthy());
+    BOOST_TEST(h.problem.find("not consuming") != std::string::npos, h.problem);
+    // Nothing was published to find any of this: the stream holds the five events only.
+    auto si = co_await bus.js().get_stream_info(stream);
+    BOOST_TEST(si.state.messages == 5u);
+    // A group that is not in the configuration.
+    auto [uec, none] = co_await bus.subscribe("payments", "nobody", slow, use_ec);
+    BOOST_TEST(uec == error::invalid_argument);
     bus.close();
   });
 }

@@ -137,6 +137,11 @@ BOOST_AUTO_TEST_CASE(example_file_loads) {
   BOOST_TEST(c.precreation.enabled);
   BOOST_TEST(c.precreation.topics.size() == 3u);
   BOOST_TEST(c.precreation.topics[0].name == "business.orders.created");
+  BOOST_TEST_REQUIRE(c.subscribers.size() == 2u);
+  BOOST_TEST(c.subscribers[0].topic == "business.orders.created");
+  BOOST_TEST(c.subscribers[0].options.group == "billing");
+  BOOST_TEST(c.subscribers[1].options.group == "notifications");
+  BOOST_TEST((c.subscribers[1].options.deliver == deliver_policy::new_));
 }
 
 BOOST_AUTO_TEST_CASE(minimal_file_keeps_defaults) {
@@ -508,6 +513,256 @@ BOOST_AUTO_TEST_CASE(security_errors_are_clear_and_name_no_secret) {
     BOOST_TEST(p.message.rfind(r.expected, 0) == 0u, "got: " << p.message << "\nwant: " << r.expected);
     BOOST_TEST(p.message.find("hunter2") == std::string::npos, p.message);
     BOOST_TEST(p.message.find("SUAXX") == std::string::npos, p.message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(subscribers_every_field) {
+  const std::string text =
+      "eventbus:\n"
+      "  nats:\n"
+      "    subscribers:\n"
+      "      - topic: orders.created\n"
+      "        group: billing\n"
+      "        ack_wait: 45s\n"
+      "        max_deliver: 7\n"
+      "        backoff: [250ms, 2s, 1m]\n"
+      "        max_ack_pending: -1\n"
+      "        deliver_policy: last_per_subject\n"
+      "        max_concurrency: 4\n"
+      "        key_header: Aggregate-Id\n"
+      "        handler_timeout: 20s\n"
+      "        dead_letter_topic: orders.created.dlq\n"
+      "        prefetch: 8\n"
+      "      - topic: orders.created\n"  // the same topic in another group
+      "        group: audit-2\n"
+      "        deliver_policy: new\n"
+      "        max_ack_pending: 50\n"
+      "      - {topic: orders.shipped, group: billing, backoff: 10s, deliver_policy: last, key_header: \"\"}\n"
+      "      - topic: orders.cancelled\n"
+      "        group: ops\n"
+      "        backoff:\n"  // null: no backoff
+      "        dead_letter_topic: dead.letters\n"
+      "      - topic: orders.paid\n"
+      "        group: ops\n"
+      "        backoff: []\n"
+      "        deliver_policy: All\n";
+  auto p = parse(text);
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  const auto& subs = p.cfg.subscribers;
+  BOOST_TEST_REQUIRE(subs.size() == 5u);
+
+  const auto& a = subs[0];
+  BOOST_TEST(a.topic == "orders.created");
+  BOOST_TEST(a.options.group == "billing");
+  BOOST_TEST(a.options.ack_wait.count() == 45000);
+  BOOST_TEST(a.options.max_deliver == 7);
+  const std::vector<std::chrono::milliseconds> backoff = {250ms, 2s, 1min};
+  BOOST_TEST((a.options.backoff == backoff));
+  BOOST_TEST(a.options.max_ack_pending == -1);
+  BOOST_TEST((a.options.deliver == deliver_policy::last_per_subject));
+  BOOST_TEST(a.options.max_concurrency == 4u);
+  BOOST_TEST(a.options.key_header == "Aggregate-Id");
+  BOOST_TEST(!a.options.key_fn);
+  BOOST_TEST(a.options.handler_timeout.count() == 20000);
+  BOOST_TEST(a.options.dead_letter_topic == "orders.created.dlq");
+  BOOST_TEST(a.options.prefetch == 8u);
+
+  BOOST_TEST(subs[1].topic == "orders.created");
+  BOOST_TEST(subs[1].options.group == "audit-2");
+  BOOST_TEST((subs[1].options.deliver == deliver_policy::new_));
+  BOOST_TEST(subs[1].options.max_ack_pending == 50);
+
+  BOOST_TEST(subs[2].topic == "orders.shipped");
+  BOOST_TEST(subs[2].options.group == "billing");
+  BOOST_TEST((subs[2].options.backoff == std::vector<std::chrono::milliseconds>{10s}));
+  BOOST_TEST((subs[2].options.deliver == deliver_policy::last));
+  BOOST_TEST(subs[2].options.key_header.empty());
+
+  BOOST_TEST(subs[3].options.backoff.empty());
+  BOOST_TEST(subs[3].options.dead_letter_topic == "dead.letters");
+  BOOST_TEST(subs[4].options.backoff.empty());
+  BOOST_TEST((subs[4].options.deliver == deliver_policy::all));
+}
+
+BOOST_AUTO_TEST_CASE(subscribers_defaults) {
+  auto p = parse("eventbus:\n  nats:\n    subscribers:\n      - topic: a.b\n        group: g\n");
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  BOOST_TEST_REQUIRE(p.cfg.subscribers.size() == 1u);
+  const auto& o = p.cfg.subscribers[0].options;
+  const subscribe_options d;
+  BOOST_TEST(p.cfg.subscribers[0].topic == "a.b");
+  BOOST_TEST(o.group == "g");
+  BOOST_TEST(o.ack_wait.count() == d.ack_wait.count());
+  BOOST_TEST(o.max_deliver == d.max_deliver);
+  BOOST_TEST((o.backoff == d.backoff));
+  BOOST_TEST(o.max_ack_pending == d.max_ack_pending);
+  BOOST_TEST((o.deliver == d.deliver));
+  BOOST_TEST(o.max_concurrency == d.max_concurrency);
+  BOOST_TEST(o.key_header == d.key_header);
+  BOOST_TEST(o.handler_timeout.count() == d.handler_timeout.count());
+  BOOST_TEST(o.dead_letter_topic == d.dead_letter_topic);
+  BOOST_TEST(o.prefetch == d.prefetch);
+
+  // No subscribers: none, and an empty or null list is none too.
+  for (const char* doc : {"eventbus:\n  nats:\n", "eventbus:\n  nats:\n    subscribers:\n",
+                          "eventbus:\n  nats:\n    subscribers: []\n"}) {
+    p = parse(doc);
+    BOOST_TEST_REQUIRE(!p.ec, p.message);
+    BOOST_TEST(p.cfg.subscribers.empty(), doc);
+  }
+
+  // The caller's list stays when the file has none, and is replaced when it has one (as precreation.topics).
+  event_bus_config c;
+  c.subscribers.push_back({"from.code", {}});
+  c.subscribers.back().options.group = "code";
+  std::string msg;
+  BOOST_TEST_REQUIRE(!parse_event_bus_config("eventbus:\n  nats:\n    client_id: x\n", c, msg), msg);
+  BOOST_TEST_REQUIRE(c.subscribers.size() == 1u);
+  BOOST_TEST(c.subscribers[0].topic == "from.code");
+  BOOST_TEST_REQUIRE(!parse_event_bus_config("eventbus:\n  nats:\n    subscribers: [{topic: f.f, group: file}]\n", c, msg),
+                     msg);
+  BOOST_TEST_REQUIRE(c.subscribers.size() == 1u);
+  BOOST_TEST(c.subscribers[0].topic == "f.f");
+}
+
+BOOST_AUTO_TEST_CASE(subscriber_errors_name_line_and_field) {
+  struct row {
+    std::string name;
+    std::string yaml;
+    std::string expected;  // the message must start with this
+  };
+  const std::string head = "eventbus:\n  nats:\n    subscribers:\n";  // lines 1-3
+  const std::string one = head + "      - topic: a.b\n        group: g\n";  // lines 4-5
+  const std::string s0 = "eventbus.nats.subscribers[0]";
+  const std::vector<row> rows = {
+      {"misspelt section", "eventbus:\n  nats:\n    subscriber:\n      - {topic: a.b, group: g}\n",
+       "line 3: eventbus.nats.subscriber: unknown field (did you mean subscribers?)"},
+      {"subscribers is a map", head + "      topic: a.b\n      group: g\n",
+       "line 4: eventbus.nats.subscribers: expected a list of subscribers, got a map"},
+      {"subscribers is a string", "eventbus:\n  nats:\n    subscribers: a.b\n",
+       "line 3: eventbus.nats.subscribers: expected a list of subscribers, got 'a.b'"},
+      {"subscriber is a string", head + "      - a.b\n",
+       "line 4: " + s0 + ": expected a map with a topic and a group, got 'a.b'"},
+      {"subscriber is a list", one + "      - [a.b, g]\n",
+       "line 6: eventbus.nats.subscribers[1]: expected a map with a topic and a group, got a list"},
+      {"unknown field", one + "        max_delivery: 3\n", "line 6: " + s0 + ".max_delivery: unknown field (did you mean max_deliver?)"},
+      {"key_fn is code only", one + "        key_fn: f\n", "line 6: " + s0 + ".key_fn: unknown field"},
+      {"field given twice", one + "        group: h\n", "line 6: " + s0 + ".group: field given twice"},
+      {"missing topic", head + "      - group: g\n        max_deliver: 2\n",
+       "line 4: " + s0 + ".topic: missing (a subscriber needs a topic)"},
+      {"missing group", head + "      - topic: a.b\n", "line 4: " + s0 + ".group: missing (a subscriber needs a group)"},
+      {"missing group in the second", head + "      - {topic: a.b, group: g}\n      - topic: c.d\n",
+       "line 5: eventbus.nats.subscribers[1].group: missing"},
+      {"topic is a map", head + "      - topic: {a: b}\n        group: g\n", "line 4: " + s0 + ".topic: expected a string, got a map"},
+      {"topic is null", head + "      - topic:\n        group: g\n", "line 4: " + s0 + ".topic: expected a string, got nothing"},
+      {"topic is empty", head + "      - topic: \"\"\n        group: g\n", "line 4: " + s0 + ".topic: must not be empty"},
+      {"topic with a wildcard", head + "      - topic: orders.*\n        group: g\n",
+       "line 4: " + s0 + ".topic: invalid topic 'orders.*' (must be a NATS subject without wildcards)"},
+      {"topic with an empty token", head + "      - topic: orders..created\n        group: g\n",
+       "line 4: " + s0 + ".topic: invalid topic 'orders..created'"},
+      {"topic with a space", head + "      - topic: \"a b\"\n        group: g\n", "line 4: " + s0 + ".topic: invalid topic 'a b'"},
+      {"group with an underscore", head + "      - topic: a.b\n        group: billing_team\n",
+       "line 5: " + s0 + ".group: invalid group 'billing_team' (must be 1-64 letters, digits or '-')"},
+      {"group with a dot", head + "      - topic: a.b\n        group: a.b\n", "line 5: " + s0 + ".group: invalid group 'a.b'"},
+      {"group too long", head + "      - topic: a.b\n        group: " + std::string(65, 'g') + "\n",
+       "line 5: " + s0 + ".group: invalid group"},
+      {"group empty", head + "      - topic: a.b\n        group: ''\n", "line 5: " + s0 + ".group: must not be empty"},
+      {"group is a list", head + "      - topic: a.b\n        group: [g]\n", "line 5: " + s0 + ".group: expected a string, got a list"},
+      {"max_deliver zero", one + "        max_deliver: 0\n",
+       "line 6: " + s0 + ".max_deliver: 0 is out of range; must be at least 1"},
+      {"max_deliver negative", one + "        max_deliver: -1\n", "line 6: " + s0 + ".max_deliver: -1 is out of range"},
+      {"max_deliver a string", one + "        max_deliver: five\n",
+       "line 6: " + s0 + ".max_deliver: expected an integer, got 'five'"},
+      {"max_concurrency zero", one + "        max_concurrency: 0\n",
+       "line 6: " + s0 + ".max_concurrency: 0 is out of range; must be between 1 and 100000"},
+      {"max_concurrency a float", one + "        max_concurrency: 1.5\n",
+       "line 6: " + s0 + ".max_concurrency: expected an integer, got '1.5'"},
+      {"max_concurrency a map", one + "        max_concurrency: {n: 2}\n",
+       "line 6: " + s0 + ".max_concurrency: expected an integer, got a map"},
+      {"max_ack_pending zero", one + "        max_ack_pending: 0\n",
+       "line 6: " + s0 + ".max_ack_pending: 0 is out of range; must be at least 1, or -1 for no limit"},
+      {"max_ack_pending under -1", one + "        max_ack_pending: -2\n",
+       "line 6: " + s0 + ".max_ack_pending: -2 is out of range; must be at least 1, or -1 for no limit"},
+      {"max_ack_pending huge", one + "        max_ack_pending: 99999999999999999999\n",
+       "line 6: " + s0 + ".max_ack_pending: number '99999999999999999999' is too large"},
+      {"prefetch negative", one + "        prefetch: -1\n",
+       "line 6: " + s0 + ".prefetch: -1 is out of range; must be between 0 and 1000000"},
+      {"ack_wait negative", one + "        ack_wait: -1s\n", "line 6: " + s0 + ".ack_wait: invalid duration '-1s'"},
+      {"ack_wait unparsable", one + "        ack_wait: soon\n", "line 6: " + s0 + ".ack_wait: invalid duration 'soon'"},
+      {"ack_wait too short", one + "        ack_wait: 50ms\n", "line 6: " + s0 + ".ack_wait: must be at least 100ms"},
+      {"handler_timeout negative", one + "        handler_timeout: -5s\n",
+       "line 6: " + s0 + ".handler_timeout: invalid duration '-5s'"},
+      {"handler_timeout a list", one + "        handler_timeout: [1s]\n",
+       "line 6: " + s0 + ".handler_timeout: invalid duration a list"},
+      {"backoff a map", one + "        backoff: {first: 1s}\n",
+       "line 6: " + s0 + ".backoff: expected a list of durations, got a map"},
+      {"backoff negative item", one + "        backoff:\n          - 1s\n          - -2s\n",
+       "line 8: " + s0 + ".backoff[1]: invalid duration '-2s'"},
+      {"backoff nested list", one + "        backoff: [1s, [2s]]\n", "line 6: " + s0 + ".backoff[1]: invalid duration a list"},
+      {"backoff unparsable", one + "        backoff: 5 seconds\n", "line 6: " + s0 + ".backoff: invalid duration '5 seconds'"},
+      {"unknown deliver policy", one + "        deliver_policy: first\n",
+       "line 6: " + s0 + ".deliver_policy: unknown deliver policy 'first' (expected all, new, last or last_per_subject)"},
+      {"deliver policy with a start", one + "        deliver_policy: by_start_sequence\n",
+       "line 6: " + s0 + ".deliver_policy: deliver policy 'by_start_sequence' needs a start and is not offered"},
+      {"deliver policy by time", one + "        deliver_policy: ByStartTime\n",
+       "line 6: " + s0 + ".deliver_policy: deliver policy 'ByStartTime' needs a start"},
+      {"deliver policy a list", one + "        deliver_policy: [all]\n",
+       "line 6: " + s0 + ".deliver_policy: expected all, new, last or last_per_subject, got a list"},
+      {"key header with a space", one + "        key_header: Aggregate Id\n",
+       "line 6: " + s0 + ".key_header: invalid header name 'Aggregate Id'"},
+      {"key header with a colon", one + "        key_header: \"a:b\"\n", "line 6: " + s0 + ".key_header: invalid header name 'a:b'"},
+      {"dead letter topic with a wildcard", one + "        dead_letter_topic: dlq.>\n",
+       "line 6: " + s0 + ".dead_letter_topic: invalid topic 'dlq.>'"},
+      {"dead letter topic is the topic", one + "        dead_letter_topic: a.b\n",
+       "line 6: " + s0 + ".dead_letter_topic: must not be the subscriber's own topic"},
+      {"duplicate topic and group",
+       head + "      - topic: a.b\n        group: g\n      - topic: a.b\n        group: h\n      -\n        group: g\n"
+              "        topic: a.b\n",
+       "line 9: eventbus.nats.subscribers[2].group: duplicate subscriber: group 'g' on topic 'a.b' (first given at line 5)"},
+      {"duplicate in flow style", head + "      - {topic: a.b, group: g}\n      - {group: g, topic: a.b}\n",
+       "line 5: eventbus.nats.subscribers[1].group: duplicate subscriber"},
+      {"key is a list", one + "        [a]: 1\n", "line 6: " + s0 + ".?: a key must be a name"},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT(r.name) {
+      parsed p;
+      BOOST_REQUIRE_NO_THROW(p = parse(r.yaml));
+      BOOST_TEST(p.ec == error::invalid_config);
+      BOOST_TEST(p.message.starts_with(r.expected), "got: " << p.message << "\nexpected: " << r.expected);
+      BOOST_TEST_MESSAGE(p.message);
+    }
+  }
+}
+
+// Every value of a subscriber replaced by each kind of node, and every prefix: a code, never an exception.
+BOOST_AUTO_TEST_CASE(subscribers_never_throw) {
+  const std::vector<std::string> lines = {
+      "eventbus:",           "  nats:",          "    subscribers:",        "      - topic: a.b",
+      "        group: g",    "        ack_wait: 30s", "        max_deliver: 5", "        backoff: [1s, 5s]",
+      "        max_ack_pending: 10", "        deliver_policy: all", "        max_concurrency: 2",
+      "        key_header: K", "        handler_timeout: 2s", "        dead_letter_topic: a.dlq", "        prefetch: 4"};
+  const std::vector<std::string> replacements = {"", "~", "{}", "[]", "{a: 1}", "[1, [2]]", "-1", "0",
+                                                 "99999999999999999999", "\"\"", "!!binary aGVsbG8=", "&a [*a]"};
+  std::string full;
+  for (const auto& l : lines) full += l + "\n";
+  BOOST_TEST_REQUIRE(!parse(full).ec);
+  for (std::size_t n = 0; n <= full.size(); ++n) {
+    parsed p;
+    BOOST_REQUIRE_NO_THROW(p = parse(std::string_view(full).substr(0, n)));
+    if (p.ec) BOOST_TEST(p.message.starts_with("line "), p.message);
+  }
+  for (std::size_t i = 2; i < lines.size(); ++i) {
+    const auto colon = lines[i].find(':');
+    for (const auto& r : replacements) {
+      std::string doc;
+      for (std::size_t j = 0; j < lines.size(); ++j) doc += (j == i ? lines[j].substr(0, colon + 1) + " " + r : lines[j]) + "\n";
+      parsed p;
+      BOOST_REQUIRE_NO_THROW(p = parse(doc));
+      if (p.ec) {
+        BOOST_TEST(p.ec == error::invalid_config);
+        BOOST_TEST(p.message.starts_with("line "), p.message);
+      }
+    }
   }
 }
 
