@@ -104,6 +104,8 @@ struct event_bus_config {
   bool auto_msg_id = true;
   precreation_config precreation;
   std::vector<subscriber_config> subscribers;
+  // Outcomes of publish_envelope_async held (or awaited) at once, at most; past it the publisher waits.
+  std::size_t publish_results_capacity = 10000;
   // At most this many stream requests configure_topics (and pre-creation) keep in flight at once. Within it
   // the bus keeps as many as the server gets through in a quarter of a request's timeout, at the pace it
   // measures (starting from 8), so each request's timeout measures the server's work on it, not its place in

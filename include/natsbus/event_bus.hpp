@@ -53,6 +53,15 @@ struct topic_configure_result {
   std::string message;                   // the error's text when it failed
 };
 
+// What became of a publish_envelope_async, for an outbox relay to mark the event sent (or try it again).
+struct publish_outcome {
+  std::string event_id;
+  std::string topic;
+  std::uint64_t seq = 0;
+  bool duplicate = false;  // the stream already held this event id: an earlier attempt landed
+  error_code error;
+};
+
 struct bus_metrics {
   std::uint64_t published = 0;       // persistent publishes sent
   std::uint64_t acked = 0;
@@ -227,6 +236,28 @@ class event_bus {
         },
         token, std::string(topic), env, std::string(payload));
   }
+  // The outbox form: completes once the publish is on its way (error: not sent, e.g. an invalid envelope); its
+  // outcome comes later from next_publish_result(). At most publish_results_capacity outcomes are held or
+  // awaited at once: past that, this waits for next_publish_result() to take one, so none is ever dropped.
+  template <class Token = default_token>
+  auto publish_envelope_async(std::string_view topic, const envelope& env, std::string_view payload,
+                              Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto h, std::string t, envelope e, std::string p) {
+          publish_envelope_async_impl(std::move(t), std::move(e), std::move(p),
+                                      asio::any_completion_handler<void(error_code)>(std::move(h)));
+        },
+        token, std::string(topic), env, std::string(payload));
+  }
+  // The next outcome of a publish_envelope_async, in the order they resolve.
+  template <class Token = default_token>
+  auto next_publish_result(Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, publish_outcome)>(
+        [this](auto h) {
+          next_publish_result_impl(asio::any_completion_handler<void(error_code, publish_outcome)>(std::move(h)));
+        },
+        token);
+  }
   // A durable subscription whose events carry envelopes; the aggregate id is the key (unless options set one).
   template <class Token = default_token>
   auto subscribe_envelope(std::string_view topic, envelope_handler_fn handler, const subscribe_options& opts,
@@ -273,6 +304,9 @@ class event_bus {
   void subscribe_impl(std::string topic, message_handler fn,
                       asio::any_completion_handler<void(error_code, subscription)> h);
   void health_impl(asio::any_completion_handler<void(error_code, bus_health)> h);
+  void publish_envelope_async_impl(std::string topic, envelope env, std::string payload,
+                                   asio::any_completion_handler<void(error_code)> h);
+  void next_publish_result_impl(asio::any_completion_handler<void(error_code, publish_outcome)> h);
   void publish_envelope_impl(std::string topic, envelope env, std::string payload,
                              asio::any_completion_handler<void(error_code, pub_ack)> h);
   static event_handler_fn wrap_envelope_handler(envelope_handler_fn fn);

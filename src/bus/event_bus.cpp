@@ -503,67 +503,6 @@ void event_bus::subscribe_durable_impl(std::string topic, event_handler_fn fn, s
                  });
 }
 
-// ---- envelopes ----
-
-namespace {
-std::string now_rfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const auto t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
-
-asio::awaitable<std::tuple<error_code, pub_ack>> publish_envelope_op(std::shared_ptr<detail::event_bus_impl> impl,
-                                                                     std::string topic, envelope env,
-                                                                     std::string payload) {
-  if (env.time.empty()) env.time = now_rfc3339();
-  headers h;
-  std::string why;
-  if (auto ec = protocol::encode_envelope(env, h, why)) {
-    impl->set_error("publish_envelope " + topic + ": invalid envelope: " + why);
-    co_return std::tuple<error_code, pub_ack>{ec, pub_ack{}};
-  }
-  bus_publish_options po;
-  po.hdrs = &h;
-  po.msg_id = env.event_id;
-  co_return co_await impl->publish_op(topic, payload, po);
-}
-}  // namespace
-
-void event_bus::publish_envelope_impl(std::string topic, envelope env, std::string payload,
-                                      asio::any_completion_handler<void(error_code, pub_ack)> h) {
-  auto impl = impl_;
-  asio::co_spawn(impl->cimpl_->executor(),
-                 publish_envelope_op(impl, std::move(topic), std::move(env), std::move(payload)),
-                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, pub_ack> r) mutable {
-                   if (e) std::get<0>(r) = error::invalid_argument;
-                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::get<1>(r));
-                 });
-}
-
-event_handler_fn event_bus::wrap_envelope_handler(envelope_handler_fn fn) {
-  if (!fn) return {};
-  return [fn = std::move(fn)](const bus_event& ev) -> asio::awaitable<handle_result> {
-    envelope env;
-    std::string why;
-    error_code ec = ev.hdrs ? protocol::decode_envelope(*ev.hdrs, env, why) : error_code(error::invalid_argument);
-    if (!ev.hdrs) why = "no headers";
-    if (ec) co_return handle_result::reject("invalid envelope: " + why);
-    co_return co_await fn(env, ev);
-  };
-}
-
-subscribe_options event_bus::with_envelope_key(const subscribe_options& o) {
-  subscribe_options out = o;
-  if (out.key_header.empty() && !out.key_fn) out.key_header = std::string(protocol::envelope_aggregate_header);
-  return out;
-}
-
 // ---- health ----
 
 namespace {

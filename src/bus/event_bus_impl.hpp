@@ -7,6 +7,7 @@
 #include <natsbus/event_bus.hpp>
 
 #include <array>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -156,6 +157,14 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   counter published_, acked_, failed_, core_published_, lookups_, created_, updated_, hits_, misses_, repairs_;
   std::atomic<std::size_t> cached_streams_{0};
   latency_histogram latency_;
+
+  // Outcomes of publish_envelope_async: `ready` for next_publish_result(), `reserved` for those in flight.
+  struct publish_results {
+    std::deque<publish_outcome> ready;
+    std::size_t reserved = 0;
+    std::deque<asio::any_completion_handler<void(error_code)>> room_waiters;
+    std::optional<asio::any_completion_handler<void(error_code, publish_outcome)>> next_waiter;
+  } results_;
 
   // Durable subscriptions started through this bus, for health().
   std::vector<std::weak_ptr<bus_subscriber>> subscribers_;

@@ -166,7 +166,16 @@ error_code event_bus_impl::wanted_for(std::string_view topic, const topic_option
   c.num_replicas = o.replicas > 0 ? o.replicas : 1;
   out.replicas = true;
   if (o.discard) out.discard = true, c.discard = *o.discard;
-  if (o.duplicate_window.count() > 0) out.duplicate_window = true, c.duplicate_window = o.duplicate_window;
+  if (o.duplicate_window.count() > 0) {
+    out.duplicate_window = true, c.duplicate_window = o.duplicate_window;
+  } else {
+    // Not asked for: as long as a publish can still be resent (its deadline, plus half of it, at least a second
+    // more), and no longer. Every id in the window costs the server memory (about 256 bytes each); the server's
+    // default of 2 minutes holds 24M ids at 200k msg/s. Set when the stream is made, not compared or updated.
+    const auto deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.jetstream.timeout);
+    c.duplicate_window = deadline + std::max<std::chrono::nanoseconds>(std::chrono::seconds(1), deadline / 2);
+    if (c.max_age.count() > 0 && c.duplicate_window > c.max_age) c.duplicate_window = c.max_age;
+  }
   if (!o.description.empty()) out.description = true, c.description = o.description;
   return {};
 }

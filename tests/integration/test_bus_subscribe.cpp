@@ -9,6 +9,8 @@
 #include <natsbus/event_bus.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -359,6 +361,10 @@ BOOST_AUTO_TEST_CASE(envelopes_round_trip_deduplicate_and_dead_letter_when_inval
     env.aggregate_id = "order-7";
     env.correlation_id = "req-9";
     const std::string body = "{\"total\":42}";
+    // The stream's duplicate window, not asked for, is the publish deadline plus half (5 s + 2.5 s), not 2 min.
+    auto stream_info = co_await bus.js().get_stream_info(natsbus::event_bus::stream_name_for("orders.created"));
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(stream_info.config.duplicate_window).count() ==
+               7500);
     auto first = co_await bus.publish_envelope("orders.created", env, body);
     auto again = co_await bus.publish_envelope("orders.created", env, body);  // an outbox relay's retry
     BOOST_TEST(!first.duplicate);
@@ -500,6 +506,60 @@ BOOST_AUTO_TEST_CASE(configured_subscribers_and_health) {
     // A group that is not in the configuration.
     auto [uec, none] = co_await bus.subscribe("payments", "nobody", slow, use_ec);
     BOOST_TEST(uec == error::invalid_argument);
+    bus.close();
+  });
+}
+
+// The outbox form: publish_envelope_async hands each outcome (event id, sequence or error) to
+// next_publish_result(). With room for 10, the 11th publish waits until a result is taken: nothing is dropped.
+BOOST_AUTO_TEST_CASE(publish_results_are_bounded_and_never_dropped) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = bus_config(server);
+    cfg.publish_results_capacity = 10;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    auto small = natsbus::topic_options{};
+    small.persistence = natsbus::topic_persistence::persistent;
+    small.storage = natsbus::storage_type::memory;
+    small.max_message_size = 16;
+    co_await bus.configure_topic("outbox.small", small);
+    constexpr int n = 30;
+    int sent = 0;
+    bool publisher_done = false;
+    auto publisher = [&]() -> asio::awaitable<void> {
+      for (int i = 1; i <= n; ++i) {
+        natsbus::envelope env;
+        env.event_id = "evt-" + std::to_string(i % 25 + 1);  // the last five repeat earlier ids
+        env.event_type = "t";
+        const std::string topic = i == 7 ? "outbox.small" : "outbox.events";
+        const std::string body = i == 7 ? std::string(100, 'x') : "e";
+        auto [ec] = co_await bus.publish_envelope_async(topic, env, body, use_ec);
+        BOOST_TEST(!ec, ec.message());
+        ++sent;
+      }
+      publisher_done = true;
+    };
+    asio::co_spawn(ex, publisher(), asio::detached);
+    co_await natsbus::test::pause(300ms);
+    BOOST_TEST(sent == 10);  // waits for room: nobody has taken a result yet
+    std::map<std::string, int> seen;
+    int errors = 0, duplicates = 0;
+    for (int k = 0; k < n; ++k) {
+      auto o = co_await bus.next_publish_result();
+      ++seen[o.event_id];
+      if (o.error) {
+        ++errors;
+        BOOST_TEST(o.topic == "outbox.small");
+      } else {
+        BOOST_TEST(o.seq > 0u);
+        duplicates += o.duplicate;
+      }
+    }
+    BOOST_TEST(publisher_done);
+    BOOST_TEST(errors == 1);       // the message over the stream's size limit
+    BOOST_TEST(duplicates == 5);   // the repeated event ids landed once
+    BOOST_TEST(seen.size() == 25u);
     bus.close();
   });
 }
