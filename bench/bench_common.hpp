@@ -36,6 +36,8 @@ struct bench_args {
   long server_pid = 0;  // the nats-server's pid (--server-pid): its CPU over the timed window; 0: not measured
   std::size_t batch = 100;  // fetch, consume, ordered: messages per pull (--batch)
   std::string durable;      // fetch, consume: the durable consumer's name (--durable; kept with --keep)
+  std::size_t concurrency = 1;  // bus-subscribe: the subscription's max_concurrency (--concurrency)
+  std::size_t keys = 0;         // bus-subscribe: ordering keys (--keys; "Key: k<i % K>"), 0: unkeyed
   // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
   // --token (the nats.c peer takes the same flags).
   std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;

@@ -5,6 +5,8 @@
 //   bus-skip              the same after switching to skip
 //   strategy-table        the three above plus raw JetStream async, for 500 to 100,000 messages, as a table
 //   configure             1,000 topics: configure_topics (pipelined) against one configure_topic at a time
+//   bus-subscribe         a durable subscription (group "bench") handling events published through the bus
+//                         meanwhile, end to end: first publish to last handled, publish-to-handled latency
 #include "bench_common.hpp"
 
 #include <natsbus/event_bus.hpp>
@@ -16,8 +18,11 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <iostream>
+#include <memory>
 
 namespace bench {
 namespace {
@@ -86,12 +91,14 @@ asio::awaitable<bool> started(natsbus::event_bus& bus, const bench_args& a) {
 
 // The bench topic on a fresh stream: deleted, then configured again under create_only (which also refreshes the
 // bus's cache), then the strategy `then`. False, with the reason on stderr, when the configuration fails.
-asio::awaitable<bool> fresh_topic_stream(natsbus::event_bus& bus, const bench_args& a, natsbus::topic_strategy then) {
-  auto [dec] = co_await bus.js().delete_stream(natsbus::event_bus::stream_name_for(bus_topic), use_ec);
+asio::awaitable<bool> fresh_topic_stream(natsbus::event_bus& bus, const bench_args& a, natsbus::topic_strategy then,
+                                         std::string_view topic = bus_topic) {
+  const std::string stream = natsbus::event_bus::stream_name_for(topic);  // named: no temporary in the co_await
+  auto [dec] = co_await bus.js().delete_stream(stream, use_ec);
   (void)dec;
   bus.set_topic_config_strategy(natsbus::topic_strategy::create_only);
   auto opts = topic_opts(a);
-  auto [cec, cr] = co_await bus.configure_topic(bus_topic, opts, use_ec);
+  auto [cec, cr] = co_await bus.configure_topic(topic, opts, use_ec);
   if (cec) std::cerr << "configure_topic: " << cr.message << "\n";
   bus.set_topic_config_strategy(then);
   co_return !cec;
@@ -164,9 +171,198 @@ asio::awaitable<void> delete_one(natsbus::jetstream& js, std::string name, std::
   poke.cancel();
 }
 
+// ---- bus-subscribe ----
+
+constexpr std::string_view subscribe_topic = "bench.bus";
+constexpr std::size_t stamp_digits = 16;  // every payload starts with its publish time: 16 hex digits of ns
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+void write_stamp(char* out, std::uint64_t ns) {
+  constexpr char hex[] = "0123456789abcdef";
+  for (std::size_t i = stamp_digits; i-- > 0; ns >>= 4) out[i] = hex[ns & 0xf];
+}
+
+// The publish time at the head of a payload; false when it has none.
+bool read_stamp(std::string_view payload, std::uint64_t& ns) {
+  if (payload.size() < stamp_digits) return false;
+  auto [end, ec] = std::from_chars(payload.data(), payload.data() + stamp_digits, ns, 16);
+  return ec == std::errc{} && end == payload.data() + stamp_digits;
+}
+
+// What the handlers share with the bench: counts, latencies, and the timer the last one pokes. Shared with the
+// handler, which may still be called (a handler spawned before the stop) after the bench has returned.
+struct subscribe_state {
+  explicit subscribe_state(const asio::any_io_executor& ex) : wake(ex) {}
+  std::size_t target = 0;
+  std::size_t handled = 0;
+  std::size_t unstamped = 0;  // payloads without a readable publish time (counted as errors)
+  std::vector<std::uint64_t> latency_ns;  // reserved up front: no allocation in the timed window
+  std::chrono::steady_clock::time_point last;  // when the target-th event was handled
+  asio::steady_timer wake;
+};
+
+// The handler's body: a coroutine of its own, taking the event's views by value (they stay valid until it
+// completes). It never suspends.
+asio::awaitable<natsbus::handle_result> on_bench_event(std::shared_ptr<subscribe_state> st, natsbus::bus_event ev) {
+  std::uint64_t sent = 0;
+  const std::uint64_t now = now_ns();
+  if (read_stamp(ev.payload, sent)) {
+    if (st->latency_ns.size() < st->latency_ns.capacity()) st->latency_ns.push_back(now >= sent ? now - sent : 0);
+  } else {
+    ++st->unstamped;
+  }
+  if (++st->handled == st->target) {
+    st->last = std::chrono::steady_clock::now();
+    st->wake.cancel();
+  }
+  co_return natsbus::handle_result::ok();
+}
+
+// Nearest-rank percentile of sorted values, in microseconds; -1 when there are none.
+double percentile_us(const std::vector<std::uint64_t>& sorted, double p) {
+  if (sorted.empty()) return -1;
+  auto rank = static_cast<std::size_t>(p * static_cast<double>(sorted.size()) + 0.999999);
+  rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+  return static_cast<double>(sorted[rank - 1]) / 1e3;
+}
+
+asio::awaitable<void> delete_stream_named(natsbus::event_bus& bus, std::string_view topic) {
+  const std::string stream = natsbus::event_bus::stream_name_for(topic);
+  auto [ec] = co_await bus.js().delete_stream(stream, use_ec);
+  (void)ec;
+}
+
+// bus-subscribe: a fresh stream for bench.bus; the subscription (group "bench", --concurrency handlers, keyed by
+// the "Key" header with --keys) starts first, then --msgs events are published through the bus (windowed, each
+// ack reaped) while it handles them. The clock runs from the first publish to the last handled event; a run that
+// has not handled them all after max(60 s, msgs / 1000 s) fails with the missing ones as errors.
+asio::awaitable<int> run_bus_subscribe(const bench_args& a) {
+  if (a.size < stamp_digits) {
+    std::cerr << "bus-subscribe: --size must be at least " << stamp_digits << " (the payload carries its publish time)\n";
+    co_return 2;
+  }
+  if (a.concurrency == 0) {
+    std::cerr << "bus-subscribe: --concurrency must be at least 1\n";
+    co_return 2;
+  }
+  auto ex = co_await asio::this_coro::executor;
+  natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
+  if (!co_await started(bus, a)) co_return 1;
+  const std::string dlq_topic = std::string(subscribe_topic) + ".dlq";
+  co_await delete_stream_named(bus, dlq_topic);  // made again by the subscribe (the dead-letter topic)
+  if (!co_await fresh_topic_stream(bus, a, natsbus::topic_strategy::create_only, subscribe_topic)) co_return 1;
+
+  auto state = std::make_shared<subscribe_state>(ex);
+  auto& st = *state;
+  st.target = a.msgs;
+  st.latency_ns.reserve(a.msgs);
+  natsbus::event_handler_fn handler = [state](const natsbus::bus_event& ev) { return on_bench_event(state, ev); };
+  natsbus::subscribe_options so;
+  so.group = "bench";
+  so.max_concurrency = a.concurrency;
+  if (a.keys) so.key_header = "Key";
+  auto [sec, sub] = co_await bus.subscribe(subscribe_topic, handler, so, use_ec);
+  if (sec) {
+    std::cerr << "subscribe " << subscribe_topic << ": " << sec.message() << " " << bus.last_error() << "\n";
+    co_return 1;
+  }
+
+  std::string payload(a.size, 'x');
+  natsbus::headers hdrs;
+  natsbus::bus_publish_options po;
+  if (a.keys) po.hdrs = &hdrs;
+  char key[24] = {'k'};
+  result pub;  // publish outcomes: acks and errors
+  ack_reaper reaper(a.max_pending, pub);
+  const auto limit = std::max<std::chrono::steady_clock::duration>(
+      std::chrono::seconds(60), std::chrono::milliseconds(a.msgs));  // msgs / 1000 seconds
+
+  auto allocs0 = allocations();
+  server_cpu_clock server(a.server_pid);
+  auto cpu0 = cpu_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto deadline = t0 + limit;
+  for (std::size_t i = 0; i < a.msgs; ++i) {
+    if (a.keys) {
+      auto [end, kec] = std::to_chars(key + 1, key + sizeof key, i % a.keys);
+      (void)kec;
+      hdrs.set("Key", std::string_view(key, static_cast<std::size_t>(end - key)));
+    }
+    write_stamp(payload.data(), now_ns());
+    const std::string_view body = payload;
+    auto [ec, f] = co_await bus.publish_async(subscribe_topic, body, po, use_ec);
+    if (ec) {
+      note_error(pub, ec);
+      continue;
+    }
+    if (reaper.add(f)) co_await reaper.wait_one();
+    if (std::chrono::steady_clock::now() > deadline) break;  // the bound covers the publishing too
+  }
+  co_await reaper.drain();
+  auto [cec] = co_await bus.publish_async_complete(use_ec);
+  if (cec) note_error(pub, cec);
+  while (st.handled < st.target && std::chrono::steady_clock::now() < deadline) {
+    st.wake.expires_at(deadline);
+    auto [wec] = co_await st.wake.async_wait(use_ec);
+    (void)wec;
+  }
+  const bool complete = st.handled >= st.target;
+  const auto t1 = complete ? st.last : std::chrono::steady_clock::now();
+  auto cpu1 = cpu_clock::now();
+  const double server_s = server.seconds();
+  const auto allocs = allocations() - allocs0;
+  const std::size_t handled = st.handled;
+  const auto stats = sub.stats();
+  sub.stop();
+
+  result r;
+  r.acks = handled;
+  r.errors = pub.errors + st.unstamped;
+  r.first_error = pub.first_error;
+  if (!complete) {
+    r.errors += a.msgs - handled;
+    if (r.first_error.empty())
+      r.first_error = "timeout: " + std::to_string(handled) + " of " + std::to_string(a.msgs) + " handled after " +
+                      std::to_string(std::chrono::duration<double>(t1 - t0).count()) + " s";
+  }
+  if (st.unstamped && r.first_error.empty()) r.first_error = std::to_string(st.unstamped) + " payloads without a publish time";
+  if (stats.redelivered || stats.duplicates || stats.retried || stats.timeouts || stats.dead_lettered)
+    std::cerr << "bus-subscribe: redelivered=" << stats.redelivered << " duplicates=" << stats.duplicates
+              << " retried=" << stats.retried << " timeouts=" << stats.timeouts
+              << " dead_lettered=" << stats.dead_lettered << "\n";
+
+  std::sort(st.latency_ns.begin(), st.latency_ns.end());
+  const double seconds = std::chrono::duration<double>(t1 - t0).count();
+  std::printf(
+      "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f p50_us=%.1f "
+      "p99_us=%.1f keys=%zu concurrency=%zu\n",
+      a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, seconds,
+      static_cast<double>(handled) / seconds, r.acks, r.errors, cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
+      static_cast<double>(allocs) / static_cast<double>(a.msgs ? a.msgs : 1), server_s,
+      percentile_us(st.latency_ns, 0.50), percentile_us(st.latency_ns, 0.99), a.keys, a.concurrency);
+  if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
+
+  if (!a.keep) {
+    co_await delete_stream_named(bus, subscribe_topic);
+    co_await delete_stream_named(bus, dlq_topic);
+  }
+  bus.close();
+  co_return r.errors ? 1 : 0;
+}
+
 }  // namespace
 
 asio::awaitable<int> run_bus_scenario(const bench_args& a) {
+  if (a.scenario == "bus-subscribe") {
+    auto op = run_bus_subscribe(a);
+    co_return co_await std::move(op);
+  }
   result r;
   timing t;
   std::size_t allocs = 0;

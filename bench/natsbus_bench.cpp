@@ -41,6 +41,7 @@ void usage() {
                "                     [--max-pending N] [--keep] [--msg-ids] [--no-auto-msg-id] [--busy-poll-us N]\n"
                "                     [--max-provisioning N]   (configure: the bus's max_provisioning_in_flight)\n"
                "                     [--server-pid PID]       (server_cpu_s=: the server's CPU over the timed window)\n"
+               "                     [--concurrency N] [--keys K]  (bus-subscribe: handlers at once, ordering keys)\n"
                "                     [--tls-ca F] [--tls-cert F] [--tls-key F] [--tls-name NAME] [--creds F]\n"
                "                     [--nkey-seed F] [--user U] [--password P] [--token T]\n"
                "                     (URLs: nats://, tls://, ws://, wss://; a connect or auth failure exits 2 with error=)\n"
@@ -52,6 +53,10 @@ void usage() {
                "  core-js    core publish into the stream's subject (no ack), then a flush\n"
                "  bus-info-per-publish, bus-create-only, bus-skip\n"
                "             event bus publishes (see bus_bench.cpp)\n"
+               "  bus-subscribe  a durable bus subscription (group bench) handling --msgs events published through\n"
+               "             the bus meanwhile; the clock runs from the first publish to the last handled event\n"
+               "             (p50_us=, p99_us=: publish to handled); --concurrency N handlers (default 1),\n"
+               "             --keys K ordering keys from a Key header (default 0: unkeyed); --size at least 16\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
                "  configure  1,000 topics configured pipelined against one at a time\n"
                "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n"
@@ -100,6 +105,8 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--server-pid") a.server_pid = static_cast<long>(number());
     else if (f == "--batch") a.batch = number();
     else if (f == "--durable") a.durable = value();
+    else if (f == "--concurrency") a.concurrency = number();
+    else if (f == "--keys") a.keys = number();
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }

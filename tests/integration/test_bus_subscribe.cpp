@@ -241,13 +241,13 @@ BOOST_AUTO_TEST_CASE(throwing_and_hanging_handlers_are_retried) {
   });
 }
 
-// 20 keys x 50 events, handlers failing at random: every event succeeds exactly once, in order within its key.
+// 100 keys x 1,000 events, handlers failing at random: every event succeeds exactly once, in order within its key.
 BOOST_AUTO_TEST_CASE(random_failures_keep_per_key_order) {
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     natsbus::event_bus bus(ex, bus_config(server));
     co_await bus.start();
-    constexpr int keys = 20, per_key = 50;
+    constexpr int keys = 100, per_key = 1000;
     std::map<std::string, std::vector<int>> seen;  // per key, the successes in order
     std::mt19937 rng(42);
     std::size_t successes = 0;
@@ -265,22 +265,34 @@ BOOST_AUTO_TEST_CASE(random_failures_keep_per_key_order) {
         };
     const natsbus::subscribe_options opts6 = o;
     auto sub = co_await bus.subscribe("ledger", handler6, opts6);
+    std::vector<natsbus::ack_future> acks;
+    acks.reserve(keys * per_key);
     for (int i = 0; i < per_key; ++i)
-      for (int k = 0; k < keys; ++k)
-      {
+      for (int k = 0; k < keys; ++k) {
         const std::string key = "k" + std::to_string(k), payload = key + ":" + std::to_string(i);
-        co_await publish_keyed(bus, "ledger", key, payload);
+        natsbus::headers h;
+        h.set("Key", key);
+        natsbus::bus_publish_options po;
+        po.hdrs = &h;
+        auto [ec, f] = co_await bus.publish_async("ledger", payload, po, use_ec);
+        BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+        acks.push_back(std::move(f));
       }
-    BOOST_REQUIRE(co_await eventually([&] { return successes >= static_cast<std::size_t>(keys * per_key); }, 20s));
+    for (auto& f : acks) {
+      auto [ec, ack] = co_await f.get(use_ec);
+      BOOST_REQUIRE_MESSAGE(!ec, ec.message());
+    }
+    BOOST_REQUIRE(co_await eventually([&] { return successes >= static_cast<std::size_t>(keys * per_key); }, 90s));
     BOOST_TEST(successes == static_cast<std::size_t>(keys * per_key));
     for (const auto& [key, list] : seen) {
       BOOST_TEST(list.size() == static_cast<std::size_t>(per_key), key);
       for (std::size_t i = 0; i < list.size(); ++i) BOOST_TEST(list[i] == static_cast<int>(i), key << " #" << i);
     }
     BOOST_TEST(sub.stats().retried > 0u);
+    BOOST_TEST(sub.stats().duplicates == 0u);
     sub.stop();
     bus.close();
-  }, 40s);
+  }, 120s);
 }
 
 // Strategies apply to consumers: validate_only refuses a missing consumer and a different one, create_or_update
@@ -560,6 +572,30 @@ BOOST_AUTO_TEST_CASE(publish_results_are_bounded_and_never_dropped) {
     BOOST_TEST(errors == 1);       // the message over the stream's size limit
     BOOST_TEST(duplicates == 5);   // the repeated event ids landed once
     BOOST_TEST(seen.size() == 25u);
+    bus.close();
+  });
+}
+
+// A dead-letter topic whose stream cannot be made (another stream holds its subject): the subscription is refused
+// at once with the reason, rather than discovering it on the first poison event.
+BOOST_AUTO_TEST_CASE(a_dead_letter_topic_that_cannot_be_made_is_refused_at_subscribe) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    natsbus::stream_config other;
+    other.name = "OTHER";
+    other.subjects = {"invoices.dlq"};
+    other.storage = natsbus::storage_type::memory;
+    co_await bus.js().create_stream(other);
+    natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
+      co_return handle_result::ok();
+    };
+    const auto o = fast_options("billing");
+    auto [ec, sub] = co_await bus.subscribe("invoices", noop, o, use_ec);
+    BOOST_TEST(ec);
+    BOOST_TEST(!sub.valid());
+    BOOST_TEST(bus.last_error().find("dead-letter topic invoices.dlq") != std::string::npos, bus.last_error());
     bus.close();
   });
 }
