@@ -13,7 +13,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 
 namespace natsbus::detail {
 
@@ -60,7 +63,13 @@ bus_subscriber::bus_subscriber(std::shared_ptr<event_bus_impl> bus, std::string 
       keep_timer_(bus_->cimpl_->executor()),
       room_(bus_->cimpl_->executor()) {
   if (opts_.handler_timeout.count() == 0) opts_.handler_timeout = opts_.ack_wait * 2 / 3;
-  if (opts_.prefetch == 0) opts_.prefetch = 2 * opts_.max_concurrency;
+  // A pull of a message or two per handler would pay a round trip per event: 128 ahead by default (each kept
+  // alive by in-progress acks while it waits), within the consumer's max_ack_pending.
+  if (opts_.prefetch == 0) {
+    opts_.prefetch = std::max<std::size_t>(128, 4 * opts_.max_concurrency);
+    if (opts_.max_ack_pending > 0)
+      opts_.prefetch = std::min<std::size_t>(opts_.prefetch, static_cast<std::size_t>(opts_.max_ack_pending));
+  }
   if (opts_.dead_letter_topic.empty()) opts_.dead_letter_topic = topic_ + ".dlq";
   keep_every_ = std::max(std::chrono::milliseconds(10), opts_.ack_wait / 3);
 }
@@ -247,6 +256,12 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
     take(*m);
+    // What is already buffered is taken now, without a trip through the scheduler per event.
+    while (running_ && held_ < opts_.prefetch + opts_.max_concurrency) {
+      js_message* more = pc_->try_next();
+      if (!more) break;
+      take(*more);
+    }
   }
   // The consume ended (stopped, or the connection closed): no timer of this subscription stays armed, so an
   // io_context with nothing else to do returns from run().
@@ -275,10 +290,7 @@ void bus_subscriber::take(js_message& m) {
   if (done_.contains(mi.stream_sequence)) {
     // Handled here already; its ack did not stick. Ack it again, and do not run the handler twice.
     stats_.duplicates.add(1);
-    auto& c = *bus_->cimpl_;
-    std::size_t at = 0;
-    if (c.accepting() && !c.append_publish(m.reply(), {}, {}, protocol::ack_body(protocol::ack_kind::ack), at))
-      c.wake_writer();
+    send_ack(m.reply(), protocol::ack_body(protocol::ack_kind::ack));
     return;
   }
   auto ev = std::make_shared<held_event>();
@@ -332,50 +344,110 @@ void bus_subscriber::pump() {
     auto ev = runnable_.front();
     runnable_.pop_front();
     ++busy_;
-    asio::co_spawn(bus_->cimpl_->executor(), run(shared_from_this(), ev), asio::detached);
+    start_attempt(ev);
   }
   busy_seen_.store(busy_, std::memory_order_relaxed);
   held_seen_.store(held_, std::memory_order_relaxed);
   note_oldest();
 }
 
-// The held events are ordered by stream sequence; the oldest arrival is near the front, but a redelivered early
-// sequence can arrive late, so all are looked at (they are few: prefetch + max_concurrency).
+// The held event with the lowest stream sequence: the oldest in the stream, and almost always the oldest here
+// (a redelivery of an early sequence arriving late is younger than events held after it).
 void bus_subscriber::note_oldest() {
-  std::int64_t oldest = 0;
-  for (const auto& [seq, ev] : by_seq_) {
-    const auto t = ev->arrived.time_since_epoch().count();
-    if (oldest == 0 || t < oldest) oldest = t;
-  }
-  oldest_ns_.store(oldest, std::memory_order_relaxed);
+  oldest_ns_.store(by_seq_.empty() ? 0 : by_seq_.begin()->second->arrived.time_since_epoch().count(),
+                   std::memory_order_relaxed);
 }
 
-// One attempt at an event: the handler under its timeout, then ack, retry or dead letter.
-asio::awaitable<void> bus_subscriber::run(std::shared_ptr<bus_subscriber> self, std::shared_ptr<held_event> ev) {
-  (void)self;  // held: the subscriber lives while a handler runs
+// One attempt at an event: the handler runs as its own coroutine (one that ignores cancellation cannot hold the
+// subscription up) and reports back to on_done. Its deadline is watched by the subscription's one timer, so the
+// usual path (the handler succeeds) costs no timer and no coroutine of the subscription's own.
+void bus_subscriber::start_attempt(const event_ptr& ev) {
   ev->view = view_of(*ev);
-  handle_result r;
-  if (ev->bad.empty()) r = co_await attempt(ev);
-  else r = handle_result::reject(ev->bad);
+  if (!ev->bad.empty()) return outcome(ev, handle_result::reject(ev->bad));
+  const auto attempt = ++ev->attempt;
+  ev->running = true;
+  ev->deadline = std::chrono::steady_clock::now() + opts_.handler_timeout;
+  running_events_.push_back(ev);
+  asio::co_spawn(bus_->cimpl_->executor(), fn_(ev->view),
+                 asio::bind_cancellation_slot(
+                     ev->cancel.slot(),
+                     [self = shared_from_this(), ev, attempt](std::exception_ptr e, handle_result hr) {
+                       if (ev->attempt != attempt || !ev->running) return;  // timed out meanwhile: ignored
+                       ev->running = false;
+                       self->forget_running(ev);
+                       if (!e) return self->outcome(ev, std::move(hr));
+                       std::string what = "unknown exception";
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         what = x.what();
+                       } catch (...) {
+                       }
+                       self->outcome(ev, handle_result::retry("handler threw: " + what));
+                     }));
+}
+
+void bus_subscriber::forget_running(const event_ptr& ev) {
+  auto it = std::find(running_events_.begin(), running_events_.end(), ev);
+  if (it != running_events_.end()) {
+    *it = running_events_.back();
+    running_events_.pop_back();
+  }
+}
+
+// Handlers past their deadline: cancelled (a terminal cancellation reaches the awaits that honour it) and
+// their events retried; whatever such a handler returns later is ignored.
+void bus_subscriber::expire_handlers(std::chrono::steady_clock::time_point now) {
+  for (std::size_t i = 0; i < running_events_.size();) {
+    auto ev = running_events_[i];
+    if (now < ev->deadline) {
+      ++i;
+      continue;
+    }
+    running_events_[i] = running_events_.back();
+    running_events_.pop_back();
+    ev->running = false;
+    stats_.timeouts.add(1);
+    ev->cancel.emit(asio::cancellation_type::terminal);
+    outcome(ev, handle_result::retry("handler timed out after " + std::to_string(opts_.handler_timeout.count()) +
+                                     " ms"));
+  }
+}
+
+// What the handler's result means for the event: ack, retry (nak, or a local retry for a keyed event), or dead
+// letter.
+void bus_subscriber::outcome(const event_ptr& ev, handle_result r) {
   if (r.what() == handle_result::kind::success) {
     ack(*ev, protocol::ack_body(protocol::ack_kind::ack));
     stats_.handled.add(1);
     remember_done(ev->seq);
-    co_return finish(ev);
+    return finish(ev);
   }
   const bool last = ev->delivery >= static_cast<std::uint64_t>(opts_.max_deliver);
   if (r.what() == handle_result::kind::reject || last) {
-    const std::string reason = r.reason().empty() ? std::string("handler failed") : r.reason();
-    if (co_await dead_letter(*ev, reason)) {
-      ack(*ev, protocol::ack_body(protocol::ack_kind::term));
-      stats_.dead_lettered.add(1);
-      remember_done(ev->seq);
-      co_return finish(ev);
-    }
-    // Not published: the event is not terminated. It is tried again after the longest backoff.
+    // The dead letter is a publish: awaited in a coroutine of its own (a rare path).
+    asio::co_spawn(bus_->cimpl_->executor(), dead_letter_then(shared_from_this(), ev, std::move(r)), asio::detached);
+    return;
   }
+  retry(ev, r.delay());
+}
+
+asio::awaitable<void> bus_subscriber::dead_letter_then(std::shared_ptr<bus_subscriber> self, event_ptr ev,
+                                                       handle_result r) {
+  (void)self;  // held: the subscriber lives while the dead letter is published
+  const std::string reason = r.reason().empty() ? std::string("handler failed") : r.reason();
+  if (co_await dead_letter(*ev, reason)) {
+    ack(*ev, protocol::ack_body(protocol::ack_kind::term));
+    stats_.dead_lettered.add(1);
+    remember_done(ev->seq);
+    co_return finish(ev);
+  }
+  // Not published: the event is not terminated. It is tried again after its backoff.
+  retry(ev, r.delay());
+}
+
+void bus_subscriber::retry(const event_ptr& ev, std::chrono::milliseconds delay) {
   stats_.retried.add(1);
-  auto delay = r.delay();
   if (delay.count() == 0 && !opts_.backoff.empty())
     delay = opts_.backoff[std::min<std::size_t>(ev->delivery - 1, opts_.backoff.size() - 1)];
   if (ev->key.empty()) {
@@ -383,58 +455,19 @@ asio::awaitable<void> bus_subscriber::run(std::shared_ptr<bus_subscriber> self, 
     std::string body;
     protocol::encode_nak_with_delay(body, delay);
     ack(*ev, delay.count() > 0 ? std::string_view(body) : protocol::ack_body(protocol::ack_kind::nak));
-    co_return finish(ev);
+    return finish(ev);
   }
   // Keyed: the event keeps its key (later events of the key wait) and is tried again here after the delay, kept
   // from redelivery by in-progress acks meanwhile. The delivery count goes on from the server's.
   --busy_;
   pump();
-  asio::steady_timer t(bus_->cimpl_->executor(), delay);
-  co_await t.async_wait(use_ec);
-  if (!running_) co_return;
-  ++ev->delivery;
-  runnable_.push_front(ev);  // the head of its key: first in line
-  pump();
-}
-
-asio::awaitable<handle_result> bus_subscriber::attempt(std::shared_ptr<held_event> ev) {
-  struct race {
-    explicit race(const asio::any_io_executor& ex) : timer(ex) {}
-    asio::steady_timer timer;
-    asio::cancellation_signal cancel;
-    std::optional<handle_result> result;
-    std::string thrown;
-    bool done = false;
-  };
-  auto r = std::make_shared<race>(bus_->cimpl_->executor());
-  r->timer.expires_after(opts_.handler_timeout);
-  ev->running = true;
-  // The handler runs as its own coroutine: one that ignores cancellation cannot hold this subscription up.
-  asio::co_spawn(bus_->cimpl_->executor(), fn_(ev->view),
-                 asio::bind_cancellation_slot(r->cancel.slot(), [r, ev](std::exception_ptr e, handle_result hr) {
-                   r->done = true;
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& x) {
-                       r->thrown = x.what();
-                     } catch (...) {
-                       r->thrown = "unknown exception";
-                     }
-                   } else {
-                     r->result.emplace(std::move(hr));
-                   }
-                   r->timer.cancel();
-                 }));
-  if (!r->done) co_await r->timer.async_wait(use_ec);
-  ev->running = false;
-  if (!r->done) {
-    stats_.timeouts.add(1);
-    r->cancel.emit(asio::cancellation_type::terminal);
-    co_return handle_result::retry("handler timed out after " + std::to_string(opts_.handler_timeout.count()) + " ms");
-  }
-  if (!r->thrown.empty()) co_return handle_result::retry("handler threw: " + r->thrown);
-  co_return std::move(*r->result);
+  auto t = std::make_shared<asio::steady_timer>(bus_->cimpl_->executor(), delay);
+  t->async_wait([self = shared_from_this(), ev, t](error_code ec) {
+    if (ec || !self->running_) return;
+    ++ev->delivery;
+    self->runnable_.push_front(ev);  // the head of its key: first in line
+    self->pump();
+  });
 }
 
 void bus_subscriber::remember_done(std::uint64_t seq) {
@@ -488,21 +521,35 @@ asio::awaitable<bool> bus_subscriber::dead_letter(held_event& ev, const std::str
   co_return true;
 }
 
-void bus_subscriber::ack(held_event& ev, std::string_view body) {
+void bus_subscriber::ack(held_event& ev, std::string_view body) { send_ack(ev.reply, body); }
+
+// Acks of handlers finishing one after another go out together: the writer is woken once, by a job queued behind
+// the handlers' own continuations, not once per ack.
+void bus_subscriber::send_ack(std::string_view reply, std::string_view body) {
   auto& c = *bus_->cimpl_;
   std::size_t at = 0;
-  if (!c.accepting() || c.append_publish(ev.reply, {}, {}, body, at)) return;  // lost: the server redelivers
-  c.wake_writer();
+  if (!c.accepting() || c.append_publish(reply, {}, {}, body, at)) return;  // lost: the server redelivers
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(c.executor(), [w = weak_from_this()] {
+    auto self = w.lock();
+    if (!self) return;
+    self->flush_posted_ = false;
+    self->bus_->cimpl_->wake_writer();
+  });
 }
 
 // Every held event (running, waiting behind its key, or waiting for a retry) gets an in-progress ack once every
 // third of ack_wait, so none is redelivered while it is in this process's hands.
 void bus_subscriber::arm_keep_alive() {
-  keep_timer_.expires_after(keep_every_ / 2);
+  // Half the keep-alive period, or a quarter of the handler timeout when shorter: a handler overruns its timeout
+  // by at most that much before it is cancelled.
+  keep_timer_.expires_after(std::min(keep_every_ / 2, std::max(std::chrono::milliseconds(5), opts_.handler_timeout / 4)));
   keep_timer_.async_wait([w = weak_from_this()](error_code ec) {
     auto self = w.lock();
     if (ec || !self || !self->running_) return;
     const auto now = std::chrono::steady_clock::now();
+    self->expire_handlers(now);
     for (auto& [seq, ev] : self->by_seq_) {
       if (now - ev->kept < self->keep_every_) continue;
       self->ack(*ev, protocol::ack_body(protocol::ack_kind::in_progress));

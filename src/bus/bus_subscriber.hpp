@@ -8,6 +8,7 @@
 #include <natsbus/consumer.hpp>
 #include <natsbus/event_bus.hpp>
 
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <deque>
@@ -51,6 +52,9 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
     headers hdrs;
     bool has_headers = false;
     bool running = false;
+    std::uint64_t attempt = 0;  // which handler run a completion belongs to
+    std::chrono::steady_clock::time_point deadline;
+    asio::cancellation_signal cancel;
     std::uint64_t seq = 0, delivery = 1;
     std::chrono::steady_clock::time_point kept;     // the last in-progress ack (or arrival)
     std::chrono::steady_clock::time_point arrived;
@@ -62,11 +66,17 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   void take(js_message& m);
   bus_event view_of(const held_event& e) const;
   void pump();
-  asio::awaitable<void> run(std::shared_ptr<bus_subscriber> self, event_ptr ev);
-  asio::awaitable<handle_result> attempt(event_ptr ev);
+  void start_attempt(const event_ptr& ev);
+  void forget_running(const event_ptr& ev);
+  void expire_handlers(std::chrono::steady_clock::time_point now);
+  void outcome(const event_ptr& ev, handle_result r);
+  asio::awaitable<void> dead_letter_then(std::shared_ptr<bus_subscriber> self, event_ptr ev, handle_result r);
+  void retry(const event_ptr& ev, std::chrono::milliseconds delay);
   asio::awaitable<bool> dead_letter(held_event& ev, const std::string& reason);
   void finish(const event_ptr& ev);
   void ack(held_event& ev, std::string_view body);
+  void send_ack(std::string_view reply, std::string_view body);
+  bool flush_posted_ = false;
   void arm_keep_alive();
   void set_error(std::string text);
 
@@ -83,6 +93,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   std::map<std::uint64_t, event_ptr> by_seq_;  // every held event
   std::unordered_map<std::string, std::deque<event_ptr>> keys_;  // per key: its head (running or retrying) first
   std::deque<event_ptr> runnable_;
+  std::vector<event_ptr> running_events_;  // handlers running, for their deadlines
   // Stream sequences handled (acked or dead-lettered) here, the newest 65,536: a redelivery of one is a duplicate.
   std::unordered_set<std::uint64_t> done_;
   std::deque<std::uint64_t> done_order_;
