@@ -38,6 +38,8 @@ struct bench_args {
   std::string durable;      // fetch, consume: the durable consumer's name (--durable; kept with --keep)
   std::size_t concurrency = 1;  // bus-subscribe: the subscription's max_concurrency (--concurrency)
   std::size_t keys = 0;         // bus-subscribe: ordering keys (--keys; "Key: k<i % K>"), 0: unkeyed
+  std::size_t topics = 1000;    // configure: topics configured (--topics)
+  std::string mapping = "per_topic";  // configure: per_topic or shared (--mapping)
   // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
   // --token (the nats.c peer takes the same flags).
   std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;
@@ -117,6 +119,21 @@ class server_cpu_clock {
   long pid_;
   double start_;
 };
+
+// The server's resident memory now, in KiB (VmRSS from /proc/PID/status); -1 without a pid or when unreadable.
+inline long process_rss_kib(long pid) {
+  if (pid <= 0) return -1;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/status", pid);
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
 
 struct result {
   std::size_t acks = 0;

@@ -487,9 +487,20 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
 
 asio::awaitable<int> run_configure_bench(const bench_args& a) {
   auto ex = co_await asio::this_coro::executor;
-  natsbus::event_bus bus(ex, bus_config(a, natsbus::topic_strategy::create_only));
+  auto cfg = bus_config(a, natsbus::topic_strategy::create_only);
+  const bool shared = a.mapping == "shared";
+  if (shared) {
+    // Every topic on one stream: configuring a topic checks it against the stream, which is made once.
+    cfg.mapping = natsbus::stream_mapping::shared;
+    natsbus::stream_config sc;
+    sc.name = "CFGBENCH";
+    sc.subjects = {"cfgbench.>"};
+    sc.storage = a.storage == "memory" ? natsbus::storage_type::memory : natsbus::storage_type::file;
+    cfg.default_stream = sc;
+  }
+  natsbus::event_bus bus(ex, cfg);
   if (!co_await started(bus, a)) co_return 1;
-  const std::size_t n = 1000;
+  const std::size_t n = a.topics;
   std::vector<natsbus::topic_config> topics(n);
   for (std::size_t i = 0; i < n; ++i) {
     topics[i].name = "cfgbench.t" + std::to_string(i);
@@ -520,9 +531,10 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
     std::cerr << "configure_topics: " << bus.last_error() << "\n";
     co_return 1;
   }
-  left = n;
+  const std::size_t streams = shared ? 1 : n;  // shared: the one stream
+  left = streams;
   t0 = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < n; ++i)
+  for (std::size_t i = 0; i < streams; ++i)
     asio::co_spawn(ex, delete_one(bus.js(), results[i].stream, left, poke), asio::detached);
   co_await wait_all(left, poke);
   double pipelined_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -549,6 +561,7 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
   for (const auto& r : results) {
     auto [ec] = co_await bus.js().delete_stream(r.stream, use_ec);
     (void)ec;
+    if (shared) break;
   }
   double sequential_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   bus.close();
@@ -556,11 +569,12 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
               "delete pipelined %.3f s, one by one %.3f s, %.2fx\n",
               n, a.storage.c_str(), pipelined_create, sequential_create, sequential_create / pipelined_create,
               pipelined_delete, sequential_delete, sequential_delete / pipelined_delete);
-  std::printf("client=natsbus scenario=configure storage=%s topics=%zu create_pipelined_s=%.6f "
+  std::printf("client=natsbus scenario=configure storage=%s mapping=%s topics=%zu create_pipelined_s=%.6f "
               "create_one_by_one_s=%.6f delete_pipelined_s=%.6f delete_one_by_one_s=%.6f "
               "create_pipelined_cpu_us=%.1f create_one_by_one_cpu_us=%.1f create_pipelined_allocs=%.1f "
               "create_one_by_one_allocs=%.1f errors=0\n",
-              a.storage.c_str(), n, pipelined_create, sequential_create, pipelined_delete, sequential_delete,
+              a.storage.c_str(), a.mapping.c_str(), n, pipelined_create, sequential_create, pipelined_delete,
+              sequential_delete,
               pipelined_create_cpu, sequential_create_cpu, pipelined_create_allocs, sequential_create_allocs);
   co_return 0;
 }

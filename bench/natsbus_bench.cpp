@@ -58,7 +58,8 @@ void usage() {
                "             (p50_us=, p99_us=: publish to handled); --concurrency N handlers (default 1),\n"
                "             --keys K ordering keys from a Key header (default 0: unkeyed); --size at least 16\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
-               "  configure  1,000 topics configured pipelined against one at a time\n"
+               "  configure  --topics N (1,000) topics configured pipelined against one at a time; --mapping\n"
+               "             per_topic (a stream each) or shared (one stream, CFGBENCH on cfgbench.>, for all)\n"
                "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n"
                "  fetch, consume, ordered\n"
                "             stream BENCH filled with --msgs messages, then read back: fetch (batches of --batch),\n"
@@ -107,8 +108,18 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--durable") a.durable = value();
     else if (f == "--concurrency") a.concurrency = number();
     else if (f == "--keys") a.keys = number();
+    else if (f == "--topics") a.topics = number();
+    else if (f == "--mapping") a.mapping = value();
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
+  }
+  if (a.mapping != "per_topic" && a.mapping != "shared") {
+    std::cerr << "bad --mapping: " << a.mapping << " (per_topic or shared)\n";
+    return false;
+  }
+  if (a.topics == 0) {
+    std::cerr << "--topics must be positive\n";
+    return false;
   }
   if (a.storage != "memory" && a.storage != "file") {
     std::cerr << "bad --storage: " << a.storage << "\n";
@@ -330,6 +341,8 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   auto t1 = std::chrono::steady_clock::now();
   auto cpu1 = cpu_clock::now();
   const double server_s = server.seconds();
+  // The server's memory with the stream still there: the duplicate window's ids are part of it (--msg-ids).
+  const long server_rss = process_rss_kib(a.server_pid);
   auto allocs1 = bench::allocations();
 
   if (!a.keep) {
@@ -341,10 +354,12 @@ asio::awaitable<int> run_bench(natsbus::connection& conn, const bench_args& a) {
   double secs = std::chrono::duration<double>(t1 - t0).count();
   std::printf(
       "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
-      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f\n",
+      "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f server_rss_kib=%ld "
+      "msg_ids=%d\n",
       a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, secs, a.msgs / secs, r.acks, r.errors,
       cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
-      static_cast<double>(allocs1 - allocs0) / static_cast<double>(a.msgs ? a.msgs : 1), server_s);
+      static_cast<double>(allocs1 - allocs0) / static_cast<double>(a.msgs ? a.msgs : 1), server_s, server_rss,
+      a.msg_ids ? 1 : 0);
   if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
   co_return 0;
 }

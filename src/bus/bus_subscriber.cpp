@@ -147,6 +147,9 @@ error_code bus_subscriber::start_consuming() {
   consume_options co;
   co.max_messages = opts_.prefetch;
   co.expires = std::chrono::seconds(30);
+  // Two silent heartbeat intervals while a pull waits make the consume ask whether the consumer still exists: a
+  // 2.10 server drops the pulls of a deleted consumer without a status, so this bounds how long that goes unseen.
+  co.heartbeat = std::chrono::seconds(5);
   co.keep_alive = keep_every_;  // what waits in the pull buffer is kept too
   if (auto ec = pc_->consume(co)) return ec;
   running_ = true;
@@ -253,6 +256,9 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
     if (ec) {
       if (ec == error::subscription_closed || ec == error::connection_closed) break;
       set_error("consume: " + ec.message());
+      // The consumer is gone (deleted, or replaced by a push consumer): the subscription ends, and health()
+      // says so with this error, rather than waiting for messages that cannot come.
+      if (ec == error::consumer_deleted || ec == error::consumer_is_push_based) break;
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
     take(*m);

@@ -600,4 +600,30 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_topic_that_cannot_be_made_is_refused_at_subsc
   });
 }
 
+// The subscription's consumer deleted on the server: the subscription ends, with the reason, and health() says so.
+BOOST_AUTO_TEST_CASE(a_deleted_consumer_ends_the_subscription_and_health_says_so) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, bus_config(server));
+    co_await bus.start();
+    natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
+      co_return handle_result::ok();
+    };
+    const auto o = fast_options("doomed");
+    auto sub = co_await bus.subscribe("alerts", noop, o);
+    BOOST_TEST(sub.stats().consuming);
+    const std::string stream = natsbus::event_bus::stream_name_for("alerts"), consumer = sub.consumer();
+    co_await bus.js().delete_consumer(stream, consumer);
+    // 2.9 ends the pull with 409 Consumer Deleted at once; 2.10 drops it silently, and two missed heartbeats
+    // (5 s each) and a CONSUMER.INFO tell.
+    BOOST_REQUIRE(co_await eventually([&] { return !sub.stats().consuming; }, 15s));
+    BOOST_TEST(sub.last_error().find("consumer deleted") != std::string::npos, sub.last_error());
+    auto h = co_await bus.health();
+    BOOST_TEST(!h.healthy());
+    BOOST_REQUIRE(h.subscriptions.size() == 1u);
+    BOOST_TEST(!h.subscriptions[0].consuming);
+    bus.close();
+  }, 30s);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
