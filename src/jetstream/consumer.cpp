@@ -489,21 +489,31 @@ class pull_consumer_impl final : public frame_listener,
     if (checking_) return;
     checking_ = true;
     check_fallback_ = otherwise;
+    ask_consumer_info([](pull_consumer_impl& self, error_code ec, const consumer_info&, const api_error& err) {
+      self.checking_ = false;
+      if (self.mode_ != mode::consuming) return;
+      if (!ec && err.err_code == jetstream_errc::consumer_not_found) {
+        self.conn_->log()->warn("natsbus: consumer {} > {}: not found", self.stream_, self.consumer_);
+        return self.set_error(error::consumer_deleted, true);
+      }
+      if (self.check_fallback_) self.set_error(self.check_fallback_, false);
+    });
+  }
+
+  // One CONSUMER.INFO; `then(self, ec, info, err)` runs while this consumer lives (ec: the request's error, or
+  // invalid_json when the answer cannot be read; an API error such as "consumer not found" is in err).
+  template <class F>
+  void ask_consumer_info(F then) {
     conn_->do_request(api_prefix_ + ".CONSUMER.INFO." + stream_ + "." + consumer_, {}, nullptr,
-                      conn_->options().request_timeout, [w = weak_from_this()](error_code ec, message m) {
+                      conn_->options().request_timeout,
+                      [w = weak_from_this(), then = std::move(then)](error_code ec, message m) mutable {
                         auto self = w.lock();
                         if (!self) return;
-                        self->checking_ = false;
-                        if (self->mode_ != mode::consuming) return;
                         consumer_info info;
                         api_error err;
-                        if (!ec) (void)protocol::decode(m.payload, info, err);
-                        if (!ec && err.err_code == jetstream_errc::consumer_not_found) {
-                          self->conn_->log()->warn("natsbus: consumer {} > {}: not found", self->stream_,
-                                                   self->consumer_);
-                          return self->set_error(error::consumer_deleted, true);
-                        }
-                        if (self->check_fallback_) self->set_error(self->check_fallback_, false);
+                        // An API error (err) is an answer, not an unreadable one.
+                        if (!ec && protocol::decode(m.payload, info, err) && err.code == 0) ec = error::invalid_json;
+                        then(*self, ec, info, err);
                       });
   }
 
@@ -637,20 +647,14 @@ class pull_consumer_impl final : public frame_listener,
 
   // The consumer's ack_wait, for the keep-alive: a third of it (nothing under ack policy none).
   void learn_ack_wait() {
-    conn_->do_request(api_prefix_ + ".CONSUMER.INFO." + stream_ + "." + consumer_, {}, nullptr,
-                      conn_->options().request_timeout, [w = weak_from_this()](error_code ec, message m) {
-                        auto self = w.lock();
-                        if (!self || ec || self->mode_ != mode::consuming) return;
-                        consumer_info info;
-                        api_error err;
-                        if (protocol::decode(m.payload, info, err) || err.code != 0) return;
-                        if (info.config.ack == ack_policy::none || info.config.ack_wait.count() <= 0) return;
-                        self->keep_alive_ =
-                            std::max(std::chrono::milliseconds(10),
-                                     std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait) / 3);
-                        self->timer_.cancel();
-                        self->arm_heartbeat_check();
-                      });
+    ask_consumer_info([](pull_consumer_impl& self, error_code ec, const consumer_info& info, const api_error& err) {
+      if (ec || err.code != 0 || self.mode_ != mode::consuming) return;
+      if (info.config.ack == ack_policy::none || info.config.ack_wait.count() <= 0) return;
+      self.keep_alive_ = std::max(std::chrono::milliseconds(10),
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait) / 3);
+      self.timer_.cancel();
+      self.arm_heartbeat_check();
+    });
   }
 
   // Ordered: a message of the current consumer whose consumer sequence follows the last one. A stale consumer's
