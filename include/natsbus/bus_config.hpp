@@ -1,6 +1,7 @@
 // Configuration of natsbus::event_bus: built in code, or loaded from a YAML file shaped like
 //
 //   eventbus:
+//     backend: nats                   # or memory: an in-process broker, same API and semantics, no server
 //     nats:
 //       urls: [nats://127.0.0.1:4222]
 //       client_id: my-service
@@ -88,7 +89,16 @@ struct subscriber_config {
   subscribe_options options;  // options.group names it; (topic, group) is unique
 };
 
+// Where the bus keeps its topics.
+enum class bus_backend {
+  nats,    // a NATS server with JetStream (the connection's servers)
+  memory,  // an in-process broker with the same semantics, for tests and single-process use (no server)
+};
+
 struct event_bus_config {
+  // nats, or memory: the same API and semantics (at-least-once, keyed order, retries, dead letters,
+  // strategies) over an in-process broker; the connection's settings are then unused.
+  bus_backend backend = bus_backend::nats;
   // Server URLs (connection.servers) and the client name (connection.name), plus every connection option.
   connection_options connection;
   bool jetstream_enabled = true;
@@ -114,6 +124,7 @@ struct event_bus_config {
 };
 
 [[nodiscard]] std::string_view to_string(topic_strategy s) noexcept;
+[[nodiscard]] std::string_view to_string(bus_backend b) noexcept;
 // Parses "create_only", "create_or_update", "validate_only", "skip" (also with dashes, any case).
 [[nodiscard]] std::optional<topic_strategy> parse_topic_strategy(std::string_view s) noexcept;
 // Parses durations such as "24h", "90m", "30s", "500ms", "1h30m", "2d" (d = 24h); a bare number is seconds.

@@ -35,6 +35,7 @@ namespace asio = boost::asio;
 
 namespace detail {
 class connection_impl;
+class memory_broker;
 struct sub_state;
 }  // namespace detail
 
@@ -116,6 +117,7 @@ class subscription {
 
  private:
   friend class detail::connection_impl;
+  friend class detail::memory_broker;
   explicit subscription(std::shared_ptr<detail::sub_state> s) : state_(std::move(s)) {}
   void next_impl(asio::any_completion_handler<void(error_code, message)> handler);
   asio::awaitable<std::tuple<error_code, message>> next_awaitable_ec();

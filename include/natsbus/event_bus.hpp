@@ -275,6 +275,28 @@ class event_bus {
         token);
   }
 
+  // The stream of a persistent topic, as the backend (the server, or the memory broker) has it: messages,
+  // sequences, configuration. stream_not_found_for_topic for an ephemeral topic.
+  template <class Token = default_token>
+  auto topic_stream_info(std::string_view topic, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, stream_info)>(
+        [this](auto h, std::string t) {
+          topic_stream_info_impl(std::move(t), asio::any_completion_handler<void(error_code, stream_info)>(std::move(h)));
+        },
+        token, std::string(topic));
+  }
+  // The durable consumer of the subscriber group (topic, group), as the backend has it: pending and ack-pending
+  // counts, delivered and ack floor sequences, configuration.
+  template <class Token = default_token>
+  auto subscriber_consumer_info(std::string_view topic, std::string_view group, Token&& token = {}) {
+    return asio::async_initiate<Token, void(error_code, consumer_info)>(
+        [this](auto h, std::string t, std::string g) {
+          subscriber_consumer_info_impl(std::move(t), std::move(g),
+                                        asio::any_completion_handler<void(error_code, consumer_info)>(std::move(h)));
+        },
+        token, std::string(topic), std::string(group));
+  }
+
   [[nodiscard]] bus_metrics metrics() const noexcept;
   // The text of the last error a bus operation completed with.
   [[nodiscard]] std::string last_error() const;
@@ -304,6 +326,9 @@ class event_bus {
   void subscribe_impl(std::string topic, message_handler fn,
                       asio::any_completion_handler<void(error_code, subscription)> h);
   void health_impl(asio::any_completion_handler<void(error_code, bus_health)> h);
+  void topic_stream_info_impl(std::string topic, asio::any_completion_handler<void(error_code, stream_info)> h);
+  void subscriber_consumer_info_impl(std::string topic, std::string group,
+                                     asio::any_completion_handler<void(error_code, consumer_info)> h);
   void publish_envelope_async_impl(std::string topic, envelope env, std::string payload,
                                    asio::any_completion_handler<void(error_code)> h);
   void next_publish_result_impl(asio::any_completion_handler<void(error_code, publish_outcome)> h);

@@ -187,6 +187,8 @@ constexpr std::pair<std::string_view, topic_persistence> persistence_names[] = {
     {"automatic", topic_persistence::automatic},
     {"persistent", topic_persistence::persistent},
     {"ephemeral", topic_persistence::ephemeral}};
+constexpr std::pair<std::string_view, bus_backend> backend_names[] = {{"nats", bus_backend::nats},
+                                                                      {"memory", bus_backend::memory}};
 constexpr std::pair<std::string_view, stream_mapping> mapping_names[] = {{"per_topic", stream_mapping::per_topic},
                                                                          {"shared", stream_mapping::shared}};
 
@@ -485,11 +487,17 @@ void parse_document(const YAML::Node& root, event_bus_config& cfg) {
   }
   if (!section) fail(at, "missing (the document has no eventbus section)");
   bool has_nats = false;
-  each_field(*section, at, {"nats"}, [&](std::string_view, const YAML::Node& v, const where& nats_at) {
-    parse_nats(v, nats_at, cfg);
+  // backend: nats (the default) or memory. The nats section's topic, stream and subscriber settings apply to
+  // the memory backend too (its connection settings are unused there), so a service switches with one line.
+  each_field(*section, at, {"backend", "nats"}, [&](std::string_view key, const YAML::Node& v, const where& fat) {
+    if (key == "backend") {
+      cfg.backend = as_enum(v, fat, backend_names, "backend", "nats or memory");
+      return;
+    }
+    parse_nats(v, fat, cfg);
     has_nats = true;
   });
-  if (!has_nats) fail(at.field("nats", at.line), "missing (required)");
+  if (!has_nats && cfg.backend == bus_backend::nats) fail(at.field("nats", at.line), "missing (required)");
 }
 
 error_code failure(std::string& message, int line, std::string_view path, std::string_view what) {

@@ -10,6 +10,8 @@ namespace natsbus {
 
 // ---- strategies and durations ----
 
+std::string_view to_string(bus_backend b) noexcept { return b == bus_backend::memory ? "memory" : "nats"; }
+
 std::string_view to_string(topic_strategy s) noexcept {
   switch (s) {
     case topic_strategy::create_only:

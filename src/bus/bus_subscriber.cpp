@@ -112,7 +112,7 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
   if (strategy == topic_strategy::skip) co_return error_code{};
   auto& js = bus_->js_;
   const auto want = wanted_consumer();
-  auto [iec, info] = co_await js.get_consumer_info(stream_, consumer_, use_ec);
+  auto [iec, info] = co_await bus_->consumer_info_of(stream_, consumer_);
   const bool missing = iec && iec.category() == jetstream_category() && iec.value() == jetstream_errc::consumer_not_found;
   if (iec && !missing) {
     set_error("consumer info " + stream_ + " > " + consumer_ + ": " + iec.message());
@@ -123,7 +123,7 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
       set_error("consumer " + stream_ + " > " + consumer_ + " does not exist (validate_only)");
       co_return error_code(error::consumer_not_found_for_subscriber);
     }
-    auto [cec, ci] = co_await js.create_consumer(stream_, want, use_ec);
+    auto [cec, ci] = co_await bus_->put_consumer(stream_, want, false);
     if (cec) set_error("create consumer " + stream_ + " > " + consumer_ + ": " + cec.message() + " (" +
                        js.last_api_error().description + ")");
     co_return cec;
@@ -136,13 +136,18 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
     set_error("consumer " + stream_ + " > " + consumer_ + " differs: " + text);
     co_return error_code(error::consumer_config_mismatch);
   }
-  auto [uec, ui] = co_await js.update_consumer(stream_, want, use_ec);
+  auto [uec, ui] = co_await bus_->put_consumer(stream_, want, true);
   if (uec) set_error("update consumer " + stream_ + " > " + consumer_ + ": " + uec.message() + " (" +
                      js.last_api_error().description + ")");
   co_return uec;
 }
 
 error_code bus_subscriber::start_consuming() {
+  if (bus_->mem_) {
+    error_code ec;
+    if (!(mc_ = bus_->mem_->consume(stream_, consumer_, ec))) return ec;
+    return started();
+  }
   pc_.emplace(bus_->js_, stream_, consumer_);
   consume_options co;
   co.max_messages = opts_.prefetch;
@@ -152,6 +157,10 @@ error_code bus_subscriber::start_consuming() {
   co.heartbeat = std::chrono::seconds(5);
   co.keep_alive = keep_every_;  // what waits in the pull buffer is kept too
   if (auto ec = pc_->consume(co)) return ec;
+  return started();
+}
+
+error_code bus_subscriber::started() {
   running_ = true;
   consuming_.store(true, std::memory_order_relaxed);
   bus_->subscribers_.push_back(weak_from_this());
@@ -169,6 +178,7 @@ void bus_subscriber::stop() {
   keep_timer_.cancel();
   room_.cancel();
   if (pc_) pc_->stop();
+  if (mc_) mc_->stop();
 }
 
 subscriber_stats bus_subscriber::stats() const {
@@ -251,8 +261,16 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       co_await room_.async_wait(use_ec);
       continue;
     }
-    auto [ec, m] = co_await pc_->next(use_ec);
-    if (!running_) break;
+    error_code ec;
+    if (mc_) {
+      auto [mec, d] = co_await mc_->next();
+      if (!running_) break;
+      if (!(ec = mec)) take({d->subject, d->reply, d->header_block, d->payload}, d->info);
+    } else {
+      auto [pec, m] = co_await pc_->next(use_ec);
+      if (!running_) break;
+      if (!(ec = pec)) take(*m);
+    }
     if (ec) {
       if (ec == error::subscription_closed || ec == error::connection_closed) break;
       set_error("consume: " + ec.message());
@@ -261,12 +279,17 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       if (ec == error::consumer_deleted || ec == error::consumer_is_push_based) break;
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
-    take(*m);
     // What is already buffered is taken now, without a trip through the scheduler per event.
     while (running_ && held_ < opts_.prefetch + opts_.max_concurrency) {
-      js_message* more = pc_->try_next();
-      if (!more) break;
-      take(*more);
+      if (mc_) {
+        const memory_delivery* d = mc_->try_next();
+        if (!d) break;
+        take({d->subject, d->reply, d->header_block, d->payload}, d->info);
+      } else {
+        js_message* more = pc_->try_next();
+        if (!more) break;
+        take(*more);
+      }
     }
   }
   // The consume ended (stopped, or the connection closed): no timer of this subscription stays armed, so an
@@ -278,16 +301,21 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
 }
 
 void bus_subscriber::take(js_message& m) {
-  stats_.received.add(1);
   message_info mi;
   if (auto ec = m.info(mi)) {
+    stats_.received.add(1);
     set_error("a message with a bad ack subject: " + ec.message());
     return;
   }
+  take({m.subject(), m.reply(), m.header_block(), m.payload()}, mi);
+}
+
+void bus_subscriber::take(const incoming& m, const message_info& mi) {
+  stats_.received.add(1);
   // A redelivery of an event still held here (its in-progress acks were late): the new delivery's reply is the
   // one to answer; it is not handled twice.
   if (auto it = by_seq_.find(mi.stream_sequence); it != by_seq_.end()) {
-    it->second->reply.assign(m.reply());
+    it->second->reply.assign(m.reply);
     it->second->kept = std::chrono::steady_clock::now();
     return;
   }
@@ -296,19 +324,19 @@ void bus_subscriber::take(js_message& m) {
   if (done_.contains(mi.stream_sequence)) {
     // Handled here already; its ack did not stick. Ack it again, and do not run the handler twice.
     stats_.duplicates.add(1);
-    send_ack(m.reply(), protocol::ack_body(protocol::ack_kind::ack));
+    send_ack(m.reply, protocol::ack_body(protocol::ack_kind::ack));
     return;
   }
   auto ev = std::make_shared<held_event>();
-  ev->subject.assign(m.subject());
-  ev->reply.assign(m.reply());
-  ev->payload.assign(m.payload());
+  ev->subject.assign(m.subject);
+  ev->reply.assign(m.reply);
+  ev->payload.assign(m.payload);
   ev->stream.assign(mi.stream);
   ev->seq = mi.stream_sequence;
   ev->delivery = mi.num_delivered;
   ev->kept = ev->arrived = std::chrono::steady_clock::now();
-  if (!m.header_block().empty()) {
-    if (auto hec = m.get_headers(ev->hdrs)) {
+  if (!m.header_block.empty()) {
+    if (auto hec = protocol::decode_headers(m.header_block, ev->hdrs)) {
       // Unreadable headers: the event cannot be handled as sent; it goes to the dead letters with the reason.
       ev->bad = "unreadable headers: " + hec.message();
     }
@@ -532,6 +560,7 @@ void bus_subscriber::ack(held_event& ev, std::string_view body) { send_ack(ev.re
 // Acks of handlers finishing one after another go out together: the writer is woken once, by a job queued behind
 // the handlers' own continuations, not once per ack.
 void bus_subscriber::send_ack(std::string_view reply, std::string_view body) {
+  if (bus_->mem_) return bus_->mem_->ack(reply, body);
   auto& c = *bus_->cimpl_;
   std::size_t at = 0;
   if (!c.accepting() || c.append_publish(reply, {}, {}, body, at)) return;  // lost: the server redelivers

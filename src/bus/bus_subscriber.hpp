@@ -2,6 +2,7 @@
 // executor, except stats() and last_error(), which any thread may call.
 #pragma once
 
+#include "bus/memory_broker.hpp"
 #include "connection/connection_impl.hpp"
 
 #include <natsbus/bus_subscribe.hpp>
@@ -36,6 +37,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   // Creates, updates or checks the consumer per the strategy (as the bus does for streams).
   asio::awaitable<error_code> ensure_consumer(topic_strategy strategy);
   error_code start_consuming();
+  error_code started();  // the consume runs: the dispatcher and the keep-alive timer start
   void stop();
 
   [[nodiscard]] subscriber_stats stats() const;
@@ -63,6 +65,12 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   using event_ptr = std::shared_ptr<held_event>;
 
   asio::awaitable<void> dispatch(std::shared_ptr<bus_subscriber> self);
+  // One delivery, from a pull consume or the memory broker: copied into a held event (or acked again when it
+  // was handled already).
+  struct incoming {
+    std::string_view subject, reply, header_block, payload;
+  };
+  void take(const incoming& in, const message_info& mi);
   void take(js_message& m);
   bus_event view_of(const held_event& e) const;
   void pump();
@@ -85,6 +93,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   subscribe_options opts_;
   event_handler_fn fn_;
   std::optional<pull_consumer> pc_;
+  std::shared_ptr<memory_consume> mc_;  // the memory backend's consume, instead of pc_
   bool running_ = false;
   std::chrono::milliseconds keep_every_{};
   asio::steady_timer keep_timer_;

@@ -35,6 +35,7 @@ event_bus_impl::event_bus_impl(asio::any_io_executor ex, event_bus_config cfg)
       cimpl_(conn_.impl()),
       jimpl_(js_.impl()),
       strategy_(cfg_.strategy) {
+  if (cfg_.backend == bus_backend::memory) mem_ = std::make_shared<memory_broker>(cimpl_->executor());
   std::random_device rd;
   std::mt19937_64 rng((std::uint64_t{rd()} << 32) ^ rd());
   for (auto& c : id_prefix_) c = base62[rng() % 62];
@@ -43,6 +44,28 @@ event_bus_impl::event_bus_impl(asio::any_io_executor ex, event_bus_config cfg)
 void event_bus_impl::set_error(std::string text) {
   std::lock_guard lock(mutex_);
   last_error_ = std::move(text);
+}
+
+void event_bus_impl::note_api_error(api_error err) { jimpl_->note_api_error(std::move(err)); }
+
+error_code event_bus_impl::stream_of(std::string_view topic, std::string& stream) {
+  if (auto it = topics_.find(topic); it != topics_.end() && it->second.ready && it->second.persistent) {
+    stream = it->second.stream;
+    return {};
+  }
+  const auto opts = options_for(topic);
+  if (!is_persistent(opts)) {
+    set_error("topic " + std::string(topic) + " is ephemeral: it has no stream");
+    return error::stream_not_found_for_topic;
+  }
+  wanted_stream want;
+  std::string message;
+  if (auto ec = wanted_for(topic, opts, want, message)) {
+    set_error(std::move(message));
+    return ec;
+  }
+  stream = want.cfg.name;
+  return {};
 }
 
 topic_options event_bus_impl::options_for(std::string_view topic) const {
@@ -212,7 +235,8 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
     co_return r;
   }
   if (!e->persistent) {
-    ec = std::get<0>(co_await conn_.publish(topic, payload, opts.hdrs, {}, use_ec));
+    if (mem_) ec = mem_->publish_core(topic, payload, opts.hdrs);
+    else ec = std::get<0>(co_await conn_.publish(topic, payload, opts.hdrs, {}, use_ec));
     if (ec) {
       failed_.add(1);
       co_return r;
@@ -224,6 +248,7 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
   publish_options popts;
   publish_options_for(*e, opts, popts);
   published_.add(1);
+  if (mem_) co_return co_await memory_publish(topic, payload, popts, e);
   if (auto* s = jimpl_->try_start(topic, payload, popts, ec)) {
     s->has_future = true;
     fut = ack_future(s);
@@ -236,9 +261,63 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
   co_return r;
 }
 
+asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::memory_publish(std::string_view topic,
+                                                                                  std::string_view payload,
+                                                                                  const publish_options& popts,
+                                                                                  topic_entry* e) {
+  std::tuple<error_code, ack_future> r;
+  auto& fut = std::get<1>(r);
+  pub_ack ack;
+  api_error err;
+  const auto start = std::chrono::steady_clock::now();
+  error_code outcome = mem_->publish(topic, payload, popts.hdrs, popts.msg_id, ack, err);
+  if (is_missing_stream(outcome) && strategy_.load(std::memory_order_relaxed) != topic_strategy::skip) {
+    // The stream is gone: the entry is dropped, the strategy makes the stream again, and the publish goes once
+    // more with the same message id.
+    drop(e->id);
+    error_code rec;
+    if (co_await resolved(topic, rec)) outcome = mem_->publish(topic, payload, popts.hdrs, popts.msg_id, ack, err);
+    else outcome = rec;
+  }
+  if (outcome) {
+    if (outcome.category() == jetstream_category()) note_api_error(err);
+    failed_.add(1);
+  } else {
+    acked_.add(1);
+    latency_.record(std::chrono::steady_clock::now() - start);
+  }
+  fut = ack_future(jimpl_->make_resolved(outcome, std::move(ack)));
+  co_return r;
+}
+
+asio::awaitable<std::tuple<error_code, consumer_info>> event_bus_impl::consumer_info_of(std::string stream,
+                                                                                    std::string consumer) {
+  if (!mem_) co_return co_await js_.get_consumer_info(stream, consumer, use_ec);
+  std::tuple<error_code, consumer_info> r;
+  api_error err;
+  if ((std::get<0>(r) = mem_->consumer_info(stream, consumer, std::get<1>(r), err))) note_api_error(std::move(err));
+  co_return r;
+}
+
+asio::awaitable<std::tuple<error_code, consumer_info>> event_bus_impl::put_consumer(std::string stream,
+                                                                                consumer_config cfg, bool update) {
+  if (!mem_) {
+    if (update) co_return co_await js_.update_consumer(stream, cfg, use_ec);
+    co_return co_await js_.create_consumer(stream, cfg, use_ec);
+  }
+  std::tuple<error_code, consumer_info> r;
+  api_error err;
+  if ((std::get<0>(r) = mem_->add_consumer(stream, cfg, update, std::get<1>(r), err))) note_api_error(std::move(err));
+  co_return r;
+}
+
 asio::awaitable<error_code> event_bus_impl::start_op() {
   auto self = shared_from_this();
-  auto [ec] = co_await conn_.connect(use_ec);
+  error_code ec;
+  if (!mem_) {
+    auto [cec] = co_await conn_.connect(use_ec);
+    ec = cec;
+  }
   if (ec) {
     set_error("connect: " + ec.message() + (conn_.last_error().empty() ? "" : " (" + conn_.last_error() + ")"));
     co_return ec;
@@ -441,6 +520,16 @@ void event_bus::subscribe_impl(std::string topic, message_handler fn,
   auto impl = impl_;
   if (!protocol::is_valid_subscription_subject(topic))
     return detail::complete(impl->cimpl_->executor(), std::move(h), error_code(error::invalid_subject), subscription{});
+  if (impl->mem_) {
+    return asio::dispatch(impl->cimpl_->executor(), [impl, topic = std::move(topic), fn = std::move(fn),
+                                                     h = std::move(h)]() mutable {
+      if (impl->mem_->closed())
+        return detail::complete(impl->cimpl_->executor(), std::move(h), error_code(error::connection_closed),
+                                subscription{});
+      auto sub = impl->mem_->subscribe_core(std::move(topic), std::move(fn));
+      detail::complete(impl->cimpl_->executor(), std::move(h), error_code{}, std::move(sub));
+    });
+  }
   impl->conn_.subscribe(
       topic, {},
       [impl, fn = std::move(fn), h = std::move(h)](error_code ec, subscription sub) mutable {
@@ -509,9 +598,11 @@ namespace {
 asio::awaitable<std::tuple<error_code, bus_health>> health_op(std::shared_ptr<detail::event_bus_impl> impl) {
   constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
   bus_health h;
-  h.connected = impl->conn_.is_connected();
+  h.connected = impl->mem_ ? !impl->mem_->closed() : impl->conn_.is_connected();
   if (!h.connected) h.problem = "not connected" + (impl->conn_.last_error().empty() ? "" : ": " + impl->conn_.last_error());
-  if (h.connected && impl->cfg_.jetstream_enabled) {
+  if (h.connected && impl->mem_) {
+    h.jetstream = true;
+  } else if (h.connected && impl->cfg_.jetstream_enabled) {
     auto [aec, acct] = co_await impl->js_.get_account_info(use_ec);
     h.jetstream = !aec;
     if (aec && h.problem.empty()) h.problem = "JetStream: " + aec.message();
@@ -532,7 +623,7 @@ asio::awaitable<std::tuple<error_code, bus_health>> health_op(std::shared_ptr<de
     if (!st.consuming) sh.problem = "not consuming";
     if (h.jetstream && st.consuming) {
       std::string stream = sub->stream(), consumer = sub->consumer();
-      auto [iec, info] = co_await impl->js_.get_consumer_info(stream, consumer, use_ec);
+      auto [iec, info] = co_await impl->consumer_info_of(stream, consumer);
       if (!iec) sh.lag = info.num_pending + static_cast<std::uint64_t>(std::max<std::int64_t>(0, info.num_ack_pending));
       else sh.problem = "consumer info: " + iec.message();
     }
@@ -547,6 +638,50 @@ void event_bus::health_impl(asio::any_completion_handler<void(error_code, bus_he
   auto impl = impl_;
   asio::co_spawn(impl->cimpl_->executor(), health_op(impl),
                  [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, bus_health> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                 });
+}
+
+// ---- what the backend holds ----
+
+namespace {
+asio::awaitable<std::tuple<error_code, stream_info>> topic_stream_info_op(std::shared_ptr<detail::event_bus_impl> impl,
+                                                                         std::string topic) {
+  std::tuple<error_code, stream_info> r;
+  std::string stream;
+  if ((std::get<0>(r) = impl->stream_of(topic, stream))) co_return r;
+  std::string no_body;
+  std::get<0>(r) = co_await impl->stream_request("INFO", stream, std::move(no_body), std::get<1>(r));
+  if (std::get<0>(r)) impl->set_error("stream info " + stream + ": " + std::get<0>(r).message());
+  co_return r;
+}
+
+asio::awaitable<std::tuple<error_code, consumer_info>> subscriber_consumer_info_op(
+    std::shared_ptr<detail::event_bus_impl> impl, std::string topic, std::string group) {
+  std::string stream;
+  if (auto ec = impl->stream_of(topic, stream)) co_return std::tuple<error_code, consumer_info>{ec, consumer_info{}};
+  std::string consumer = detail::bus_subscriber::consumer_name_for(topic, group);
+  auto r = co_await impl->consumer_info_of(std::move(stream), consumer);
+  if (std::get<0>(r)) impl->set_error("consumer info " + consumer + ": " + std::get<0>(r).message());
+  co_return r;
+}
+}  // namespace
+
+void event_bus::topic_stream_info_impl(std::string topic, asio::any_completion_handler<void(error_code, stream_info)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(), topic_stream_info_op(impl, std::move(topic)),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, stream_info> r) mutable {
+                   if (e) std::get<0>(r) = error::invalid_argument;
+                   detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
+                 });
+}
+
+void event_bus::subscriber_consumer_info_impl(std::string topic, std::string group,
+                                              asio::any_completion_handler<void(error_code, consumer_info)> h) {
+  auto impl = impl_;
+  asio::co_spawn(impl->cimpl_->executor(), subscriber_consumer_info_op(impl, std::move(topic), std::move(group)),
+                 [impl, h = std::move(h)](std::exception_ptr e, std::tuple<error_code, consumer_info> r) mutable {
                    if (e) std::get<0>(r) = error::invalid_argument;
                    detail::complete(impl->cimpl_->executor(), std::move(h), std::get<0>(r), std::move(std::get<1>(r)));
                  });
@@ -592,6 +727,7 @@ std::string event_bus::last_error() const {
 }
 
 void event_bus::close() {
+  if (impl_->mem_) asio::dispatch(impl_->cimpl_->executor(), [impl = impl_] { impl->mem_->close(); });
   impl_->conn_.close();
 }
 

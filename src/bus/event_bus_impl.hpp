@@ -2,6 +2,7 @@
 // connection's executor; the registry of configured options is cold and guarded by a mutex.
 #pragma once
 
+#include "bus/memory_broker.hpp"
 #include "jetstream/jetstream_impl.hpp"
 
 #include <natsbus/event_bus.hpp>
@@ -90,6 +91,8 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   std::shared_ptr<connection_impl> cimpl_;
   std::shared_ptr<jetstream_impl> jimpl_;
   std::atomic<topic_strategy> strategy_;
+  // The memory backend's broker (event_bus_config::backend = memory); null over NATS.
+  std::shared_ptr<memory_broker> mem_;
 
   // ---- on the executor ----
   asio::awaitable<error_code> start_op();
@@ -138,6 +141,18 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   asio::awaitable<void> repair_windowed(std::string topic, ack_state* s, std::uint64_t serial);
   void on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) override;
   void set_error(std::string text);
+  // A JetStream error the memory broker answered, kept where the NATS path keeps the server's (last_api_error).
+  void note_api_error(api_error err);
+  // The memory backend's persistent publish: stored (and its outcome resolved) at once; a missing stream is
+  // repaired once, as over NATS.
+  asio::awaitable<std::tuple<error_code, ack_future>> memory_publish(std::string_view topic, std::string_view payload,
+                                                                     const publish_options& popts, topic_entry* e);
+  // Consumer requests through the backend: the JetStream context, or the memory broker.
+  asio::awaitable<std::tuple<error_code, consumer_info>> consumer_info_of(std::string stream, std::string consumer);
+  asio::awaitable<std::tuple<error_code, consumer_info>> put_consumer(std::string stream, consumer_config cfg,
+                                                                     bool update);
+  // The stream a topic maps to (its cache entry's, or the configured mapping's); empty with an error text.
+  error_code stream_of(std::string_view topic, std::string& stream);
   // Checks the options, ensures the topic's stream and the dead-letter topic's, and the consumer per `strategy`:
   // a subscriber ready to start consuming (the handler may be null when only the consumer is wanted).
   asio::awaitable<std::tuple<error_code, std::shared_ptr<bus_subscriber>>> prepare_subscriber(

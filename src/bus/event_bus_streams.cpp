@@ -183,6 +183,12 @@ error_code event_bus_impl::wanted_for(std::string_view topic, const topic_option
 asio::awaitable<error_code> event_bus_impl::stream_request(std::string_view verb, const std::string& name,
                                                            std::string body, stream_info& out) {
   if (!valid_name(name)) co_return error_code(error::invalid_argument);
+  if (mem_) {
+    api_error err;
+    auto ec = mem_->stream_request(verb, name, body, out, err);
+    if (ec && ec.category() == jetstream_category()) note_api_error(std::move(err));
+    co_return ec;
+  }
   std::string subject = "STREAM.";
   subject.append(verb).append(".").append(name);
   auto reply = co_await jimpl_->request(std::move(subject), std::move(body), out);

@@ -211,6 +211,8 @@ void subscription::unsubscribe() {
   if (!state_) return;
   if (auto conn = state_->conn.lock())
     asio::dispatch(conn->strand_, [conn, s = state_] { conn->sub_unsubscribe(s, 0); });
+  else
+    state_->unsubscribed.store(true);
 }
 
 void subscription::auto_unsubscribe(std::uint64_t max_msgs) {

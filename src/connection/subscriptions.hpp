@@ -46,6 +46,7 @@ struct sub_state {
   std::uint64_t max_msgs = 0;  // auto-unsubscribe limit, 0 = none
   frame_listener* raw = nullptr;  // an internal subscription
   bool closed = false;            // no more messages will arrive
+  std::atomic<bool> unsubscribed{false};  // a connection-less (memory backend) subscription was unsubscribed
   bool in_slow_state = false;     // reported once per overflow episode
 
   // The next queued message, if any.

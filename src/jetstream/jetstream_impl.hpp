@@ -101,6 +101,12 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   // The floor above, if any: set once, before anything publishes through it.
   void set_listener(std::weak_ptr<publish_listener> l) { listener_ = std::move(l); }
 
+  // Records a JetStream error answered elsewhere (the memory backend's broker), as a server's is recorded.
+  void note_api_error(api_error err) {
+    std::lock_guard lock(error_mutex_);
+    last_error_ = std::move(err);
+  }
+
   // ---- management: one request, one reply ----
   // One $JS.API request, on the connection's strand, and its outcome: the response's payload, or an error code
   // with its text (what failed, or the server's description of a JetStream error, which last_error_ records
@@ -132,7 +138,7 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   ack_state* try_start(std::string_view subject, std::string_view payload, const publish_options& opts,
                        error_code& ec);
   // A future that is already resolved (for publishes that need no ack, such as the bus's core topics).
-  ack_state* make_resolved(error_code ec);
+  ack_state* make_resolved(error_code ec, pub_ack ack = {});
   // Ends a repair: on success the publish goes out again (same frame, same message id) with `tag`; a publish
   // no longer in flight as `serial` (it timed out, or the connection closed) is left alone.
   void finish_repair(ack_state* s, std::uint64_t serial, error_code ec, std::uint64_t tag);

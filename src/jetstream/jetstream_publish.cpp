@@ -282,14 +282,14 @@ ack_state* jetstream_impl::acquire() {
   return s;
 }
 
-ack_state* jetstream_impl::make_resolved(error_code ec) {
+ack_state* jetstream_impl::make_resolved(error_code ec, pub_ack ack) {
   ack_state* s = acquire();
   s->token = 0;
   s->tag = 0;
   s->in_ring = false;
   s->has_future = true;
   s->ec = ec;
-  s->ack = {};
+  s->ack = std::move(ack);
   s->done.store(true, std::memory_order_release);
   return s;
 }

@@ -1,5 +1,7 @@
-// The bus's durable subscriptions against a real nats-server: acks after success, retries with backoff, dead
-// letters with their reason, keyed order, long handlers kept alive, timeouts, throwing handlers, strategies.
+// The bus's durable subscriptions: acks after success, retries with backoff, dead letters with their reason, keyed
+// order, long handlers kept alive, timeouts, throwing handlers, strategies. The semantic cases run twice: against
+// a real nats-server and against the memory backend (no server); the cases that kill or change the server run
+// against the server only.
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
@@ -16,9 +18,11 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -79,16 +83,53 @@ struct fixture {
   nats_server server;
 };
 
+// The two backends the semantic cases run on.
+struct on_nats {
+  static constexpr bool memory = false;
+};
+struct on_memory {
+  static constexpr bool memory = true;
+};
+using backends = std::tuple<on_nats, on_memory>;
+
+// A bus's surroundings: a nats-server for on_nats, nothing for on_memory.
+template <class Backend>
+struct backend_env {
+  std::optional<nats_server> server;
+  backend_env() {
+    if constexpr (!Backend::memory) server.emplace();
+  }
+  natsbus::event_bus_config config(topic_strategy strategy = topic_strategy::create_or_update) {
+    natsbus::event_bus_config c;
+    if constexpr (Backend::memory) {
+      c.backend = natsbus::bus_backend::memory;
+      c.strategy = strategy;
+      c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
+      c.default_topic_options.storage = natsbus::storage_type::memory;
+    } else {
+      c = bus_config(*server, strategy);
+    }
+    return c;
+  }
+};
+
+// Acks written and not yet sent reach the server before what is asked next (a no-op in memory).
+template <class Backend>
+asio::awaitable<void> settle(natsbus::event_bus& bus) {
+  if constexpr (!Backend::memory) co_await bus.conn().flush();
+}
+
 }  // namespace
 
-BOOST_FIXTURE_TEST_SUITE(bus_subscribe, fixture)
+BOOST_AUTO_TEST_SUITE(bus_semantics)
 
 // A poison event reaches the dead-letter topic after max_deliver deliveries, with its reason and origin, while the
 // events around it are handled; nothing is acked before its handler succeeded.
-BOOST_AUTO_TEST_CASE(a_poison_event_is_dead_lettered_while_others_flow) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_poison_event_is_dead_lettered_while_others_flow, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     std::vector<std::string> handled;
     int poison_attempts = 0;
@@ -127,9 +168,8 @@ BOOST_AUTO_TEST_CASE(a_poison_event_is_dead_lettered_while_others_flow) {
     BOOST_TEST(sub.stats().retried == 2u);
     BOOST_TEST(sub.stats().handled == 2u);
     // The consumer on the server agrees: everything acked or terminated.
-    co_await bus.conn().flush();
-    BOOST_REQUIRE(co_await eventually([&] { return true; }, 0ms));
-    auto info = co_await bus.js().get_consumer_info(natsbus::event_bus::stream_name_for("orders"), sub.consumer());
+    co_await settle<Backend>(bus);
+    auto info = co_await bus.subscriber_consumer_info("orders", "billing");
     BOOST_TEST(info.num_ack_pending == 0);
     BOOST_TEST(info.config.max_deliver == -1);  // the bus counts deliveries itself
     sub.stop();
@@ -139,10 +179,11 @@ BOOST_AUTO_TEST_CASE(a_poison_event_is_dead_lettered_while_others_flow) {
 }
 
 // Keyed order: an event that fails twice blocks its key; later events of that key wait for it, other keys go on.
-BOOST_AUTO_TEST_CASE(a_failing_event_blocks_only_its_key) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_failing_event_blocks_only_its_key, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     std::vector<std::string> order;  // successes, in the order they happened
     int a1_attempts = 0;
@@ -178,10 +219,11 @@ BOOST_AUTO_TEST_CASE(a_failing_event_blocks_only_its_key) {
 
 // A handler that takes three times ack_wait: in-progress acks keep its event, and the one waiting behind it, from
 // redelivery.
-BOOST_AUTO_TEST_CASE(a_handler_three_times_ack_wait_is_never_redelivered) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_handler_three_times_ack_wait_is_never_redelivered, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     std::vector<std::uint64_t> deliveries;
     auto o = fast_options("slow");
@@ -209,10 +251,11 @@ BOOST_AUTO_TEST_CASE(a_handler_three_times_ack_wait_is_never_redelivered) {
 }
 
 // A handler that throws, and one that never finishes: each is a retry with its reason, never a crash or a hang.
-BOOST_AUTO_TEST_CASE(throwing_and_hanging_handlers_are_retried) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(throwing_and_hanging_handlers_are_retried, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     int attempts = 0;
     bool done = false;
@@ -242,10 +285,11 @@ BOOST_AUTO_TEST_CASE(throwing_and_hanging_handlers_are_retried) {
 }
 
 // 100 keys x 1,000 events, handlers failing at random: every event succeeds exactly once, in order within its key.
-BOOST_AUTO_TEST_CASE(random_failures_keep_per_key_order) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(random_failures_keep_per_key_order, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     constexpr int keys = 100, per_key = 1000;
     std::map<std::string, std::vector<int>> seen;  // per key, the successes in order
@@ -297,10 +341,11 @@ BOOST_AUTO_TEST_CASE(random_failures_keep_per_key_order) {
 
 // Strategies apply to consumers: validate_only refuses a missing consumer and a different one, create_or_update
 // changes it; bad options are refused before anything is sent.
-BOOST_AUTO_TEST_CASE(strategies_and_bad_options) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(strategies_and_bad_options, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server, topic_strategy::create_or_update));
+    natsbus::event_bus bus(ex, env.config(topic_strategy::create_or_update));
     co_await bus.start();
     const natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
       co_return handle_result::ok();
@@ -323,7 +368,8 @@ BOOST_AUTO_TEST_CASE(strategies_and_bad_options) {
     bus.set_topic_config_strategy(topic_strategy::create_or_update);
     auto [uec, updated] = co_await bus.subscribe("things", noop, changed, use_ec);
     BOOST_TEST(!uec, uec.message());
-    auto info = co_await bus.js().get_consumer_info(natsbus::event_bus::stream_name_for("things"), "g1__things");
+    auto info = co_await bus.subscriber_consumer_info("things", "g1");
+    BOOST_TEST(info.name == "g1__things");
     BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 5000);
     updated.stop();
     for (auto bad : {std::string(""), std::string("a.b"), std::string("has_underscore"), std::string("sp ace")}) {
@@ -343,10 +389,11 @@ BOOST_AUTO_TEST_CASE(strategies_and_bad_options) {
 // Envelopes: published with their headers, the event id as Nats-Msg-Id (a re-publish is stored once), received
 // checked; an invalid one is refused at publish, and one received without a valid envelope is dead-lettered with
 // the reason.
-BOOST_AUTO_TEST_CASE(envelopes_round_trip_deduplicate_and_dead_letter_when_invalid) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(envelopes_round_trip_deduplicate_and_dead_letter_when_invalid, Backend, backends) {
+  backend_env<Backend> env;
   run_coro([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    natsbus::event_bus bus(ex, bus_config(server));
+    natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     std::vector<natsbus::envelope> got;
     std::vector<std::string> dead_reasons;
@@ -374,7 +421,7 @@ BOOST_AUTO_TEST_CASE(envelopes_round_trip_deduplicate_and_dead_letter_when_inval
     env.correlation_id = "req-9";
     const std::string body = "{\"total\":42}";
     // The stream's duplicate window, not asked for, is the publish deadline plus half (5 s + 2.5 s), not 2 min.
-    auto stream_info = co_await bus.js().get_stream_info(natsbus::event_bus::stream_name_for("orders.created"));
+    auto stream_info = co_await bus.topic_stream_info("orders.created");
     BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(stream_info.config.duplicate_window).count() ==
                7500);
     auto first = co_await bus.publish_envelope("orders.created", env, body);
@@ -400,6 +447,179 @@ BOOST_AUTO_TEST_CASE(envelopes_round_trip_deduplicate_and_dead_letter_when_inval
     bus.close();
   });
 }
+
+// A subscriber declared in the configuration: its consumer exists once start() returns (before any handler),
+// subscribe(topic, group, handler) runs it with the configured options; health() reports the lag and the oldest
+// unacked event without publishing anything, and a stopped subscription as a problem.
+BOOST_AUTO_TEST_CASE_TEMPLATE(configured_subscribers_and_health, Backend, backends) {
+  backend_env<Backend> env;
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = env.config();
+    natsbus::subscriber_config sc;
+    sc.topic = "payments";
+    sc.options = fast_options("ledger");
+    sc.options.ack_wait = 3s;
+    cfg.subscribers.push_back(sc);
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    auto info = co_await bus.subscriber_consumer_info("payments", "ledger");
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 3000);
+    for (int i = 0; i < 5; ++i) co_await bus.publish("payments", "p");
+    bool release = false;
+    int handled = 0;
+    natsbus::event_handler_fn slow = [&](const bus_event&) -> asio::awaitable<handle_result> {
+      while (!release) co_await natsbus::test::pause(10ms);
+      ++handled;
+      co_return handle_result::ok();
+    };
+    auto sub = co_await bus.subscribe("payments", "ledger", slow);
+    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().running == 1; }));
+    co_await natsbus::test::pause(100ms);
+    auto h = co_await bus.health();
+    BOOST_TEST(h.healthy(), h.problem);
+    BOOST_TEST(h.connected);
+    BOOST_TEST(h.jetstream);
+    BOOST_REQUIRE(h.subscriptions.size() == 1u);
+    BOOST_TEST(h.subscriptions[0].consumer == "ledger__payments");
+    BOOST_TEST(h.subscriptions[0].lag == 5u);  // nothing handled yet: all pending or awaiting an ack
+    BOOST_TEST(h.subscriptions[0].oldest_unacked_age.count() >= 100);
+    BOOST_TEST(sub.stats().lag == 5u);  // the same, from the ack subjects alone
+    release = true;
+    BOOST_REQUIRE(co_await eventually([&] { return handled == 5; }));
+    co_await settle<Backend>(bus);
+    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().lag == 0; }));
+    sub.stop();
+    BOOST_REQUIRE(co_await eventually([&] { return !sub.stats().consuming; }));
+    h = co_await bus.health();
+    BOOST_TEST(!h.healthy());
+    BOOST_TEST(h.problem.find("not consuming") != std::string::npos, h.problem);
+    // Nothing was published to find any of this: the stream holds the five events only.
+    auto si = co_await bus.topic_stream_info("payments");
+    BOOST_TEST(si.state.messages == 5u);
+    // A group that is not in the configuration.
+    auto [uec, none] = co_await bus.subscribe("payments", "nobody", slow, use_ec);
+    BOOST_TEST(uec == error::invalid_argument);
+    bus.close();
+  });
+}
+
+// The outbox form: publish_envelope_async hands each outcome (event id, sequence or error) to
+// next_publish_result(). With room for 10, the 11th publish waits until a result is taken: nothing is dropped.
+BOOST_AUTO_TEST_CASE_TEMPLATE(publish_results_are_bounded_and_never_dropped, Backend, backends) {
+  backend_env<Backend> env;
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = env.config();
+    cfg.publish_results_capacity = 10;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    auto small = natsbus::topic_options{};
+    small.persistence = natsbus::topic_persistence::persistent;
+    small.storage = natsbus::storage_type::memory;
+    small.max_message_size = 16;
+    co_await bus.configure_topic("outbox.small", small);
+    constexpr int n = 30;
+    int sent = 0;
+    bool publisher_done = false;
+    auto publisher = [&]() -> asio::awaitable<void> {
+      for (int i = 1; i <= n; ++i) {
+        natsbus::envelope env;
+        env.event_id = "evt-" + std::to_string(i % 25 + 1);  // the last five repeat earlier ids
+        env.event_type = "t";
+        const std::string topic = i == 7 ? "outbox.small" : "outbox.events";
+        const std::string body = i == 7 ? std::string(100, 'x') : "e";
+        auto [ec] = co_await bus.publish_envelope_async(topic, env, body, use_ec);
+        BOOST_TEST(!ec, ec.message());
+        ++sent;
+      }
+      publisher_done = true;
+    };
+    asio::co_spawn(ex, publisher(), asio::detached);
+    co_await natsbus::test::pause(300ms);
+    BOOST_TEST(sent == 10);  // waits for room: nobody has taken a result yet
+    std::map<std::string, int> seen;
+    int errors = 0, duplicates = 0;
+    for (int k = 0; k < n; ++k) {
+      auto o = co_await bus.next_publish_result();
+      ++seen[o.event_id];
+      if (o.error) {
+        ++errors;
+        BOOST_TEST(o.topic == "outbox.small");
+      } else {
+        BOOST_TEST(o.seq > 0u);
+        duplicates += o.duplicate;
+      }
+    }
+    // The last publish completes once its outcome is queued; the publisher notes it on its next turn.
+    BOOST_TEST(co_await eventually([&] { return publisher_done; }));
+    BOOST_TEST(errors == 1);       // the message over the stream's size limit
+    BOOST_TEST(duplicates == 5);   // the repeated event ids landed once
+    BOOST_TEST(seen.size() == 25u);
+    bus.close();
+  });
+}
+
+// Topic strategies hold for streams on either backend: create_only makes the stream, validate_only reports each
+// difference and changes nothing, create_or_update changes it; an ephemeral topic is a core publish that core
+// subscribers see, at most once.
+BOOST_AUTO_TEST_CASE_TEMPLATE(stream_strategies_and_ephemeral_topics, Backend, backends) {
+  backend_env<Backend> env;
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, env.config(topic_strategy::create_only));
+    co_await bus.start();
+    natsbus::topic_options o;
+    o.persistence = natsbus::topic_persistence::persistent;
+    o.storage = natsbus::storage_type::memory;
+    o.max_messages = 100;
+    auto created = co_await bus.configure_topic("inventory", o);
+    BOOST_TEST(created.created);
+    auto wider = o;
+    wider.max_messages = 500;
+    bus.set_topic_config_strategy(topic_strategy::validate_only);
+    auto [vec, validated] = co_await bus.configure_topic("inventory", wider, use_ec);
+    BOOST_TEST(vec == error::stream_config_mismatch, vec.message());
+    BOOST_REQUIRE(validated.differences.size() == 1u);
+    BOOST_TEST(validated.differences[0].find("max_msgs") != std::string::npos, validated.differences[0]);
+    auto [mec, missing] = co_await bus.configure_topic("never.made", o, use_ec);
+    BOOST_TEST(mec == error::stream_not_found_for_topic, mec.message());
+    bus.set_topic_config_strategy(topic_strategy::create_or_update);
+    auto updated = co_await bus.configure_topic("inventory", wider);
+    BOOST_TEST(updated.updated);
+    auto si = co_await bus.topic_stream_info("inventory");
+    BOOST_TEST(si.config.max_msgs == 500);
+    for (int i = 0; i < 3; ++i) co_await bus.publish("inventory", "item");
+    si = co_await bus.topic_stream_info("inventory");
+    BOOST_TEST(si.state.messages == 3u);
+    BOOST_TEST(si.state.last_seq == 3u);
+
+    natsbus::topic_options eph;
+    eph.persistence = natsbus::topic_persistence::ephemeral;
+    co_await bus.configure_topic("presence", eph);
+    std::vector<std::string> seen;
+    natsbus::event_bus::message_handler on_presence = [&](const natsbus::message& m) { seen.push_back(m.payload); };
+    auto sub = co_await bus.subscribe("presence", on_presence);
+    if constexpr (!Backend::memory) co_await bus.conn().flush();  // the SUB is in place before the publish
+    auto ack = co_await bus.publish("presence", "here");
+    BOOST_TEST(ack.seq == 0u);  // a core publish: no stream, no sequence
+    BOOST_REQUIRE(co_await eventually([&] { return seen.size() == 1; }));
+    BOOST_TEST(seen[0] == "here");
+    auto [sec, none] = co_await bus.topic_stream_info("presence", use_ec);
+    BOOST_TEST(sec == error::stream_not_found_for_topic);
+    sub.unsubscribe();
+    if constexpr (!Backend::memory) co_await bus.conn().flush();
+    co_await bus.publish("presence", "gone");
+    co_await natsbus::test::pause(50ms);
+    BOOST_TEST(seen.size() == 1u);  // unsubscribed: nothing more
+    bus.close();
+  });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Cases that kill or change the server behind the bus.
+BOOST_FIXTURE_TEST_SUITE(bus_subscribe, fixture)
 
 // kill -9 of the server in the middle of a stream of events (file storage): nothing is lost. The server keeps a
 // consumer's acks in memory and writes them out later, so acks of events handled before the kill die with it and
@@ -464,116 +684,6 @@ BOOST_AUTO_TEST_CASE(a_server_kill_loses_nothing) {
     sub.stop();
     bus.close();
   }, 60s);
-}
-
-// A subscriber declared in the configuration: its consumer exists once start() returns (before any handler),
-// subscribe(topic, group, handler) runs it with the configured options; health() reports the lag and the oldest
-// unacked event without publishing anything, and a stopped subscription as a problem.
-BOOST_AUTO_TEST_CASE(configured_subscribers_and_health) {
-  run_coro([&]() -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    auto cfg = bus_config(server);
-    natsbus::subscriber_config sc;
-    sc.topic = "payments";
-    sc.options = fast_options("ledger");
-    sc.options.ack_wait = 3s;
-    cfg.subscribers.push_back(sc);
-    natsbus::event_bus bus(ex, cfg);
-    co_await bus.start();
-    const auto stream = natsbus::event_bus::stream_name_for("payments");
-    auto info = co_await bus.js().get_consumer_info(stream, "ledger__payments");
-    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 3000);
-    for (int i = 0; i < 5; ++i) co_await bus.publish("payments", "p");
-    bool release = false;
-    int handled = 0;
-    natsbus::event_handler_fn slow = [&](const bus_event&) -> asio::awaitable<handle_result> {
-      while (!release) co_await natsbus::test::pause(10ms);
-      ++handled;
-      co_return handle_result::ok();
-    };
-    auto sub = co_await bus.subscribe("payments", "ledger", slow);
-    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().running == 1; }));
-    co_await natsbus::test::pause(100ms);
-    auto h = co_await bus.health();
-    BOOST_TEST(h.healthy(), h.problem);
-    BOOST_TEST(h.connected);
-    BOOST_TEST(h.jetstream);
-    BOOST_REQUIRE(h.subscriptions.size() == 1u);
-    BOOST_TEST(h.subscriptions[0].consumer == "ledger__payments");
-    BOOST_TEST(h.subscriptions[0].lag == 5u);  // nothing handled yet: all pending or awaiting an ack
-    BOOST_TEST(h.subscriptions[0].oldest_unacked_age.count() >= 100);
-    BOOST_TEST(sub.stats().lag == 5u);  // the same, from the ack subjects alone
-    release = true;
-    BOOST_REQUIRE(co_await eventually([&] { return handled == 5; }));
-    co_await bus.conn().flush();
-    BOOST_REQUIRE(co_await eventually([&] { return sub.stats().lag == 0; }));
-    sub.stop();
-    BOOST_REQUIRE(co_await eventually([&] { return !sub.stats().consuming; }));
-    h = co_await bus.health();
-    BOOST_TEST(!h.healthy());
-    BOOST_TEST(h.problem.find("not consuming") != std::string::npos, h.problem);
-    // Nothing was published to find any of this: the stream holds the five events only.
-    auto si = co_await bus.js().get_stream_info(stream);
-    BOOST_TEST(si.state.messages == 5u);
-    // A group that is not in the configuration.
-    auto [uec, none] = co_await bus.subscribe("payments", "nobody", slow, use_ec);
-    BOOST_TEST(uec == error::invalid_argument);
-    bus.close();
-  });
-}
-
-// The outbox form: publish_envelope_async hands each outcome (event id, sequence or error) to
-// next_publish_result(). With room for 10, the 11th publish waits until a result is taken: nothing is dropped.
-BOOST_AUTO_TEST_CASE(publish_results_are_bounded_and_never_dropped) {
-  run_coro([&]() -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    auto cfg = bus_config(server);
-    cfg.publish_results_capacity = 10;
-    natsbus::event_bus bus(ex, cfg);
-    co_await bus.start();
-    auto small = natsbus::topic_options{};
-    small.persistence = natsbus::topic_persistence::persistent;
-    small.storage = natsbus::storage_type::memory;
-    small.max_message_size = 16;
-    co_await bus.configure_topic("outbox.small", small);
-    constexpr int n = 30;
-    int sent = 0;
-    bool publisher_done = false;
-    auto publisher = [&]() -> asio::awaitable<void> {
-      for (int i = 1; i <= n; ++i) {
-        natsbus::envelope env;
-        env.event_id = "evt-" + std::to_string(i % 25 + 1);  // the last five repeat earlier ids
-        env.event_type = "t";
-        const std::string topic = i == 7 ? "outbox.small" : "outbox.events";
-        const std::string body = i == 7 ? std::string(100, 'x') : "e";
-        auto [ec] = co_await bus.publish_envelope_async(topic, env, body, use_ec);
-        BOOST_TEST(!ec, ec.message());
-        ++sent;
-      }
-      publisher_done = true;
-    };
-    asio::co_spawn(ex, publisher(), asio::detached);
-    co_await natsbus::test::pause(300ms);
-    BOOST_TEST(sent == 10);  // waits for room: nobody has taken a result yet
-    std::map<std::string, int> seen;
-    int errors = 0, duplicates = 0;
-    for (int k = 0; k < n; ++k) {
-      auto o = co_await bus.next_publish_result();
-      ++seen[o.event_id];
-      if (o.error) {
-        ++errors;
-        BOOST_TEST(o.topic == "outbox.small");
-      } else {
-        BOOST_TEST(o.seq > 0u);
-        duplicates += o.duplicate;
-      }
-    }
-    BOOST_TEST(publisher_done);
-    BOOST_TEST(errors == 1);       // the message over the stream's size limit
-    BOOST_TEST(duplicates == 5);   // the repeated event ids landed once
-    BOOST_TEST(seen.size() == 25u);
-    bus.close();
-  });
 }
 
 // A dead-letter topic whose stream cannot be made (another stream holds its subject): the subscription is refused

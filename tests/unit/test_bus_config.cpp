@@ -167,6 +167,31 @@ BOOST_AUTO_TEST_CASE(minimal_file_keeps_defaults) {
   BOOST_TEST(!p.cfg.jetstream_enabled);
 }
 
+// backend: memory needs no nats section (and keeps its topic settings when there is one); nats, the default,
+// needs it; anything else is named.
+BOOST_AUTO_TEST_CASE(backend) {
+  auto p = parse("eventbus:\n  backend: memory\n");
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  BOOST_TEST(to_string(p.cfg.backend) == "memory");
+  p = parse("eventbus:\n  backend: memory\n  nats:\n    mapping: per_topic\n    strategy: validate_only\n"
+            "    subscribers:\n      - {topic: orders, group: billing}\n");
+  BOOST_TEST_REQUIRE(!p.ec, p.message);
+  BOOST_TEST(to_string(p.cfg.strategy) == "validate_only");
+  BOOST_TEST_REQUIRE(p.cfg.subscribers.size() == 1u);
+  BOOST_TEST(p.cfg.subscribers[0].options.group == "billing");
+  p = parse("eventbus:\n  nats:\n");
+  BOOST_TEST(to_string(p.cfg.backend) == "nats");
+  p = parse("eventbus:\n  backend: nats\n");
+  BOOST_TEST(p.ec == error::invalid_config);
+  BOOST_TEST(p.message == "line 2: eventbus.nats: missing (required)", p.message);
+  p = parse("eventbus:\n  nats:\n  backend: redis\n");
+  BOOST_TEST(p.ec == error::invalid_config);
+  BOOST_TEST(p.message == "line 3: eventbus.backend: unknown backend 'redis' (expected nats or memory)", p.message);
+  p = parse("eventbus:\n  backend: [memory]\n");
+  BOOST_TEST(p.ec == error::invalid_config);
+  BOOST_TEST(p.message.find("eventbus.backend") != std::string::npos, p.message);
+}
+
 BOOST_AUTO_TEST_CASE(fields_left_out_keep_the_callers_values) {
   event_bus_config c;
   c.connection.ping_interval = 7s;
