@@ -37,6 +37,7 @@ struct bench_args {
   std::size_t batch = 100;  // fetch, consume, ordered: messages per pull (--batch)
   std::string durable;      // fetch, consume: the durable consumer's name (--durable; kept with --keep)
   std::size_t concurrency = 1;  // bus-subscribe: the subscription's max_concurrency (--concurrency)
+  bool prefill = false;          // bus-subscribe: publish every event first, then time the handling (--prefill)
   std::size_t keys = 0;         // bus-subscribe: ordering keys (--keys; "Key: k<i % K>"), 0: unkeyed
   std::size_t topics = 1000;    // configure: topics configured (--topics)
   std::string mapping = "per_topic";  // configure: per_topic or shared (--mapping)

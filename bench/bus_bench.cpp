@@ -266,11 +266,6 @@ asio::awaitable<int> run_bus_subscribe(const bench_args& a) {
   so.group = "bench";
   so.max_concurrency = a.concurrency;
   if (a.keys) so.key_header = "Key";
-  auto [sec, sub] = co_await bus.subscribe(subscribe_topic, handler, so, use_ec);
-  if (sec) {
-    std::cerr << "subscribe " << subscribe_topic << ": " << sec.message() << " " << bus.last_error() << "\n";
-    co_return 1;
-  }
 
   std::string payload(a.size, 'x');
   natsbus::headers hdrs;
@@ -282,11 +277,21 @@ asio::awaitable<int> run_bus_subscribe(const bench_args& a) {
   const auto limit = std::max<std::chrono::steady_clock::duration>(
       std::chrono::seconds(60), std::chrono::milliseconds(a.msgs));  // msgs / 1000 seconds
 
+  // The subscription starts before the publishing (end to end), or after it with --prefill (the handling alone,
+  // as the consume scenario drains a filled stream); the clock starts with whichever comes first.
+  natsbus::bus_subscription sub;
+  auto subscribe = [&]() -> asio::awaitable<bool> {
+    auto [sec, s] = co_await bus.subscribe(subscribe_topic, handler, so, use_ec);
+    if (sec) std::cerr << "subscribe " << subscribe_topic << ": " << sec.message() << " " << bus.last_error() << "\n";
+    sub = std::move(s);
+    co_return !sec;
+  };
+  if (!a.prefill && !co_await subscribe()) co_return 1;
   auto allocs0 = allocations();
   server_cpu_clock server(a.server_pid);
   auto cpu0 = cpu_clock::now();
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto deadline = t0 + limit;
+  auto t0 = std::chrono::steady_clock::now();
+  auto deadline = t0 + limit;
   for (std::size_t i = 0; i < a.msgs; ++i) {
     if (a.keys) {
       auto [end, kec] = std::to_chars(key + 1, key + sizeof key, i % a.keys);
@@ -306,6 +311,14 @@ asio::awaitable<int> run_bus_subscribe(const bench_args& a) {
   co_await reaper.drain();
   auto [cec] = co_await bus.publish_async_complete(use_ec);
   if (cec) note_error(pub, cec);
+  if (a.prefill) {
+    allocs0 = allocations();
+    server = server_cpu_clock(a.server_pid);
+    cpu0 = cpu_clock::now();
+    t0 = std::chrono::steady_clock::now();
+    deadline = t0 + limit;
+    if (!co_await subscribe()) co_return 1;
+  }
   while (st.handled < st.target && std::chrono::steady_clock::now() < deadline) {
     st.wake.expires_at(deadline);
     auto [wec] = co_await st.wake.async_wait(use_ec);
@@ -341,11 +354,12 @@ asio::awaitable<int> run_bus_subscribe(const bench_args& a) {
   std::printf(
       "client=natsbus scenario=%s storage=%s size=%zu msgs=%zu bytes=%zu seconds=%.6f msgs_per_s=%.0f acks=%zu "
       "errors=%zu client_user_s=%.6f client_sys_s=%.6f allocs_per_msg=%.3f server_cpu_s=%.2f p50_us=%.1f "
-      "p99_us=%.1f keys=%zu concurrency=%zu\n",
+      "p99_us=%.1f keys=%zu concurrency=%zu prefill=%d\n",
       a.scenario.c_str(), a.storage.c_str(), a.size, a.msgs, a.size * a.msgs, seconds,
       static_cast<double>(handled) / seconds, r.acks, r.errors, cpu1.user - cpu0.user, cpu1.sys - cpu0.sys,
       static_cast<double>(allocs) / static_cast<double>(a.msgs ? a.msgs : 1), server_s,
-      percentile_us(st.latency_ns, 0.50), percentile_us(st.latency_ns, 0.99), a.keys, a.concurrency);
+      percentile_us(st.latency_ns, 0.50), percentile_us(st.latency_ns, 0.99), a.keys, a.concurrency,
+      a.prefill ? 1 : 0);
   if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
 
   if (!a.keep) {

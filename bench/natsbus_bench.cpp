@@ -56,7 +56,8 @@ void usage() {
                "  bus-subscribe  a durable bus subscription (group bench) handling --msgs events published through\n"
                "             the bus meanwhile; the clock runs from the first publish to the last handled event\n"
                "             (p50_us=, p99_us=: publish to handled); --concurrency N handlers (default 1),\n"
-               "             --keys K ordering keys from a Key header (default 0: unkeyed); --size at least 16\n"
+               "             --keys K ordering keys from a Key header (default 0: unkeyed); --size at least 16;\n"
+               "             --prefill: publish them all first, then time the handling alone (as consume does)\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
                "  configure  --topics N (1,000) topics configured pipelined against one at a time; --mapping\n"
                "             per_topic (a stream each) or shared (one stream, CFGBENCH on cfgbench.>, for all)\n"
@@ -108,6 +109,7 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--durable") a.durable = value();
     else if (f == "--concurrency") a.concurrency = number();
     else if (f == "--keys") a.keys = number();
+    else if (f == "--prefill") a.prefill = true;
     else if (f == "--topics") a.topics = number();
     else if (f == "--mapping") a.mapping = value();
     else if (f == "--help" || f == "-h") return false;

@@ -128,7 +128,7 @@ bool valid_value(std::string_view value) noexcept {
 }  // namespace
 
 error_code decode_headers(std::string_view block, headers& out) {
-  out = headers{};
+  out.clear();
   std::size_t pos = 0;
   std::string_view line;
   if (!next_line(block, pos, line)) return error::bad_header;

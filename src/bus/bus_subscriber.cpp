@@ -165,6 +165,7 @@ error_code bus_subscriber::started() {
   consuming_.store(true, std::memory_order_relaxed);
   bus_->subscribers_.push_back(weak_from_this());
   asio::co_spawn(bus_->cimpl_->executor(), dispatch(shared_from_this()), asio::detached);
+  for (std::size_t i = 0; i < opts_.max_concurrency; ++i) spawn_worker();
   arm_keep_alive();
   return {};
 }
@@ -177,6 +178,8 @@ void bus_subscriber::stop() {
   consuming_.store(false, std::memory_order_relaxed);
   keep_timer_.cancel();
   room_.cancel();
+  for (auto& w : idle_) w->wake.cancel();
+  idle_.clear();
   if (pc_) pc_->stop();
   if (mc_) mc_->stop();
 }
@@ -256,9 +259,12 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
   (void)self;  // held: the subscriber lives while it dispatches
   while (running_) {
     if (held_ >= opts_.prefetch + opts_.max_concurrency) {
-      // Backpressure: the consume's own buffer holds the rest (kept alive there) until a handler finishes.
+      // Backpressure: the consume's own buffer holds the rest (kept alive there) until handlers have finished
+      // a quarter of the prefetch (see finish), so the dispatcher wakes once per run of events, not per event.
+      room_waiting_ = true;
       room_.expires_at(asio::steady_timer::time_point::max());
       co_await room_.async_wait(use_ec);
+      room_waiting_ = false;
       continue;
     }
     error_code ec;
@@ -297,6 +303,8 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
   running_ = false;
   consuming_.store(false, std::memory_order_relaxed);
   keep_timer_.cancel();
+  for (auto& w : idle_) w->wake.cancel();
+  idle_.clear();
   co_return;
 }
 
@@ -314,20 +322,26 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   stats_.received.add(1);
   // A redelivery of an event still held here (its in-progress acks were late): the new delivery's reply is the
   // one to answer; it is not handled twice.
-  if (auto it = by_seq_.find(mi.stream_sequence); it != by_seq_.end()) {
-    it->second->reply.assign(m.reply);
-    it->second->kept = std::chrono::steady_clock::now();
+  if (auto* held = held_find(mi.stream_sequence)) {
+    (*held)->reply.assign(m.reply);
+    (*held)->kept = std::chrono::steady_clock::now();
     return;
   }
   pending_seen_.store(mi.num_pending, std::memory_order_relaxed);
   if (mi.num_delivered > 1) stats_.redelivered.add(1);
-  if (done_.contains(mi.stream_sequence)) {
+  if (is_done(mi.stream_sequence)) {
     // Handled here already; its ack did not stick. Ack it again, and do not run the handler twice.
     stats_.duplicates.add(1);
     send_ack(m.reply, protocol::ack_body(protocol::ack_kind::ack));
     return;
   }
-  auto ev = std::make_shared<held_event>();
+  event_ptr ev;
+  if (spare_.empty()) {
+    ev = std::make_shared<held_event>();
+  } else {
+    ev = std::move(spare_.back());
+    spare_.pop_back();
+  }
   ev->subject.assign(m.subject);
   ev->reply.assign(m.reply);
   ev->payload.assign(m.payload);
@@ -335,6 +349,12 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   ev->seq = mi.stream_sequence;
   ev->delivery = mi.num_delivered;
   ev->kept = ev->arrived = std::chrono::steady_clock::now();
+  ev->key.clear();
+  ev->bad.clear();
+  ev->hdrs.clear();
+  ev->has_headers = false;
+  ev->running = false;
+  ev->worker = nullptr;
   if (!m.header_block.empty()) {
     if (auto hec = protocol::decode_headers(m.header_block, ev->hdrs)) {
       // Unreadable headers: the event cannot be handled as sent; it goes to the dead letters with the reason.
@@ -349,7 +369,10 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
     if (auto v = ev->hdrs.get(opts_.key_header)) ev->key.assign(*v);
   }
   ev->view = view_of(*ev);
-  by_seq_.emplace(ev->seq, ev);
+  // Deliveries come in stream order but for redeliveries: almost always an append.
+  auto at = std::upper_bound(held_events_.begin(), held_events_.end(), ev->seq,
+                             [](std::uint64_t seq, const event_ptr& e) { return seq < e->seq; });
+  held_events_.insert(at, ev);
   ++held_;
   if (ev->key.empty()) {
     runnable_.push_back(ev);
@@ -373,12 +396,21 @@ bus_event bus_subscriber::view_of(const held_event& e) const {
   return v;
 }
 
+bus_subscriber::event_ptr* bus_subscriber::held_find(std::uint64_t seq) {
+  auto it = std::lower_bound(held_events_.begin(), held_events_.end(), seq,
+                             [](const event_ptr& e, std::uint64_t v) { return e->seq < v; });
+  return it != held_events_.end() && (*it)->seq == seq ? &*it : nullptr;
+}
+
+void bus_subscriber::held_erase(std::uint64_t seq) {
+  if (auto* e = held_find(seq)) held_events_.erase(held_events_.begin() + (e - held_events_.data()));
+}
+
+// Runnable events go to idle workers; a worker that is busy takes the next one itself when its handler returns.
 void bus_subscriber::pump() {
-  while (busy_ < opts_.max_concurrency && !runnable_.empty()) {
-    auto ev = runnable_.front();
-    runnable_.pop_front();
-    ++busy_;
-    start_attempt(ev);
+  for (std::size_t n = runnable_.size(); n > 0 && !idle_.empty(); --n) {
+    idle_.back()->wake.cancel();
+    idle_.pop_back();
   }
   busy_seen_.store(busy_, std::memory_order_relaxed);
   held_seen_.store(held_, std::memory_order_relaxed);
@@ -388,37 +420,68 @@ void bus_subscriber::pump() {
 // The held event with the lowest stream sequence: the oldest in the stream, and almost always the oldest here
 // (a redelivery of an early sequence arriving late is younger than events held after it).
 void bus_subscriber::note_oldest() {
-  oldest_ns_.store(by_seq_.empty() ? 0 : by_seq_.begin()->second->arrived.time_since_epoch().count(),
+  oldest_ns_.store(held_events_.empty() ? 0 : held_events_.front()->arrived.time_since_epoch().count(),
                    std::memory_order_relaxed);
 }
 
-// One attempt at an event: the handler runs as its own coroutine (one that ignores cancellation cannot hold the
-// subscription up) and reports back to on_done. Its deadline is watched by the subscription's one timer, so the
-// usual path (the handler succeeds) costs no timer and no coroutine of the subscription's own.
-void bus_subscriber::start_attempt(const event_ptr& ev) {
-  ev->view = view_of(*ev);
-  if (!ev->bad.empty()) return outcome(ev, handle_result::reject(ev->bad));
-  const auto attempt = ++ev->attempt;
-  ev->running = true;
-  ev->deadline = std::chrono::steady_clock::now() + opts_.handler_timeout;
-  running_events_.push_back(ev);
-  asio::co_spawn(bus_->cimpl_->executor(), fn_(ev->view),
-                 asio::bind_cancellation_slot(
-                     ev->cancel.slot(),
-                     [self = shared_from_this(), ev, attempt](std::exception_ptr e, handle_result hr) {
-                       if (ev->attempt != attempt || !ev->running) return;  // timed out meanwhile: ignored
-                       ev->running = false;
-                       self->forget_running(ev);
-                       if (!e) return self->outcome(ev, std::move(hr));
-                       std::string what = "unknown exception";
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& x) {
-                         what = x.what();
-                       } catch (...) {
-                       }
-                       self->outcome(ev, handle_result::retry("handler threw: " + what));
-                     }));
+void bus_subscriber::spawn_worker() {
+  auto w = std::make_shared<worker_state>(bus_->cimpl_->executor());
+  auto slot = w->cancel.slot();
+  asio::co_spawn(bus_->cimpl_->executor(), work(shared_from_this(), std::move(w)),
+                 asio::bind_cancellation_slot(slot, asio::detached));
+}
+
+// A worker: takes runnable events in turn and awaits each handler inline. A handler's deadline is watched by
+// the subscription's one timer (expire_handlers): past it, the handler is cancelled through the worker's signal,
+// its event retried, and another worker takes this one's place, so a handler that ignores cancellation holds up
+// nothing but itself.
+asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self, std::shared_ptr<worker_state> w) {
+  (void)self;  // held: the subscriber lives while its workers do
+  std::size_t streak = 0;
+  while (running_ && !w->abandoned) {
+    if (runnable_.empty()) {
+      idle_.push_back(w);
+      w->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await w->wake.async_wait(use_ec);  // woken by pump (which took it off idle_) or stop
+      streak = 0;
+      continue;
+    }
+    event_ptr ev = std::move(runnable_.front());
+    runnable_.pop_front();
+    ++busy_;
+    ev->view = view_of(*ev);
+    if (!ev->bad.empty()) {
+      outcome(ev, handle_result::reject(ev->bad));
+      continue;
+    }
+    ev->running = true;
+    ev->worker = w.get();
+    ev->deadline = std::chrono::steady_clock::now() + opts_.handler_timeout;
+    running_events_.push_back(ev);
+    busy_seen_.store(busy_, std::memory_order_relaxed);
+    handle_result hr;
+    bool threw = false;
+    std::string what = "unknown exception";
+    try {
+      hr = co_await fn_(ev->view);
+    } catch (const std::exception& x) {
+      threw = true;
+      what = x.what();
+    } catch (...) {
+      threw = true;
+    }
+    if (w->abandoned) break;  // timed out meanwhile: its event was retried; whatever it returned is ignored
+    ev->running = false;
+    ev->worker = nullptr;
+    forget_running(ev);
+    outcome(ev, threw ? handle_result::retry("handler threw: " + what) : std::move(hr));
+    // Finished and referenced nowhere else: kept for the next delivery, with its strings' storage.
+    if (ev.use_count() == 1 && spare_.size() < opts_.prefetch + opts_.max_concurrency) spare_.push_back(std::move(ev));
+    if (++streak == yield_every) {
+      streak = 0;
+      co_await asio::post(bus_->cimpl_->executor(), asio::use_awaitable);
+    }
+  }
 }
 
 void bus_subscriber::forget_running(const event_ptr& ev) {
@@ -442,7 +505,11 @@ void bus_subscriber::expire_handlers(std::chrono::steady_clock::time_point now) 
     running_events_.pop_back();
     ev->running = false;
     stats_.timeouts.add(1);
-    ev->cancel.emit(asio::cancellation_type::terminal);
+    if (auto* w = std::exchange(ev->worker, nullptr)) {
+      w->abandoned = true;
+      w->cancel.emit(asio::cancellation_type::terminal);
+      if (running_) spawn_worker();
+    }
     outcome(ev, handle_result::retry("handler timed out after " + std::to_string(opts_.handler_timeout.count()) +
                                      " ms"));
   }
@@ -505,18 +572,29 @@ void bus_subscriber::retry(const event_ptr& ev, std::chrono::milliseconds delay)
 }
 
 void bus_subscriber::remember_done(std::uint64_t seq) {
-  if (!done_.insert(seq).second) return;
-  done_order_.push_back(seq);
-  if (done_order_.size() > done_capacity) {
-    done_.erase(done_order_.front());
-    done_order_.pop_front();
+  if (seq < done_base_) return;  // older than the window: forgotten already
+  if (seq >= done_base_ + done_window) {
+    // Slide the window so that seq sits in its upper half; the sequences it leaves are cleared.
+    const std::uint64_t base = seq - done_window / 2;
+    if (base - done_base_ >= done_window) {
+      std::fill(done_bits_.begin(), done_bits_.end(), 0);
+    } else {
+      for (std::uint64_t s = done_base_; s < base; ++s) done_bits_[(s % done_window) / 64] &= ~(std::uint64_t{1} << (s % 64));
+    }
+    done_base_ = base;
   }
+  done_bits_[(seq % done_window) / 64] |= std::uint64_t{1} << (seq % 64);
+}
+
+bool bus_subscriber::is_done(std::uint64_t seq) const noexcept {
+  if (seq < done_base_ || seq >= done_base_ + done_window) return false;
+  return (done_bits_[(seq % done_window) / 64] >> (seq % 64)) & 1;
 }
 
 void bus_subscriber::finish(const std::shared_ptr<held_event>& ev) {
   --busy_;
   --held_;
-  by_seq_.erase(ev->seq);
+  held_erase(ev->seq);
   if (!ev->key.empty()) {
     auto it = keys_.find(ev->key);
     if (it != keys_.end()) {
@@ -526,7 +604,11 @@ void bus_subscriber::finish(const std::shared_ptr<held_event>& ev) {
       else runnable_.push_back(q.front());  // the key's next event
     }
   }
-  room_.cancel();
+  // The dispatcher, waiting for room, is woken once a quarter of the prefetch has been handled.
+  if (room_waiting_ && held_ + std::max<std::size_t>(1, opts_.prefetch / 4) <= opts_.prefetch + opts_.max_concurrency) {
+    room_waiting_ = false;
+    room_.cancel();
+  }
   pump();
 }
 
@@ -557,8 +639,11 @@ asio::awaitable<bool> bus_subscriber::dead_letter(held_event& ev, const std::str
 
 void bus_subscriber::ack(held_event& ev, std::string_view body) { send_ack(ev.reply, body); }
 
-// Acks of handlers finishing one after another go out together: the writer is woken once, by a job queued behind
-// the handlers' own continuations, not once per ack.
+// Acks of handlers finishing one after another go out together: the writer is woken by a job queued behind the
+// handlers' own continuations, not once per ack. While handlers are still running or waiting to run, that job
+// steps behind them again, up to flush_turns times: with one handler at a time, the next handler runs before the
+// ack is written, and the acks of a run of events share one write. A handler that suspends empties the queue, and
+// the acks go out on the next turn.
 void bus_subscriber::send_ack(std::string_view reply, std::string_view body) {
   if (bus_->mem_) return bus_->mem_->ack(reply, body);
   auto& c = *bus_->cimpl_;
@@ -566,9 +651,15 @@ void bus_subscriber::send_ack(std::string_view reply, std::string_view body) {
   if (!c.accepting() || c.append_publish(reply, {}, {}, body, at)) return;  // lost: the server redelivers
   if (flush_posted_) return;
   flush_posted_ = true;
-  asio::post(c.executor(), [w = weak_from_this()] {
+  post_flush(flush_turns);
+}
+
+void bus_subscriber::post_flush(int turns) {
+  asio::post(bus_->cimpl_->executor(), [w = weak_from_this(), turns] {
     auto self = w.lock();
     if (!self) return;
+    if (turns > 0 && self->running_ && (self->busy_ > 0 || !self->runnable_.empty()))
+      return self->post_flush(turns - 1);
     self->flush_posted_ = false;
     self->bus_->cimpl_->wake_writer();
   });
@@ -585,7 +676,7 @@ void bus_subscriber::arm_keep_alive() {
     if (ec || !self || !self->running_) return;
     const auto now = std::chrono::steady_clock::now();
     self->expire_handlers(now);
-    for (auto& [seq, ev] : self->by_seq_) {
+    for (auto& ev : self->held_events_) {
       if (now - ev->kept < self->keep_every_) continue;
       self->ack(*ev, protocol::ack_body(protocol::ack_kind::in_progress));
       ev->kept = now;

@@ -49,14 +49,21 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
 
  private:
+  // A handler slot: one of max_concurrency coroutines that take runnable events in turn and run their handlers
+  // inline (a handler that does not suspend costs no trip through the scheduler).
+  struct worker_state {
+    explicit worker_state(const asio::any_io_executor& ex) : wake(ex) {}
+    asio::steady_timer wake;           // an idle worker waits here
+    asio::cancellation_signal cancel;  // a handler past its timeout is cancelled through it
+    bool abandoned = false;            // its handler timed out: another worker took its place; it ends
+  };
   struct held_event {
     std::string subject, reply, payload, stream, key, bad;
     headers hdrs;
     bool has_headers = false;
     bool running = false;
-    std::uint64_t attempt = 0;  // which handler run a completion belongs to
+    worker_state* worker = nullptr;  // the worker running its handler (while running)
     std::chrono::steady_clock::time_point deadline;
-    asio::cancellation_signal cancel;
     std::uint64_t seq = 0, delivery = 1;
     std::chrono::steady_clock::time_point kept;     // the last in-progress ack (or arrival)
     std::chrono::steady_clock::time_point arrived;
@@ -74,7 +81,8 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   void take(js_message& m);
   bus_event view_of(const held_event& e) const;
   void pump();
-  void start_attempt(const event_ptr& ev);
+  asio::awaitable<void> work(std::shared_ptr<bus_subscriber> self, std::shared_ptr<worker_state> w);
+  void spawn_worker();
   void forget_running(const event_ptr& ev);
   void expire_handlers(std::chrono::steady_clock::time_point now);
   void outcome(const event_ptr& ev, handle_result r);
@@ -85,6 +93,8 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   void ack(held_event& ev, std::string_view body);
   void send_ack(std::string_view reply, std::string_view body);
   bool flush_posted_ = false;
+  static constexpr int flush_turns = 16;
+  void post_flush(int turns);
   void arm_keep_alive();
   void set_error(std::string text);
 
@@ -99,15 +109,24 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   asio::steady_timer keep_timer_;
   asio::steady_timer room_;  // the dispatcher waits here while too many events are held
 
-  std::map<std::uint64_t, event_ptr> by_seq_;  // every held event
+  // Every held event, by stream sequence (a few hundred at most: a sorted array beats a tree's node per event).
+  std::vector<event_ptr> held_events_;
+  event_ptr* held_find(std::uint64_t seq);
+  void held_erase(std::uint64_t seq);
   std::unordered_map<std::string, std::deque<event_ptr>> keys_;  // per key: its head (running or retrying) first
   std::deque<event_ptr> runnable_;
   std::vector<event_ptr> running_events_;  // handlers running, for their deadlines
-  // Stream sequences handled (acked or dead-lettered) here, the newest 65,536: a redelivery of one is a duplicate.
-  std::unordered_set<std::uint64_t> done_;
-  std::deque<std::uint64_t> done_order_;
-  static constexpr std::size_t done_capacity = 65536;
+  std::vector<std::shared_ptr<worker_state>> idle_;  // workers waiting for a runnable event
+  std::vector<event_ptr> spare_;  // finished events, kept with their strings' storage for the next ones
+  static constexpr std::size_t yield_every = 64;  // a worker that never suspends lets I/O in this often
+  // Stream sequences handled (acked or dead-lettered) here, within the newest done_window sequences: a
+  // redelivery of one is a duplicate. A bitmap over a sliding window: no allocation per event.
+  static constexpr std::uint64_t done_window = 131072;
+  std::vector<std::uint64_t> done_bits_ = std::vector<std::uint64_t>(done_window / 64);
+  std::uint64_t done_base_ = 0;  // the lowest sequence the window covers
   void remember_done(std::uint64_t seq);
+  [[nodiscard]] bool is_done(std::uint64_t seq) const noexcept;
+  bool room_waiting_ = false;  // the dispatcher waits for held events to drop
   std::size_t busy_ = 0;  // handlers running (or an event between its attempts, for unkeyed ones)
   std::size_t held_ = 0;
 

@@ -33,6 +33,12 @@ class headers {
   headers& set(std::string_view key, std::string_view value);
   // Removes every value of key. Returns how many were removed.
   std::size_t erase(std::string_view key);
+  // Removes every entry and the status, keeping the storage for the next use.
+  void clear() noexcept {
+    entries_.clear();
+    status_ = 0;
+    description_.clear();
+  }
 
   // The first value of key, compared case-insensitively.
   [[nodiscard]] std::optional<std::string_view> get(std::string_view key) const;
