@@ -309,13 +309,12 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
 }
 
 void bus_subscriber::take(js_message& m) {
-  message_info mi;
-  if (auto ec = m.info(mi)) {
+  if (auto ec = m.info(info_)) {
     stats_.received.add(1);
     set_error("a message with a bad ack subject: " + ec.message());
     return;
   }
-  take({m.subject(), m.reply(), m.header_block(), m.payload()}, mi);
+  take({m.subject(), m.reply(), m.header_block(), m.payload()}, info_);
 }
 
 void bus_subscriber::take(const incoming& m, const message_info& mi) {
@@ -377,7 +376,7 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   if (ev->key.empty()) {
     runnable_.push_back(ev);
   } else {
-    auto& q = keys_[ev->key];
+    auto& q = key_queue(ev->key);
     q.push_back(ev);
     if (q.size() == 1) runnable_.push_back(ev);  // otherwise it waits behind its key
   }
@@ -394,6 +393,15 @@ bus_event bus_subscriber::view_of(const held_event& e) const {
   v.stream_sequence = e.seq;
   v.delivery = e.delivery;
   return v;
+}
+
+ring<bus_subscriber::event_ptr>& bus_subscriber::key_queue(const std::string& key) {
+  if (auto it = keys_.find(key); it != keys_.end()) return it->second;
+  if (spare_keys_.empty()) return keys_[key];
+  auto node = std::move(spare_keys_.back());
+  spare_keys_.pop_back();
+  node.key() = key;
+  return keys_.insert(std::move(node)).position->second;
 }
 
 bus_subscriber::event_ptr* bus_subscriber::held_find(std::uint64_t seq) {
@@ -461,7 +469,7 @@ asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self,
     busy_seen_.store(busy_, std::memory_order_relaxed);
     handle_result hr;
     bool threw = false;
-    std::string what = "unknown exception";
+    std::string what;  // built only when the handler threw (a literal here would allocate per event)
     try {
       hr = co_await fn_(ev->view);
     } catch (const std::exception& x) {
@@ -469,6 +477,7 @@ asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self,
       what = x.what();
     } catch (...) {
       threw = true;
+      what = "unknown exception";
     }
     if (w->abandoned) break;  // timed out meanwhile: its event was retried; whatever it returned is ignored
     ev->running = false;
@@ -600,7 +609,10 @@ void bus_subscriber::finish(const std::shared_ptr<held_event>& ev) {
     if (it != keys_.end()) {
       auto& q = it->second;
       if (!q.empty() && q.front() == ev) q.pop_front();
-      if (q.empty()) keys_.erase(it);
+      if (q.empty()) {
+        auto node = keys_.extract(it);
+        if (spare_keys_.size() < opts_.prefetch + opts_.max_concurrency) spare_keys_.push_back(std::move(node));
+      }
       else runnable_.push_back(q.front());  // the key's next event
     }
   }

@@ -4,6 +4,7 @@
 
 #include "bus/memory_broker.hpp"
 #include "connection/connection_impl.hpp"
+#include "jetstream/ring.hpp"
 
 #include <natsbus/bus_subscribe.hpp>
 #include <natsbus/consumer.hpp>
@@ -79,6 +80,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   };
   void take(const incoming& in, const message_info& mi);
   void take(js_message& m);
+  message_info info_;  // a pull delivery's, read from its ack subject into reused strings
   bus_event view_of(const held_event& e) const;
   void pump();
   asio::awaitable<void> work(std::shared_ptr<bus_subscriber> self, std::shared_ptr<worker_state> w);
@@ -113,8 +115,13 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   std::vector<event_ptr> held_events_;
   event_ptr* held_find(std::uint64_t seq);
   void held_erase(std::uint64_t seq);
-  std::unordered_map<std::string, std::deque<event_ptr>> keys_;  // per key: its head (running or retrying) first
-  std::deque<event_ptr> runnable_;
+  // Per key with events held: its queue, the head (running or retrying) first. A key whose queue empties gives
+  // its node back to spare_keys_, so keys coming and going allocate nothing once warm.
+  using key_queues = std::unordered_map<std::string, ring<event_ptr>>;
+  key_queues keys_;
+  std::vector<key_queues::node_type> spare_keys_;
+  ring<event_ptr>& key_queue(const std::string& key);
+  ring<event_ptr> runnable_;
   std::vector<event_ptr> running_events_;  // handlers running, for their deadlines
   std::vector<std::shared_ptr<worker_state>> idle_;  // workers waiting for a runnable event
   std::vector<event_ptr> spare_;  // finished events, kept with their strings' storage for the next ones

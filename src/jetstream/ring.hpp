@@ -1,4 +1,5 @@
-// A FIFO over one growing array: push at the back, pop at the front, and, rarely, erase in the middle. Unlike
+// A FIFO over one growing array: push at the back (or, to jump the queue, the front), pop at the front, and,
+// rarely, erase in the middle. Unlike
 // std::deque it allocates only when it outgrows its capacity, never as items pass through it (a deque allocates
 // and frees a block every few hundred pushes), so a consumer's steady state allocates nothing.
 #pragma once
@@ -21,6 +22,12 @@ class ring {
   void push_back(T v) {
     if (size_ == slots_.size()) grow();
     slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(v);
+    ++size_;
+  }
+  void push_front(T v) {
+    if (size_ == slots_.size()) grow();
+    head_ = (head_ + slots_.size() - 1) & (slots_.size() - 1);
+    slots_[head_] = std::move(v);
     ++size_;
   }
   void pop_front() noexcept {
