@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-test1.81-dev
-  libssl-dev openssl libspdlog-dev libyaml-cpp-dev nats-server libnats-dev clang-14 libclang-rt-14-dev)
+  libssl-dev openssl libspdlog-dev libyaml-cpp-dev libcli11-dev nats-server libnats-dev clang-14 libclang-rt-14-dev)
 
 missing=()
 for p in "${packages[@]}"; do
