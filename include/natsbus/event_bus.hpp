@@ -68,6 +68,7 @@ struct bus_metrics {
   std::uint64_t failed = 0;          // publishes (persistent or not) whose outcome was an error
   std::uint64_t core_published = 0;  // ephemeral topics
   std::uint64_t stream_lookups = 0;  // STREAM.INFO requests sent
+  std::uint64_t consumer_lookups = 0;  // CONSUMER.INFO requests sent for durable subscriptions
   std::uint64_t streams_created = 0;
   std::uint64_t streams_updated = 0;
   std::uint64_t cache_hits = 0;

@@ -112,6 +112,9 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
   if (strategy == topic_strategy::skip) co_return error_code{};
   auto& js = bus_->js_;
   const auto want = wanted_consumer();
+  const std::string key = stream_ + '\n' + consumer_;
+  if (auto it = bus_->consumers_.find(key); it != bus_->consumers_.end() && it->second == want) co_return error_code{};
+  bus_->consumer_lookups_.add(1);
   auto [iec, info] = co_await bus_->consumer_info_of(stream_, consumer_);
   const bool missing = iec && iec.category() == jetstream_category() && iec.value() == jetstream_errc::consumer_not_found;
   if (iec && !missing) {
@@ -126,9 +129,11 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
     auto [cec, ci] = co_await bus_->put_consumer(stream_, want, false);
     if (cec) set_error("create consumer " + stream_ + " > " + consumer_ + ": " + cec.message() + " (" +
                        js.last_api_error().description + ")");
+    else bus_->consumers_[key] = want;
     co_return cec;
   }
   auto diff = consumer_differences(info.config, want);
+  if (diff.empty()) bus_->consumers_[key] = want;
   if (diff.empty() || strategy == topic_strategy::create_only) co_return error_code{};
   if (strategy == topic_strategy::validate_only) {
     std::string text;
@@ -139,6 +144,7 @@ asio::awaitable<error_code> bus_subscriber::ensure_consumer(topic_strategy strat
   auto [uec, ui] = co_await bus_->put_consumer(stream_, want, true);
   if (uec) set_error("update consumer " + stream_ + " > " + consumer_ + ": " + uec.message() + " (" +
                      js.last_api_error().description + ")");
+  else bus_->consumers_[key] = want;
   co_return uec;
 }
 
@@ -282,7 +288,10 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       set_error("consume: " + ec.message());
       // The consumer is gone (deleted, or replaced by a push consumer): the subscription ends, and health()
       // says so with this error, rather than waiting for messages that cannot come.
-      if (ec == error::consumer_deleted || ec == error::consumer_is_push_based) break;
+      if (ec == error::consumer_deleted || ec == error::consumer_is_push_based) {
+        bus_->consumers_.erase(stream_ + '\n' + consumer_);  // the next subscribe asks the server again
+        break;
+      }
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
     // What is already buffered is taken now, without a trip through the scheduler per event.

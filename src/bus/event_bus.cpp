@@ -139,6 +139,9 @@ void event_bus_impl::drop(std::uint64_t id) {
   auto t = topics_.find(it->second);
   if (t != topics_.end() && t->second.ready) {
     streams_.erase(t->second.stream);
+    // A stream made again has none of its consumers: they are asked for again too.
+    const std::string prefix = t->second.stream + '\n';
+    std::erase_if(consumers_, [&](const auto& c) { return c.first.starts_with(prefix); });
     topics_.erase(t);
     topic_by_id_.erase(it);
     repairs_.add(1);
@@ -710,6 +713,7 @@ bus_metrics event_bus::metrics() const noexcept {
   m.failed = im.failed_.get();
   m.core_published = im.core_published_.get();
   m.stream_lookups = im.lookups_.get();
+  m.consumer_lookups = im.consumer_lookups_.get();
   m.streams_created = im.created_.get();
   m.streams_updated = im.updated_.get();
   m.cache_hits = im.hits_.get();

@@ -169,7 +169,11 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   char id_prefix_[10] = {};  // random, for Nats-Msg-Id: prefix + base-62 counter (fits std::string's SSO)
   std::uint64_t next_msg_ = 0;
 
-  counter published_, acked_, failed_, core_published_, lookups_, created_, updated_, hits_, misses_, repairs_;
+  counter published_, acked_, failed_, core_published_, lookups_, created_, updated_, hits_, misses_, repairs_,
+      consumer_lookups_;
+  // Durable consumers known to match what their subscriptions want ("<stream>\n<consumer>"): a second subscribe
+  // of a (topic, group) asks the server nothing. Dropped when a subscription finds its consumer deleted.
+  std::unordered_map<std::string, consumer_config> consumers_;
   std::atomic<std::size_t> cached_streams_{0};
   latency_histogram latency_;
 

@@ -560,6 +560,35 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(publish_results_are_bounded_and_never_dropped, Bac
   });
 }
 
+// Consumers are cached as streams are: a second subscribe of a (topic, group) with the same options asks the
+// backend nothing; other options are checked (and, under create_or_update, applied) again.
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_second_subscribe_of_a_group_asks_nothing, Backend, backends) {
+  backend_env<Backend> env;
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    natsbus::event_bus bus(ex, env.config());
+    co_await bus.start();
+    const natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
+      co_return handle_result::ok();
+    };
+    const auto o = fast_options("cached");
+    auto first = co_await bus.subscribe("tickets", noop, o);
+    BOOST_TEST(bus.metrics().consumer_lookups == 1u);
+    first.stop();
+    auto second = co_await bus.subscribe("tickets", noop, o);
+    BOOST_TEST(bus.metrics().consumer_lookups == 1u);
+    second.stop();
+    auto longer = o;
+    longer.ack_wait = 4s;
+    auto third = co_await bus.subscribe("tickets", noop, longer);
+    BOOST_TEST(bus.metrics().consumer_lookups == 2u);
+    auto info = co_await bus.subscriber_consumer_info("tickets", "cached");
+    BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(info.config.ack_wait).count() == 4000);
+    third.stop();
+    bus.close();
+  });
+}
+
 // Topic strategies hold for streams on either backend: create_only makes the stream, validate_only reports each
 // difference and changes nothing, create_or_update changes it; an ephemeral topic is a core publish that core
 // subscribers see, at most once.
@@ -732,6 +761,12 @@ BOOST_AUTO_TEST_CASE(a_deleted_consumer_ends_the_subscription_and_health_says_so
     BOOST_TEST(!h.healthy());
     BOOST_REQUIRE(h.subscriptions.size() == 1u);
     BOOST_TEST(!h.subscriptions[0].consuming);
+    // The cache forgot the consumer: subscribing again asks, and makes it again.
+    const auto lookups = bus.metrics().consumer_lookups;
+    auto again = co_await bus.subscribe("alerts", noop, o);
+    BOOST_TEST(bus.metrics().consumer_lookups == lookups + 1);
+    BOOST_TEST(again.stats().consuming);
+    again.stop();
     bus.close();
   }, 30s);
 }
