@@ -167,6 +167,8 @@ error_code bus_subscriber::start_consuming() {
 }
 
 error_code bus_subscriber::started() {
+  bus_->cimpl_->log()->info("natsbus: subscriber {} ({}): consuming {} > {}, {} handler(s), prefetch {}", topic_,
+                            opts_.group, stream_, consumer_, opts_.max_concurrency, opts_.prefetch);
   running_ = true;
   consuming_.store(true, std::memory_order_relaxed);
   bus_->subscribers_.push_back(weak_from_this());
@@ -307,6 +309,7 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       }
     }
   }
+  bus_->cimpl_->log()->info("natsbus: subscriber {} ({}): stopped", topic_, opts_.group);
   // The consume ended (stopped, or the connection closed): no timer of this subscription stays armed, so an
   // io_context with nothing else to do returns from run().
   running_ = false;
@@ -328,6 +331,9 @@ void bus_subscriber::take(js_message& m) {
 
 void bus_subscriber::take(const incoming& m, const message_info& mi) {
   stats_.received.add(1);
+  if (bus_->cimpl_->log()->should_log(spdlog::level::trace))
+    bus_->cimpl_->log()->trace("natsbus: subscriber {} ({}): {} #{}, delivery {}", topic_, opts_.group, mi.stream,
+                               mi.stream_sequence, mi.num_delivered);
   // A redelivery of an event still held here (its in-progress acks were late): the new delivery's reply is the
   // one to answer; it is not handled twice.
   if (auto* held = held_find(mi.stream_sequence)) {

@@ -138,6 +138,8 @@ void event_bus_impl::drop(std::uint64_t id) {
   if (it == topic_by_id_.end()) return;
   auto t = topics_.find(it->second);
   if (t != topics_.end() && t->second.ready) {
+    cimpl_->log()->warn("natsbus: bus: topic {}: stream {} is missing; its cache entry is dropped", t->first,
+                        t->second.stream);
     streams_.erase(t->second.stream);
     // A stream made again has none of its consumers: they are asked for again too.
     const std::string prefix = t->second.stream + '\n';

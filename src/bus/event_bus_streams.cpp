@@ -224,6 +224,7 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
     if (!ec) {
       // The server answers CREATE for an identical existing stream with success and did_create false.
       if (si.did_create) {
+        cimpl_->log()->info("natsbus: bus: stream {} created", name);
         created_.add(1);
         result.created = true;
       }
@@ -265,6 +266,7 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
     if (uec.category() == jetstream_category()) result.message += " (" + js_.last_api_error().description + ")";
     co_return uec;
   }
+  cimpl_->log()->info("natsbus: bus: stream {} updated ({})", name, join(result.differences));
   updated_.add(1);
   result.updated = true;
   co_return error_code{};
@@ -408,6 +410,15 @@ asio::awaitable<void> event_bus_impl::configure_worker(std::shared_ptr<configure
 }
 
 void event_bus_impl::finish_configure(configure_batch& b) {
+  std::size_t created = 0, updated = 0, failed = 0;
+  for (std::size_t i = 0; i < b.results.size(); ++i) {
+    created += b.results[i].created;
+    updated += b.results[i].updated;
+    failed += b.errors[i] ? 1 : 0;
+  }
+  cimpl_->log()->log(failed ? spdlog::level::warn : spdlog::level::info,
+                     "natsbus: bus: configured {} topics ({} streams created, {} updated, {} failed)",
+                     b.results.size(), created, updated, failed);
   error_code first;
   for (std::size_t i = 0; i < b.errors.size(); ++i) {
     if (b.errors[i]) {

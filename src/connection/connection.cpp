@@ -181,6 +181,7 @@ void connection_impl::do_subscribe(std::string_view subject, std::string_view qu
   // While reconnecting the SUB goes out with the replay of every subscription.
   if (st == conn_state::connected)
     if (auto ec = core_.out.append_sub(subject, queue, s->sid)) return done(std::move(h), ec, subscription{});
+  log_->debug("natsbus: subscribed to '{}'{} (sid {})", s->subject, s->queue.empty() ? "" : " queue " + s->queue, s->sid);
   core_.subs.add(s);
   wake_writer();
   done(std::move(h), error_code{}, subscription(std::move(s)));

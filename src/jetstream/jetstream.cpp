@@ -84,16 +84,26 @@ asio::awaitable<jetstream_impl::api_reply> jetstream_impl::send(std::string subj
   auto conn = conn_;
   auto [ec, m] = co_await asio::async_initiate<decltype(use_ec), void(error_code, message)>(
       [&](auto h) { conn->do_request(full, body, nullptr, opts_.timeout, message_handler(std::move(h))); }, use_ec);
-  if (ec == error::no_responders)
+  if (ec == error::no_responders) {
+    conn->log()->warn("natsbus: JetStream: no responder for {} (JetStream not enabled?)", full);
     co_return api_reply{error::jetstream_not_enabled, "no JetStream responder for " + full};
-  if (ec) co_return api_reply{ec, std::move(full)};
+  }
+  if (ec) {
+    conn->log()->warn("natsbus: JetStream: {}: {}", full, ec.message());
+    co_return api_reply{ec, std::move(full)};
+  }
+  conn->log()->trace("natsbus: JetStream: {}: {} bytes answered", full, m.payload.size());
   co_return api_reply{{}, std::move(m.payload)};
 }
 
 // A failed reply from the server's error object (its text, recorded in last_error_), or from a response that
 // could not be read.
 jetstream_impl::api_reply jetstream_impl::failed(error_code ec, api_error&& err, bool from_server) {
-  if (!from_server) return api_reply{ec, "decoding JetStream response"};
+  if (!from_server) {
+    conn_->log()->warn("natsbus: JetStream: a response could not be read: {}", ec.message());
+    return api_reply{ec, "decoding JetStream response"};
+  }
+  conn_->log()->debug("natsbus: JetStream: error {} ({}): {}", err.err_code, err.code, err.description);
   std::string text = err.description;
   std::lock_guard lock(error_mutex_);
   last_error_ = std::move(err);

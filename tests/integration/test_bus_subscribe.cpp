@@ -10,6 +10,9 @@
 
 #include <natsbus/event_bus.hpp>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +23,7 @@
 #include <random>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -713,6 +717,52 @@ BOOST_AUTO_TEST_CASE(a_server_kill_loses_nothing) {
     sub.stop();
     bus.close();
   }, 60s);
+}
+
+// Every floor logs what it does, naming the server, subject, stream or consumer, with the URL's password
+// redacted; at debug level nothing is logged per message.
+BOOST_AUTO_TEST_CASE(each_floor_logs_with_names_and_no_secret) {
+  std::ostringstream text;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  auto logger = std::make_shared<spdlog::logger>("natsbus-test", sink);
+  logger->set_level(spdlog::level::debug);
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto cfg = bus_config(server);
+    cfg.connection.servers = {"nats://alice:s3cr3t-pw@127.0.0.1:" + std::to_string(server.port())};
+    cfg.connection.logger = logger;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    int handled = 0;
+    natsbus::event_handler_fn count = [&](const bus_event&) -> asio::awaitable<handle_result> {
+      ++handled;
+      co_return handle_result::ok();
+    };
+    const auto o = fast_options("loggers");
+    auto sub = co_await bus.subscribe("audit.log", count, o);
+    for (int i = 0; i < 50; ++i) co_await bus.publish("audit.log", "entry");
+    BOOST_REQUIRE(co_await eventually([&] { return handled == 50; }));
+    auto [sec, none] = co_await bus.js().get_stream_info("NO_SUCH_STREAM", use_ec);
+    BOOST_TEST(sec);
+    auto raw = co_await bus.conn().subscribe("audit.raw");
+    raw.unsubscribe();
+    sub.stop();
+    BOOST_REQUIRE(co_await eventually([&] { return !sub.stats().consuming; }));
+    bus.close();
+  });
+  logger->flush();
+  const std::string log = text.str();
+  BOOST_TEST_MESSAGE(log);
+  BOOST_TEST(log.find("connected to nats://***@127.0.0.1:") != std::string::npos, log);  // the server, named
+  BOOST_TEST(log.find("s3cr3t-pw") == std::string::npos, log);  // its credentials, not
+  BOOST_TEST(log.find("alice") == std::string::npos, log);
+  BOOST_TEST(log.find("stream audit_log created") != std::string::npos, log);      // the bus
+  BOOST_TEST(log.find("subscriber audit.log (loggers): consuming audit_log > loggers__audit_log") != std::string::npos,
+             log);                                                                 // the subscription
+  BOOST_TEST(log.find("subscriber audit.log (loggers): stopped") != std::string::npos, log);
+  BOOST_TEST(log.find("JetStream: error 10059") != std::string::npos, log);       // JetStream
+  BOOST_TEST(log.find("subscribed to 'audit.raw' (sid") != std::string::npos, log);  // the connection
+  BOOST_TEST(log.find("#50") == std::string::npos, log);                           // nothing per message at debug
 }
 
 // A dead-letter topic whose stream cannot be made (another stream holds its subject): the subscription is refused
