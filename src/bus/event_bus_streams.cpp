@@ -277,10 +277,16 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream_once(const wanted_stre
   if (it == outcomes.end()) {
     // Elements of an unordered_map stay where they are when it grows.
     stream_outcome& mine = outcomes[std::move(key)];
-    error_code ec = co_await ensure_stream(want, strategy, false, result);
+    error_code ec;
+    try {
+      ec = co_await ensure_stream(want, strategy, false, result);
+    } catch (...) {
+      ec = error::invalid_argument;  // as configure_worker reports a throwing topic; the others must not hang
+    }
     mine.done = true;
     mine.ec = ec;
-    mine.differences = result.differences;
+    // After an update the stream is what the others want too: to them, as to a later call, nothing differs.
+    if (!result.updated) mine.differences = result.differences;
     mine.message = result.message;
     auto waiters = std::move(mine.waiters);
     mine.waiters.clear();

@@ -619,6 +619,54 @@ BOOST_AUTO_TEST_CASE(configure_topics_asks_once_per_shared_stream) {
   });
 }
 
+// The strategies keep their meaning when a batch's topics share one stream's requests: validate_only fails every
+// topic with the differences, create_or_update updates the stream once and then nothing differs.
+BOOST_AUTO_TEST_CASE(configure_topics_strategies_on_a_shared_stream) {
+  run_coro([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    {
+      natsbus::event_bus first(ex, shared_bus_config(server, "POLICY", "policy.>"));
+      co_await first.start();
+      natsbus::topic_options plain;  // a named local: GCC 12 mishandles non-trivial temporaries inside co_await
+      plain.persistence = natsbus::topic_persistence::persistent;
+      co_await first.configure_topic("policy.t0", plain);
+    }
+    auto cfg = shared_bus_config(server, "POLICY", "policy.>");
+    cfg.default_stream->max_msgs = 700;
+    natsbus::event_bus bus(ex, cfg);
+    co_await bus.start();
+    std::vector<natsbus::topic_config> topics;
+    for (int i = 0; i < 20; ++i) {
+      natsbus::topic_config t;
+      t.name = "policy.t" + std::to_string(i);
+      t.options.persistence = natsbus::topic_persistence::persistent;
+      topics.push_back(std::move(t));
+    }
+
+    bus.set_topic_config_strategy(topic_strategy::validate_only);
+    auto [vec, vresults] = co_await bus.configure_topics(topics, use_ec);
+    BOOST_TEST((vec == error::stream_config_mismatch));
+    for (const auto& r : vresults) {
+      BOOST_TEST(r.differences.size() == 1u);
+      BOOST_TEST(r.message.find("topic " + r.topic + ": ") == 0u);
+    }
+    auto unchanged = co_await max_msgs_of(bus, "POLICY");
+    BOOST_TEST(unchanged == -1);
+
+    bus.set_topic_config_strategy(topic_strategy::create_or_update);
+    auto [uec, uresults] = co_await bus.configure_topics(topics, use_ec);
+    BOOST_TEST(!uec, bus.last_error());
+    int updated = 0;
+    for (const auto& r : uresults) {
+      updated += r.updated ? 1 : 0;
+      if (!r.updated) BOOST_TEST(r.differences.empty());
+    }
+    BOOST_TEST(updated == 1);
+    auto now = co_await max_msgs_of(bus, "POLICY");
+    BOOST_TEST(now == 700);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(precreation_at_start) {
   run_coro([&]() -> asio::awaitable<void> {
     auto cfg = bus_config(server, topic_strategy::skip);
