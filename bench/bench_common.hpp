@@ -41,6 +41,7 @@ struct bench_args {
   std::size_t keys = 0;         // bus-subscribe: ordering keys (--keys; "Key: k<i % K>"), 0: unkeyed
   std::size_t topics = 1000;    // configure: topics configured (--topics)
   std::string mapping = "per_topic";  // configure: per_topic or shared (--mapping)
+  std::string phase = "both";         // configure: both, pipelined or one_by_one (--phase)
   // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
   // --token (the nats.c peer takes the same flags).
   std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;

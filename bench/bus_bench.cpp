@@ -4,7 +4,8 @@
 //   bus-create-only       configure_topic under create_only, then windowed publishes, every ack awaited
 //   bus-skip              the same after switching to skip
 //   strategy-table        the three above plus raw JetStream async, for 500 to 100,000 messages, as a table
-//   configure             1,000 topics: configure_topics (pipelined) against one configure_topic at a time
+//   configure             --topics N (1,000): configure_topics (pipelined) against one configure_topic at a time
+//                         (--phase runs one of them alone), --mapping per_topic or shared
 //   bus-subscribe         a durable subscription (group "bench") handling events published through the bus
 //                         meanwhile, end to end: first publish to last handled, publish-to-handled latency
 #include "bench_common.hpp"
@@ -499,6 +500,88 @@ asio::awaitable<int> run_strategy_table(const bench_args& base) {
   co_return errors ? 1 : 0;
 }
 
+// One timed phase of the configure scenario: creating the topics' streams (pipelined or one at a time), then
+// deleting them the same way. Negative values: the phase did not run.
+struct configure_phase {
+  double create_s = -1, delete_s = -1;
+  double cpu_us = -1;   // client CPU (user + system) per topic
+  double allocs = -1;   // client heap allocations per topic
+  double server_cpu_s = -1;  // the server's CPU over the creations (--server-pid)
+  long server_rss_kib = -1;  // the server's resident memory once the streams exist (--server-pid)
+};
+
+// Client CPU per topic, in microseconds, since c0.
+double cpu_us_per(const cpu_clock& c0, std::size_t n) {
+  auto c1 = cpu_clock::now();
+  return (c1.user - c0.user + c1.sys - c0.sys) / static_cast<double>(n) * 1e6;
+}
+
+// configure_topics over all topics at once; the streams are then deleted together.
+asio::awaitable<bool> configure_pipelined(natsbus::event_bus& bus, const std::vector<natsbus::topic_config>& topics,
+                                          const bench_args& a, bool shared, configure_phase& out) {
+  auto ex = co_await asio::this_coro::executor;
+  const std::size_t n = topics.size();
+  auto c0 = cpu_clock::now();
+  auto a0 = allocations();
+  server_cpu_clock server(a.server_pid);
+  auto t0 = std::chrono::steady_clock::now();
+  auto [ec, results] = co_await bus.configure_topics(topics, use_ec);
+  out.create_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.cpu_us = cpu_us_per(c0, n);
+  out.server_cpu_s = server.seconds();
+  out.server_rss_kib = process_rss_kib(a.server_pid);
+  out.allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
+  if (ec) {
+    std::cerr << "configure_topics: " << bus.last_error() << "\n";
+    co_return false;
+  }
+  asio::steady_timer poke(ex);
+  std::size_t left = shared ? 1 : n;  // shared: the one stream
+  const std::size_t streams = left;
+  t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < streams; ++i)
+    asio::co_spawn(ex, delete_one(bus.js(), results[i].stream, left, poke), asio::detached);
+  co_await wait_all(left, poke);
+  out.delete_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& t : topics) bus.remove_topic_config(t.name);
+  co_return true;
+}
+
+// configure_topic for one topic after another, each round trip awaited; the streams are then deleted so.
+asio::awaitable<bool> configure_one_by_one(natsbus::event_bus& bus, const std::vector<natsbus::topic_config>& topics,
+                                           const bench_args& a, bool shared, configure_phase& out) {
+  const std::size_t n = topics.size();
+  std::vector<std::string> streams;
+  auto c0 = cpu_clock::now();
+  auto a0 = allocations();
+  server_cpu_clock server(a.server_pid);
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& t : topics) {
+    // TRACE_ALLOCS=1: the allocation sites of one configure_topic, on stderr.
+    bench::trace_allocs = (&t == &topics[n / 2] && std::getenv("TRACE_ALLOCS"));
+    auto [ec, res] = co_await bus.configure_topic(t.name, t.options, use_ec);
+    bench::trace_allocs = false;
+    if (ec) {
+      std::cerr << "configure_topic: " << res.message << "\n";
+      co_return false;
+    }
+    if (!shared || streams.empty()) streams.push_back(std::move(res.stream));
+  }
+  out.create_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.cpu_us = cpu_us_per(c0, n);
+  out.server_cpu_s = server.seconds();
+  out.server_rss_kib = process_rss_kib(a.server_pid);
+  out.allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
+  t0 = std::chrono::steady_clock::now();
+  for (const auto& name : streams) {
+    auto [ec] = co_await bus.js().delete_stream(name, use_ec);
+    (void)ec;
+  }
+  out.delete_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& t : topics) bus.remove_topic_config(t.name);
+  co_return true;
+}
+
 asio::awaitable<int> run_configure_bench(const bench_args& a) {
   auto ex = co_await asio::this_coro::executor;
   auto cfg = bus_config(a, natsbus::topic_strategy::create_only);
@@ -520,76 +603,35 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
     topics[i].name = "cfgbench.t" + std::to_string(i);
     topics[i].options = topic_opts(a);
   }
-  asio::steady_timer poke(ex);
-  // Leftovers of an interrupted run would turn creations into no-ops: remove them first (untimed).
-  std::size_t left = n;
-  for (std::size_t i = 0; i < n; ++i)
-    asio::co_spawn(ex, delete_one(bus.js(), natsbus::event_bus::stream_name_for(topics[i].name), left, poke),
-                   asio::detached);
-  co_await wait_all(left, poke);
-
-  // Client CPU per topic, in microseconds, since c0.
-  auto cpu_us = [n](const cpu_clock& c0) {
-    auto c1 = cpu_clock::now();
-    return (c1.user - c0.user + c1.sys - c0.sys) / static_cast<double>(n) * 1e6;
-  };
-  // Pipelined.
-  auto c0 = cpu_clock::now();
-  auto a0 = allocations();
-  auto t0 = std::chrono::steady_clock::now();
-  auto [pec, results] = co_await bus.configure_topics(topics, use_ec);
-  double pipelined_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double pipelined_create_cpu = cpu_us(c0);
-  double pipelined_create_allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
-  if (pec) {
-    std::cerr << "configure_topics: " << bus.last_error() << "\n";
-    co_return 1;
+  {
+    // Leftovers of an interrupted run would turn creations into no-ops: remove them first (untimed).
+    asio::steady_timer poke(ex);
+    std::size_t left = n;
+    for (std::size_t i = 0; i < n; ++i)
+      asio::co_spawn(ex, delete_one(bus.js(), natsbus::event_bus::stream_name_for(topics[i].name), left, poke),
+                     asio::detached);
+    co_await wait_all(left, poke);
   }
-  const std::size_t streams = shared ? 1 : n;  // shared: the one stream
-  left = streams;
-  t0 = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < streams; ++i)
-    asio::co_spawn(ex, delete_one(bus.js(), results[i].stream, left, poke), asio::detached);
-  co_await wait_all(left, poke);
-  double pipelined_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& t : topics) bus.remove_topic_config(t.name);
-
-  // One at a time, each round trip awaited.
-  c0 = cpu_clock::now();
-  a0 = allocations();
-  t0 = std::chrono::steady_clock::now();
-  for (const auto& t : topics) {
-    // TRACE_ALLOCS=1: the allocation sites of one configure_topic, on stderr.
-    bench::trace_allocs = (&t == &topics[n / 2] && std::getenv("TRACE_ALLOCS"));
-    auto [ec, res] = co_await bus.configure_topic(t.name, t.options, use_ec);
-    bench::trace_allocs = false;
-    if (ec) {
-      std::cerr << "configure_topic: " << res.message << "\n";
-      co_return 1;
-    }
-  }
-  double sequential_create = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double sequential_create_cpu = cpu_us(c0);
-  double sequential_create_allocs = static_cast<double>(allocations() - a0) / static_cast<double>(n);
-  t0 = std::chrono::steady_clock::now();
-  for (const auto& r : results) {
-    auto [ec] = co_await bus.js().delete_stream(r.stream, use_ec);
-    (void)ec;
-    if (shared) break;
-  }
-  double sequential_delete = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const long rss_before = process_rss_kib(a.server_pid);
+  // Pipelined first, on the server as the bench found it; one by one then runs on a server that has just held
+  // and dropped as many streams, which makes its creations cheaper (--phase runs one alone, on a fresh server).
+  configure_phase piped, single;
+  if (a.phase != "one_by_one" && !co_await configure_pipelined(bus, topics, a, shared, piped)) co_return 1;
+  if (a.phase != "pipelined" && !co_await configure_one_by_one(bus, topics, a, shared, single)) co_return 1;
   bus.close();
-  std::printf("configure %zu topics (storage=%s): pipelined %.3f s, one by one %.3f s, %.2fx; "
-              "delete pipelined %.3f s, one by one %.3f s, %.2fx\n",
-              n, a.storage.c_str(), pipelined_create, sequential_create, sequential_create / pipelined_create,
-              pipelined_delete, sequential_delete, sequential_delete / pipelined_delete);
-  std::printf("client=natsbus scenario=configure storage=%s mapping=%s topics=%zu create_pipelined_s=%.6f "
+  if (a.phase == "both")
+    std::printf("configure %zu topics (storage=%s): pipelined %.3f s, one by one %.3f s, %.2fx; "
+                "delete pipelined %.3f s, one by one %.3f s, %.2fx\n",
+                n, a.storage.c_str(), piped.create_s, single.create_s, single.create_s / piped.create_s,
+                piped.delete_s, single.delete_s, single.delete_s / piped.delete_s);
+  std::printf("client=natsbus scenario=configure storage=%s mapping=%s topics=%zu phase=%s create_pipelined_s=%.6f "
               "create_one_by_one_s=%.6f delete_pipelined_s=%.6f delete_one_by_one_s=%.6f "
               "create_pipelined_cpu_us=%.1f create_one_by_one_cpu_us=%.1f create_pipelined_allocs=%.1f "
-              "create_one_by_one_allocs=%.1f errors=0\n",
-              a.storage.c_str(), a.mapping.c_str(), n, pipelined_create, sequential_create, pipelined_delete,
-              sequential_delete,
-              pipelined_create_cpu, sequential_create_cpu, pipelined_create_allocs, sequential_create_allocs);
+              "create_one_by_one_allocs=%.1f server_cpu_pipelined_s=%.2f server_cpu_one_by_one_s=%.2f "
+              "server_rss_kib_before=%ld server_rss_kib_pipelined=%ld server_rss_kib_one_by_one=%ld errors=0\n",
+              a.storage.c_str(), a.mapping.c_str(), n, a.phase.c_str(), piped.create_s, single.create_s,
+              piped.delete_s, single.delete_s, piped.cpu_us, single.cpu_us, piped.allocs, single.allocs,
+              piped.server_cpu_s, single.server_cpu_s, rss_before, piped.server_rss_kib, single.server_rss_kib);
   co_return 0;
 }
 

@@ -60,7 +60,9 @@ void usage() {
                "             --prefill: publish them all first, then time the handling alone (as consume does)\n"
                "  strategy-table  the bus strategies against the slow path for 500..100,000 messages\n"
                "  configure  --topics N (1,000) topics configured pipelined against one at a time; --mapping\n"
-               "             per_topic (a stream each) or shared (one stream, CFGBENCH on cfgbench.>, for all)\n"
+               "             per_topic (a stream each) or shared (one stream, CFGBENCH on cfgbench.>, for all);\n"
+               "             --phase pipelined|one_by_one runs one of the two alone (default both, pipelined\n"
+               "             first: one by one then meets a server that has just held as many streams)\n"
                "  connect    --msgs connects to the first PONG, each then closed (connect_us=)\n"
                "  fetch, consume, ordered\n"
                "             stream BENCH filled with --msgs messages, then read back: fetch (batches of --batch),\n"
@@ -112,11 +114,16 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--prefill") a.prefill = true;
     else if (f == "--topics") a.topics = number();
     else if (f == "--mapping") a.mapping = value();
+    else if (f == "--phase") a.phase = value();
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
   if (a.mapping != "per_topic" && a.mapping != "shared") {
     std::cerr << "bad --mapping: " << a.mapping << " (per_topic or shared)\n";
+    return false;
+  }
+  if (a.phase != "both" && a.phase != "pipelined" && a.phase != "one_by_one") {
+    std::cerr << "bad --phase: " << a.phase << " (both, pipelined or one_by_one)\n";
     return false;
   }
   if (a.topics == 0) {

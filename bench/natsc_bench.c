@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STREAM_NAME "BENCH"
 #define STREAM_SUBJECTS "bench.>"
@@ -38,8 +39,8 @@ typedef enum { SC_INFO_SYNC, SC_SYNC, SC_ASYNC, SC_CORE, SC_CORE_JS, SC_CONFIGUR
 static const char *const scenario_names[] = {"info-sync", "sync",    "async",   "core",   "core-js",
                                              "configure", "connect", "fetch", "consume", "ordered"};
 
-/* The configure scenario: as many streams as natsbus-bench's, named alike, one js_AddStream (then one
- * js_DeleteStream) at a time: nats.c has no pipelined stream management. */
+/* The configure scenario: as many streams as natsbus-bench's (--topics, 1,000 by default), named alike, one
+ * js_AddStream (then one js_DeleteStream) at a time: nats.c has no pipelined stream management. */
 #define CONFIGURE_TOPICS 1000
 
 typedef struct {
@@ -52,6 +53,8 @@ typedef struct {
     bool keep;
     bool msg_ids;
     long long batch;       /* fetch, consume, ordered: messages per pull */
+    long long topics;      /* configure: streams created (--topics) */
+    long server_pid;       /* configure: the nats-server's pid (--server-pid), for its CPU time; 0: not measured */
     const char *durable;   /* fetch, consume: the durable consumer's name */
     /* Security, as natsbus-bench takes it: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed
      * file; nats.c also needs the public key: --nkey-pub), --user, --password, --token. */
@@ -81,7 +84,10 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: natsc-bench [--url URL] [--scenario info-sync|sync|async|core|core-js|configure]\n"
             "                   [--storage memory|file] [--size N] [--msgs N] [--max-pending N]\n"
-            "                   [--keep] [--msg-ids] [--batch N] [--durable NAME]\n"
+            "                   [--keep] [--msg-ids] [--batch N] [--durable NAME] [--topics N]\n"
+            "                   [--server-pid PID]\n"
+            "  configure: --topics N (1,000) streams created one by one, then deleted one by one; --server-pid: the\n"
+            "  server's CPU time during the creations (server_cpu_s=)\n"
             "  fetch, consume, ordered: BENCH filled with --msgs messages, then read back (fetch and consume:\n"
             "  natsSubscription_Fetch of --batch, acking each; nats.c 3.4 has no continuous pull, so consume is\n"
             "  fetch; ordered: an ordered push subscription)\n"
@@ -115,6 +121,8 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
     cfg->keep = false;
     cfg->msg_ids = false;
     cfg->batch = 100;
+    cfg->topics = CONFIGURE_TOPICS;
+    cfg->server_pid = 0;
     cfg->durable = "BENCHC";
     cfg->tls_ca = cfg->tls_cert = cfg->tls_key = cfg->tls_name = cfg->creds = NULL;
     cfg->nkey_seed = cfg->nkey_pub = cfg->user = cfg->password = cfg->token = NULL;
@@ -135,6 +143,16 @@ static bool parse_args(int argc, char **argv, config_t *cfg) {
         } else if (strcmp(a, "--batch") == 0) {
             if (!parse_count(a, next, 1, &cfg->batch))
                 return false;
+            i++;
+        } else if (strcmp(a, "--topics") == 0) {
+            if (!parse_count(a, next, 1, &cfg->topics))
+                return false;
+            i++;
+        } else if (strcmp(a, "--server-pid") == 0) {
+            long long pid = 0;
+            if (!parse_count(a, next, 1, &pid))
+                return false;
+            cfg->server_pid = (long)pid;
             i++;
         } else if (strcmp(a, "--durable") == 0) {
             if (next == NULL) {
@@ -213,6 +231,26 @@ static double now_seconds(void) {
 
 static double timeval_seconds(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
 
+/* A process's CPU time (user + system) in seconds from /proc/PID/stat; -1 without a pid or when unreadable. */
+static double process_cpu_seconds(long pid) {
+    char path[64], buf[1024];
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces: the fields counted from the last ')' (utime and stime: 14th and 15th). */
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void report_status(const char *what, natsStatus s, jsErrCode jerr) {
     const char *last = nats_GetLastError(NULL);
     fprintf(stderr, "natsc-bench: %s failed: %s (jetstream error %d)%s%s\n", what, natsStatus_GetText(s), (int)jerr,
@@ -277,42 +315,45 @@ static natsStatus core_publish(natsConnection *nc, const char *subject, const ch
     return s;
 }
 
-static int run_configure(jsCtx *js, bool file_storage) {
+static int run_configure(jsCtx *js, bool file_storage, long long topics, long server_pid) {
     char name[64], subject[64];
     long long errors = 0;
     /* Leftovers of an interrupted run would turn creations into no-ops: remove them first (untimed). */
-    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
-        snprintf(name, sizeof name, "cfgbench_t%d", i);
+    for (long long i = 0; i < topics; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%lld", i);
         jsErrCode jerr = 0;
         (void)js_DeleteStream(js, name, NULL, &jerr);
     }
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
+    double s0 = process_cpu_seconds(server_pid);
     double t0 = now_seconds();
-    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
-        snprintf(name, sizeof name, "cfgbench_t%d", i);
-        snprintf(subject, sizeof subject, "cfgbench.t%d", i);
+    for (long long i = 0; i < topics; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%lld", i);
+        snprintf(subject, sizeof subject, "cfgbench.t%lld", i);
         jsErrCode jerr = 0;
         natsStatus s = add_stream(js, name, subject, file_storage, &jerr);
         if (s != NATS_OK && errors++ == 0)
             report_status("js_AddStream", s, jerr);
     }
     double t1 = now_seconds();
+    double s1 = process_cpu_seconds(server_pid);
     getrusage(RUSAGE_SELF, &ru1);
     /* Client CPU (user + system, every thread) per created stream, in microseconds. */
     double cpu_us = (timeval_seconds(ru1.ru_utime) - timeval_seconds(ru0.ru_utime) + timeval_seconds(ru1.ru_stime) -
-                     timeval_seconds(ru0.ru_stime)) / CONFIGURE_TOPICS * 1e6;
-    for (int i = 0; i < CONFIGURE_TOPICS; i++) {
-        snprintf(name, sizeof name, "cfgbench_t%d", i);
+                     timeval_seconds(ru0.ru_stime)) / (double)topics * 1e6;
+    for (long long i = 0; i < topics; i++) {
+        snprintf(name, sizeof name, "cfgbench_t%lld", i);
         jsErrCode jerr = 0;
         natsStatus s = js_DeleteStream(js, name, NULL, &jerr);
         if (s != NATS_OK && errors++ == 0)
             report_status("js_DeleteStream", s, jerr);
     }
     double t2 = now_seconds();
-    printf("client=natsc scenario=configure storage=%s topics=%d create_one_by_one_s=%.6f "
-           "delete_one_by_one_s=%.6f create_one_by_one_cpu_us=%.1f errors=%lld\n",
-           file_storage ? "file" : "memory", CONFIGURE_TOPICS, t1 - t0, t2 - t1, cpu_us, errors);
+    printf("client=natsc scenario=configure storage=%s topics=%lld create_one_by_one_s=%.6f "
+           "delete_one_by_one_s=%.6f create_one_by_one_cpu_us=%.1f server_cpu_s=%.2f errors=%lld\n",
+           file_storage ? "file" : "memory", topics, t1 - t0, t2 - t1, cpu_us,
+           s0 < 0 || s1 < 0 ? -1.0 : s1 - s0, errors);
     fflush(stdout);
     return errors == 0 ? 0 : 1;
 }
@@ -397,7 +438,7 @@ int main(int argc, char **argv) {
     }
 
     if (cfg.scenario == SC_CONFIGURE) {
-        int rc = run_configure(js, cfg.file_storage);
+        int rc = run_configure(js, cfg.file_storage, cfg.topics, cfg.server_pid);
         jsCtx_Destroy(js);
         natsConnection_Destroy(nc);
         nats_Close();

@@ -116,8 +116,10 @@ class event_bus {
         },
         token, std::string(topic), opts);
   }
-  // Configures many topics with every stream request in flight at once. Completes with one result per topic;
-  // the error is the first failure's (each result carries its own message).
+  // Configures many topics with their stream requests pipelined, as many in flight as the server's pace allows
+  // (at most max_provisioning_in_flight), and one request sequence per distinct stream and configuration: the
+  // topics of a shared stream take the first one's outcome. Completes with one result per topic; the error is
+  // the first failure's (each result carries its own message).
   template <class Token = default_token>
   auto configure_topics(const std::vector<topic_config>& topics, Token&& token = {}) {
     return asio::async_initiate<Token, void(error_code, std::vector<topic_configure_result>)>(

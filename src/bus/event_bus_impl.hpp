@@ -58,6 +58,19 @@ inline bool is_missing_stream(const error_code& ec) noexcept {
          (ec.category() == jetstream_category() && ec.value() == jetstream_errc::stream_not_found);
 }
 
+// The outcome of one stream request sequence (ensure_stream) within a configure_topics call. Topics that want
+// the same stream alike (every topic of a shared stream) wait for the first one's requests and take its outcome,
+// so a batch asks the server once per distinct stream, not once per topic.
+struct stream_outcome {
+  bool done = false;
+  error_code ec;
+  std::vector<std::string> differences;
+  std::string message;
+  std::vector<asio::any_completion_handler<void(error_code)>> waiters;
+};
+// By stream name and wanted configuration (see event_bus_impl::ensure_stream_once).
+using stream_outcomes = std::unordered_map<std::string, stream_outcome, string_hash, std::equal_to<>>;
+
 // One configure_topics call: its topics, their results, and the workers that take them in turn.
 struct configure_batch {
   std::vector<topic_config> topics;
@@ -77,6 +90,7 @@ struct configure_batch {
   // Workers wait here for room; refills come in bursts (see configure_worker).
   std::optional<asio::steady_timer> gate;
   topic_strategy strategy{};
+  stream_outcomes outcomes;
   // optional + emplace: Boost 1.81's any_completion_handler move-assignment recurses without end.
   std::optional<asio::any_completion_handler<void(error_code, std::vector<topic_configure_result>)>> handler;
 };
@@ -99,14 +113,20 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
   // Makes the topic's cache entry ready (resolving it once, however many callers ask at the same time).
   asio::awaitable<error_code> ensure_topic(std::string topic);
   asio::awaitable<error_code> resolve(const std::string& topic, topic_entry& entry_at_start);
+  // Configures one topic; within a configure_topics call `outcomes` is the batch's, and a stream already asked
+  // for alike in the batch is not asked for again.
   asio::awaitable<error_code> configure_op(std::string topic, topic_options opts, topic_strategy strategy,
-                                           topic_configure_result& result);
+                                           topic_configure_result& result, stream_outcomes* outcomes = nullptr);
   // A stream request (INFO, CREATE, UPDATE: the verb) straight through the JetStream context. The bus runs on
   // the connection's strand, so it needs none of the public management calls' completion-token layers.
   asio::awaitable<error_code> stream_request(std::string_view verb, const std::string& name, std::string body,
                                              stream_info& out);
   asio::awaitable<error_code> ensure_stream(const wanted_stream& want, topic_strategy strategy, bool lookup_first,
                                             topic_configure_result& result);
+  // ensure_stream (create first) once per stream and wanted configuration in `outcomes`: the first topic to want
+  // it makes the requests, the others wait for its outcome and take it (created and updated stay with the first).
+  asio::awaitable<error_code> ensure_stream_once(const wanted_stream& want, topic_strategy strategy,
+                                                 stream_outcomes& outcomes, topic_configure_result& result);
   // The topic's ready cache entry (a hit), or null.
   topic_entry* cached(std::string_view topic) noexcept;
   // Resolves the topic (once for all callers) and returns its entry; null with ec set when that failed.

@@ -272,10 +272,51 @@ asio::awaitable<error_code> event_bus_impl::ensure_stream(const wanted_stream& w
   co_return error_code{};
 }
 
+asio::awaitable<error_code> event_bus_impl::ensure_stream_once(const wanted_stream& want, topic_strategy strategy,
+                                                               stream_outcomes& outcomes,
+                                                               topic_configure_result& result) {
+  // Alike: the same request body and the same fields asked for, so the same requests and the same verdict.
+  std::string key = protocol::encode(want.cfg);
+  for (bool asked : {want.description, want.storage, want.max_msgs, want.max_bytes, want.max_age, want.max_msg_size,
+                     want.discard, want.replicas, want.duplicate_window})
+    key += asked ? '1' : '0';
+  result.stream = want.cfg.name;
+  auto it = outcomes.find(key);
+  if (it == outcomes.end()) {
+    // Elements of an unordered_map stay where they are when it grows.
+    stream_outcome& mine = outcomes[std::move(key)];
+    error_code ec;
+    try {
+      ec = co_await ensure_stream(want, strategy, false, result);
+    } catch (...) {
+      ec = error::invalid_argument;  // as configure_worker reports a throwing topic; the others must not hang
+    }
+    mine.done = true;
+    mine.ec = ec;
+    // After an update the stream is what the others want too: to them, as to a later call, nothing differs.
+    if (!result.updated) mine.differences = result.differences;
+    mine.message = result.message;
+    auto waiters = std::move(mine.waiters);
+    mine.waiters.clear();
+    for (auto& w : waiters) complete(cimpl_->executor(), std::move(w), ec);
+    co_return ec;
+  }
+  stream_outcome& first = it->second;
+  if (!first.done) {
+    auto [wec] = co_await asio::async_initiate<decltype(use_ec), void(error_code)>(
+        [&first](auto h) { first.waiters.emplace_back(std::move(h)); }, use_ec);
+    (void)wec;
+  }
+  result.differences = first.differences;
+  result.message = first.message;
+  co_return first.ec;
+}
+
 // ---- configuring topics ----
 
 asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topic_options opts,
-                                                         topic_strategy strategy, topic_configure_result& result) {
+                                                         topic_strategy strategy, topic_configure_result& result,
+                                                         stream_outcomes* outcomes) {
   auto self = shared_from_this();
   result.topic = topic;
   if (!protocol::is_valid_publish_subject(topic)) {
@@ -298,7 +339,9 @@ asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topi
     if (strategy != topic_strategy::skip) {
       // create_only and create_or_update go straight to CREATE (idempotent for an identical config);
       // validate_only looks first.
-      auto ec = co_await ensure_stream(want, strategy, false, result);
+      error_code ec;
+      if (outcomes) ec = co_await ensure_stream_once(want, strategy, *outcomes, result);
+      else ec = co_await ensure_stream(want, strategy, false, result);
       if (ec) {
         if (result.message.empty()) result.message = ec.message();
         result.message = "topic " + topic + ": " + result.message;
@@ -383,7 +426,7 @@ asio::awaitable<void> event_bus_impl::configure_worker(std::shared_ptr<configure
     error_code ec;
     // Named locals: GCC 12 mishandles non-trivial temporaries inside co_await.
     auto op = configure_op(std::move(b->topics[i].name), std::move(b->topics[i].options), b->strategy,
-                           b->results[i]);
+                           b->results[i], &b->outcomes);
     try {
       ec = co_await std::move(op);
     } catch (...) {
