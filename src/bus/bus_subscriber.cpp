@@ -155,6 +155,7 @@ error_code bus_subscriber::start_consuming() {
   running_ = true;
   consuming_.store(true, std::memory_order_relaxed);
   bus_->subscribers_.push_back(weak_from_this());
+  bus_->note_subscriber(shared_from_this());
   asio::co_spawn(bus_->cimpl_->executor(), dispatch(shared_from_this()), asio::detached);
   arm_keep_alive();
   return {};
@@ -380,6 +381,8 @@ void bus_subscriber::start_attempt(const event_ptr& ev) {
                      [self = shared_from_this(), ev, attempt](std::exception_ptr e, handle_result hr) {
                        if (ev->attempt != attempt || !ev->running) return;  // timed out meanwhile: ignored
                        ev->running = false;
+                       self->handler_latency_.record(std::chrono::steady_clock::now() -
+                                                     (ev->deadline - self->opts_.handler_timeout));
                        self->forget_running(ev);
                        if (!e) return self->outcome(ev, std::move(hr));
                        std::string what = "unknown exception";

@@ -179,6 +179,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return st == conn_state::reconnecting && opts_.reconnect_buffer_size > 0;
   }
   [[nodiscard]] std::size_t pending_requests() const noexcept { return core_.requests.size(); }
+  // Any thread.
+  [[nodiscard]] statistics stats() const noexcept;
+  [[nodiscard]] bool connected() const noexcept { return state_.load(std::memory_order_relaxed) == conn_state::connected; }
   [[nodiscard]] const std::string& inbox_prefix();
 
  private:
@@ -199,6 +202,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // Connection statistics; single writer.
   counter in_msgs_, out_msgs_, in_bytes_, out_bytes_, reconnects_, dropped_msgs_;
+  std::atomic<std::int64_t> rtt_ns_{0};  // the last PING/PONG round trip
+  // A PONG answered the PING queued at `sent` (the epoch: not timed).
+  void note_rtt(std::chrono::steady_clock::time_point sent) noexcept {
+    if (sent != std::chrono::steady_clock::time_point{})
+      rtt_ns_.store((std::chrono::steady_clock::now() - sent).count(), std::memory_order_relaxed);
+  }
 
   // Cold data shared with other threads.
   mutable std::mutex cold_mutex_;
