@@ -221,16 +221,22 @@ asio::awaitable<int> run_metrics_ab(const bench_args& a) {
     co_return 1;
   }
   const std::string payload(a.size, 'x');
-  std::vector<double> off, on;
+  std::vector<double> off, on, rates, cpu_off, cpu_on;  // msg/s; client CPU µs per message
   int errors = 0;
+  asio::steady_timer settle(co_await asio::this_coro::executor);
   for (std::size_t round = 0; round < a.rounds; ++round) {
     const bool metrics_on = round % 2 == 1;
+    std::optional<metrics_probe_impl> probe;
+    if (metrics_on) probe.emplace(a, bus, true);
+    // The same start for both: the stream emptied, then a pause for the server to settle (a purge leaves it
+    // freeing memory for a while, which would slow whichever round came right after it).
     natsbus::purge_options po;
     auto [pec, purged] = co_await bus.js().purge_stream(stream, po, use_ec);
     (void)pec;
     (void)purged;
-    std::optional<metrics_probe_impl> probe;
-    if (metrics_on) probe.emplace(a, bus, true);
+    settle.expires_after(std::chrono::milliseconds(300));
+    auto [sec2] = co_await settle.async_wait(use_ec);
+    (void)sec2;
     result r;
     auto cpu0 = cpu_clock::now();
     auto t0 = std::chrono::steady_clock::now();
@@ -240,6 +246,9 @@ asio::awaitable<int> run_metrics_ab(const bench_args& a) {
     const double secs = std::chrono::duration<double>(t1 - t0).count();
     const double rate = static_cast<double>(a.msgs) / secs;
     (metrics_on ? on : off).push_back(rate);
+    rates.push_back(rate);
+    (metrics_on ? cpu_on : cpu_off)
+        .push_back((cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) * 1e6 / static_cast<double>(a.msgs));
     errors += static_cast<int>(r.errors);
     std::printf("client=natsbus scenario=metrics-ab round=%zu metrics=%s msgs=%zu seconds=%.6f msgs_per_s=%.0f "
                 "acks=%zu errors=%zu client_user_s=%.6f client_sys_s=%.6f\n",
@@ -248,10 +257,18 @@ asio::awaitable<int> run_metrics_ab(const bench_args& a) {
     if (probe) probe->report(stderr);
     if (r.errors) std::cerr << "first error: " << r.first_error << "\n";
   }
+  // Each "on" round against the mean of the "off" rounds on either side of it: the machine's drift (other work on
+  // it) cancels out better than in the ratio of the medians.
+  std::vector<double> paired;
+  for (std::size_t i = 1; i < rates.size(); i += 2) {
+    const double before = rates[i - 1], after = i + 1 < rates.size() ? rates[i + 1] : before;
+    paired.push_back(rates[i] / ((before + after) / 2));
+  }
   const double m_off = median(off), m_on = median(on);
-  std::printf("client=natsbus scenario=metrics-ab rounds=%zu scrape_ms=%zu median_off=%.0f median_on=%.0f "
-              "ratio_on_off=%.4f\n",
-              a.rounds, a.scrape_ms, m_off, m_on, m_off > 0 ? m_on / m_off : 0.0);
+  std::printf("client=natsbus scenario=metrics-ab rounds=%zu msgs=%zu scrape_ms=%zu median_off=%.0f median_on=%.0f "
+              "ratio_on_off=%.4f paired_ratio_median=%.4f cpu_us_per_msg_off=%.3f cpu_us_per_msg_on=%.3f\n",
+              a.rounds, a.msgs, a.scrape_ms, m_off, m_on, m_off > 0 ? m_on / m_off : 0.0, median(paired),
+              median(cpu_off), median(cpu_on));
   if (!a.keep) {
     auto [ec] = co_await bus.js().delete_stream(stream, use_ec);
     (void)ec;

@@ -349,6 +349,7 @@ asio::awaitable<error_code> connection_impl::reader() {
   for (;;) {
     // Drain every complete frame before reading again.
     in_batch_ = true;
+    batch_at_ = {};
     error_code e;
     for (;;) {
       auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, e);

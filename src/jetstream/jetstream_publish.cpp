@@ -245,7 +245,7 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   s->done.store(true, std::memory_order_release);
   --in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
-  const auto elapsed = std::chrono::steady_clock::now() - s->started;
+  const auto elapsed = conn_->batch_now() - s->started;
   if (!ec) {
     acks_.add(1);
     ack_latency_.record(elapsed);

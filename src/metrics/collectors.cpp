@@ -110,7 +110,7 @@ void write_bus(sample_writer& w, const detail::event_bus_impl& bus, std::string_
   auto published = w.open("natsbus_bus_topic_publishes_total", "Publishes through the bus, by topic", counter_t);
   auto acked = w.open("natsbus_bus_topic_acks_total", "Persistent publishes acknowledged, by topic", counter_t);
   auto failed = w.open("natsbus_bus_topic_failures_total", "Publishes that failed, by topic", counter_t);
-  std::map<std::pair<std::string, std::string>, subscription_figures> subs;
+  std::vector<std::weak_ptr<detail::bus_subscriber>> weak_subs;
   {
     std::lock_guard lock(bus.scraped_.mutex);
     for (const auto& [topic, c] : bus.scraped_.topics) {
@@ -119,9 +119,12 @@ void write_bus(sample_writer& w, const detail::event_bus_impl& bus, std::string_
       acked.add(tl, c->acked.get());
       failed.add(tl, c->failed.get());
     }
-    for (const auto& weak : bus.scraped_.subscribers)
-      if (auto s = weak.lock()) subs[{s->topic(), s->group()}].add(*s);
+    weak_subs = bus.scraped_.subscribers;
   }
+  // Outside the lock: the last reference to a subscription that has ended may be the one taken here.
+  std::map<std::pair<std::string, std::string>, subscription_figures> subs;
+  for (const auto& weak : weak_subs)
+    if (auto s = weak.lock()) subs[{s->topic(), s->group()}].add(*s);
 
   auto received = w.open("natsbus_subscription_received_total", "Deliveries taken, redeliveries included", counter_t);
   auto redelivered = w.open("natsbus_subscription_redelivered_total", "Deliveries after the first", counter_t);
@@ -196,8 +199,12 @@ readiness_check bus_readiness(const event_bus& bus) {
       auto why = b->conn_.last_error();
       return {false, "not connected" + (why.empty() ? std::string() : ": " + why)};
     }
-    std::lock_guard lock(b->scraped_.mutex);
-    for (const auto& weak_sub : b->scraped_.subscribers) {
+    std::vector<std::weak_ptr<detail::bus_subscriber>> subs;
+    {
+      std::lock_guard lock(b->scraped_.mutex);
+      subs = b->scraped_.subscribers;
+    }
+    for (const auto& weak_sub : subs) {
       auto s = weak_sub.lock();
       if (!s || s->stats().consuming) continue;
       auto why = s->last_error();
