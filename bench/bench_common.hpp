@@ -4,6 +4,8 @@
 
 #include <natsbus/jetstream.hpp>
 
+#include <memory>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +18,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace natsbus {
+class event_bus;
+}
 
 namespace bench {
 
@@ -42,6 +48,13 @@ struct bench_args {
   std::size_t topics = 1000;    // configure: topics configured (--topics)
   std::string mapping = "per_topic";  // configure: per_topic or shared (--mapping)
   std::string phase = "both";         // configure: both, pipelined or one_by_one (--phase)
+  // Metrics: the endpoint's address for the bus scenarios and metrics-ab (--metrics-listen ADDR:PORT; empty: no
+  // endpoint in the bus scenarios, 127.0.0.1:0 in the metrics ones), the scrape interval (--scrape-ms), metrics-ab's
+  // rounds (--rounds), metrics-scrape's subscriptions (--subs).
+  std::string metrics_listen;
+  std::size_t scrape_ms = 1000;
+  std::size_t rounds = 6;
+  std::size_t subs = 100;
   // Security: --tls-ca, --tls-cert, --tls-key, --tls-name, --creds, --nkey-seed (a seed file), --user, --password,
   // --token (the nats.c peer takes the same flags).
   std::string tls_ca, tls_cert, tls_key, tls_name, creds, nkey_seed, user, password, token;
@@ -195,6 +208,23 @@ class ack_reaper {
 unsigned long long allocations() noexcept;
 // While set, every allocation prints its call stack on stderr (alloc_counter.hpp).
 extern bool trace_allocs;
+
+// With --metrics-listen, the bus is registered in a metrics registry served there and scraped every --scrape-ms
+// while this lives (metrics_bench.cpp); without it, nothing.
+class metrics_probe {
+ public:
+  metrics_probe(const bench_args& a, natsbus::event_bus& bus);
+  ~metrics_probe();
+  metrics_probe(const metrics_probe&) = delete;
+  metrics_probe& operator=(const metrics_probe&) = delete;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Metrics scenarios (metrics_bench.cpp): metrics-ab, metrics-scrape.
+asio::awaitable<int> run_metrics_scenario(const bench_args& a);
 
 // Bus scenarios (bus_bench.cpp).
 asio::awaitable<int> run_bus_scenario(const bench_args& a);

@@ -115,6 +115,7 @@ asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario
   if (!co_await fresh_topic_stream(bus, a, skip ? natsbus::topic_strategy::skip : natsbus::topic_strategy::create_only))
     co_return 1;
   std::string payload(a.size, 'x');
+  metrics_probe metrics(a, bus);  // --metrics-listen: the endpoint up and scraped during the run
   auto allocs0 = allocations();
   server_cpu_clock server(a.server_pid);
   auto cpu0 = cpu_clock::now();

@@ -67,7 +67,13 @@ void usage() {
                "  fetch, consume, ordered\n"
                "             stream BENCH filled with --msgs messages, then read back: fetch (batches of --batch),\n"
                "             consume (a continuous pull keeping --batch buffered), ordered (an ordered consumer);\n"
-               "             fetch and consume ack every message (acks=); --durable NAME, kept with --keep\n";
+               "             fetch and consume ack every message (acks=); --durable NAME, kept with --keep\n"
+               "  metrics-ab  --rounds N (6) rounds of --msgs windowed bus publishes, alternating metrics off and on\n"
+               "             (on: the bus registered, the endpoint up at --metrics-listen ADDR:PORT, default\n"
+               "             127.0.0.1:0, scraped every --scrape-ms, default 1000); the ratio of the medians\n"
+               "  metrics-scrape  --topics N (1,000) topics and --subs N (100) durable subscriptions on one bus, an\n"
+               "             event through each topic, then 50 scrapes over HTTP and 50 write_prometheus, timed\n"
+               "  --metrics-listen ADDR:PORT with a bus-* scenario: the same endpoint and scraper during the run\n";
 }
 
 bool parse(int argc, char** argv, bench_args& a) {
@@ -115,6 +121,10 @@ bool parse(int argc, char** argv, bench_args& a) {
     else if (f == "--topics") a.topics = number();
     else if (f == "--mapping") a.mapping = value();
     else if (f == "--phase") a.phase = value();
+    else if (f == "--metrics-listen") a.metrics_listen = value();
+    else if (f == "--scrape-ms") a.scrape_ms = number();
+    else if (f == "--rounds") a.rounds = number();
+    else if (f == "--subs") a.subs = number();
     else if (f == "--help" || f == "-h") return false;
     else if (f.starts_with("--") && i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) ++i;  // ignored
   }
@@ -429,6 +439,7 @@ int main(int argc, char** argv) {
   else if (a.scenario == "strategy-table") asio::co_spawn(io, run_strategy_table(a), done);
   else if (a.scenario == "configure") asio::co_spawn(io, run_configure_bench(a), done);
   else if (a.scenario.starts_with("bus-")) asio::co_spawn(io, run_bus_scenario(a), done);
+  else if (a.scenario.starts_with("metrics-")) asio::co_spawn(io, run_metrics_scenario(a), done);
   else asio::co_spawn(io, run_bench(conn, a), done);
   io.run();
   return rc;

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-test1.81-dev
-  libssl-dev openssl libspdlog-dev libyaml-cpp-dev libcli11-dev nats-server libnats-dev clang-14 libclang-rt-14-dev)
+  libssl-dev openssl libspdlog-dev libyaml-cpp-dev libcli11-dev nats-server libnats-dev clang-14 libclang-rt-14-dev
+  prometheus)  # promtool and a Prometheus server for the metrics tests, which start their own on free ports
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,6 +20,12 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The package enables a system service on port 9090; the tests need none, and a developer machine is better
+  # without a Prometheus of its own running (where systemd runs at all).
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+     systemctl is-enabled prometheus >/dev/null 2>&1; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 # The second nats-server version of the integration tests (2.10, unpacked into a cache folder, not installed).

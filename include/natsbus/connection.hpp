@@ -59,6 +59,9 @@ struct statistics {
   std::uint64_t reconnects = 0;
   std::uint64_t dropped_msgs = 0;  // slow-consumer drops over all subscriptions
   std::size_t subscriptions = 0;   // live now: the application's and the library's own (replies, consumers)
+  // The last PING/PONG round trip (the handshake's, the keepalive's, a flush's), from the PING queued to its PONG
+  // read; 0 before the first.
+  std::chrono::nanoseconds rtt{0};
 };
 
 enum class event_kind {

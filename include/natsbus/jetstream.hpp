@@ -68,6 +68,20 @@ struct purge_options {
   std::optional<std::uint64_t> keep;      // keep this many newest messages
 };
 
+// A JetStream context's publish figures, readable from any thread.
+struct jetstream_stats {
+  std::size_t in_flight = 0;  // publishes awaiting their ack now
+  std::uint64_t acks = 0;     // publishes acknowledged
+  std::uint64_t resends = 0;  // frames sent again (after a 503, a reconnect, or no ack within resend_unacked_after)
+  // Publishes that failed, by kind.
+  std::uint64_t timeouts = 0;
+  std::uint64_t no_responders = 0;
+  std::uint64_t api_errors = 0;    // a JetStream API error: wrong last sequence, stream not found, ...
+  std::uint64_t disconnected = 0;  // lost with the connection (publishes without a message id)
+  std::uint64_t closed = 0;        // the connection or the context closed
+  std::uint64_t other_errors = 0;
+};
+
 // The outcome of one pipelined publish. Resolves exactly once: ack, JetStream API error, no_responders,
 // timeout, or closed. On a multi-threaded executor (the connection's strand) it may be awaited, read and dropped
 // on any thread; keep it until a get() it started has completed. With a single-threaded io_context, drop it on
@@ -191,6 +205,7 @@ class jetstream {
   }
   [[nodiscard]] std::size_t pending() const noexcept;
   [[nodiscard]] std::size_t max_pending_seen() const noexcept;  // high-water mark of in-flight publishes
+  [[nodiscard]] jetstream_stats stats() const noexcept;
 
   // ---- streams ----
   // Management calls complete with an error code; awaited with the default token, they throw system_error

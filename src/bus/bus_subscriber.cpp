@@ -172,6 +172,7 @@ error_code bus_subscriber::started() {
   running_ = true;
   consuming_.store(true, std::memory_order_relaxed);
   bus_->subscribers_.push_back(weak_from_this());
+  bus_->note_subscriber(shared_from_this());
   asio::co_spawn(bus_->cimpl_->executor(), dispatch(shared_from_this()), asio::detached);
   for (std::size_t i = 0; i < opts_.max_concurrency; ++i) spawn_worker();
   arm_keep_alive();
@@ -497,6 +498,7 @@ asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self,
     if (w->abandoned) break;  // timed out meanwhile: its event was retried; whatever it returned is ignored
     ev->running = false;
     ev->worker = nullptr;
+    handler_latency_.record(std::chrono::steady_clock::now() - (ev->deadline - opts_.handler_timeout));
     forget_running(ev);
     outcome(ev, threw ? handle_result::retry("handler threw: " + what) : std::move(hr));
     // Finished and referenced nowhere else: kept for the next delivery, with its strings' storage.

@@ -5,6 +5,7 @@
 #include "bus/memory_broker.hpp"
 #include "connection/connection_impl.hpp"
 #include "jetstream/ring.hpp"
+#include "metrics/latency_buckets.hpp"
 
 #include <natsbus/bus_subscribe.hpp>
 #include <natsbus/consumer.hpp>
@@ -48,6 +49,8 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
   [[nodiscard]] const std::string& group() const noexcept { return opts_.group; }
   [[nodiscard]] const asio::any_io_executor& executor() const noexcept;
+  // Handlers' run times, start to completion (those cancelled at their timeout are not counted). Any thread.
+  [[nodiscard]] const latency_buckets& handler_latency() const noexcept { return handler_latency_; }
 
  private:
   // A handler slot: one of max_concurrency coroutines that take runnable events in turn and run their handlers
@@ -144,6 +147,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   std::atomic<std::uint64_t> pending_seen_{0};  // the newest delivery's pending count
   std::atomic<std::int64_t> oldest_ns_{0};       // arrival of the oldest held event (steady clock), 0: none
   std::atomic<bool> consuming_{false};
+  latency_buckets handler_latency_;
   void note_oldest();
 
   mutable std::mutex error_mutex_;

@@ -113,10 +113,9 @@ asio::awaitable<error_code> event_bus_impl::ensure_topic(std::string topic) {
     co_return ec;
   }
   misses_.add(1);
-  std::uint64_t id = next_id_++;
   auto& fresh = topics_[topic];
-  fresh.id = id;
-  topic_by_id_[id] = topic;
+  number(fresh, topic);
+  const std::uint64_t id = fresh.id;
   // `fresh` stays valid across the resolution: only this coroutine erases a resolving entry, and an unordered
   // map never moves its nodes.
   auto ec = co_await resolve(topic, fresh);
@@ -152,13 +151,16 @@ void event_bus_impl::drop(std::uint64_t id) {
 }
 
 void event_bus_impl::on_publish_outcome(std::uint64_t tag, error_code ec, std::chrono::nanoseconds elapsed) {
+  auto* tc = tag < counters_by_id_.size() ? counters_by_id_[tag] : nullptr;
   if (!ec) {
     acked_.add(1);
+    if (tc) tc->acked.add(1);
     latency_.record(elapsed);
     return;
   }
   if (is_missing_stream(ec)) drop(tag);
   failed_.add(1);
+  if (tc) tc->failed.add(1);
 }
 
 void event_bus_impl::publish_options_for(const topic_entry& e, const bus_publish_options& in,
@@ -237,13 +239,17 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
   topic_entry* e = cached(topic);
   if (!e && !(e = co_await resolved(topic, ec))) {
     failed_.add(1);
+    counters_for(topic).failed.add(1);
     co_return r;
   }
+  auto* tc = e->counters;  // the entry may be gone after a suspension; its counters stay
+  tc->published.add(1);
   if (!e->persistent) {
     if (mem_) ec = mem_->publish_core(topic, payload, opts.hdrs);
     else ec = std::get<0>(co_await conn_.publish(topic, payload, opts.hdrs, {}, use_ec));
     if (ec) {
       failed_.add(1);
+      tc->failed.add(1);
       co_return r;
     }
     core_published_.add(1);
@@ -262,7 +268,10 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
   // The window is full (or this is not the owner thread): wait for room. A failure to start is no outcome
   // JetStream saw: counted here.
   if (!ec) r = co_await js_.publish_async(topic, payload, popts, use_ec);
-  if (ec) failed_.add(1);
+  if (ec) {
+    failed_.add(1);
+    tc->failed.add(1);
+  }
   co_return r;
 }
 

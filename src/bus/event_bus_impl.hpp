@@ -23,6 +23,12 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
+// A topic's publish figures for metrics: written on the executor, read by scrapes from any thread. They outlive
+// the topic's cache entry (dropped by a repair, made again), so that the counters never go back.
+struct topic_counters {
+  counter published, acked, failed;
+};
+
 // One topic in the stream cache.
 struct topic_entry {
   bool ready = false;  // false: a resolution is under way and `waiters` wait for it
@@ -30,6 +36,7 @@ struct topic_entry {
   std::string stream;
   bool replicated = false;  // the stream has more than one replica: its 503s are retried until the deadline
   std::uint64_t id = 0;  // publish tag, for the JetStream observer
+  topic_counters* counters = nullptr;
   std::vector<asio::any_completion_handler<void(error_code)>> waiters;
 };
 
@@ -184,6 +191,8 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
 
   std::unordered_map<std::string, topic_entry, string_hash, std::equal_to<>> topics_;
   std::unordered_map<std::uint64_t, std::string> topic_by_id_;
+  // Gives a new cache entry its id (its publishes' tag) and its topic's counters.
+  void number(topic_entry& e, const std::string& topic);
   std::unordered_set<std::string, string_hash, std::equal_to<>> streams_;  // known to exist
   std::uint64_t next_id_ = 1;
   char id_prefix_[10] = {};  // random, for Nats-Msg-Id: prefix + base-62 counter (fits std::string's SSO)
@@ -207,6 +216,18 @@ class event_bus_impl : public std::enable_shared_from_this<event_bus_impl>, publ
 
   // Durable subscriptions started through this bus, for health().
   std::vector<std::weak_ptr<bus_subscriber>> subscribers_;
+
+  // ---- metrics: what a scrape reads from any thread (event_bus_metrics.cpp) ----
+  // The executor side: a topic's counters by its entry's id (ids are dense), for publish outcomes.
+  std::vector<topic_counters*> counters_by_id_;
+  // Made once per topic (the first time it is resolved or configured), then never freed or moved.
+  topic_counters& counters_for(std::string_view topic);
+  void note_subscriber(const std::shared_ptr<bus_subscriber>& s);
+  struct scraped {
+    mutable std::mutex mutex;
+    std::map<std::string, std::unique_ptr<topic_counters>, std::less<>> topics;
+    std::vector<std::weak_ptr<bus_subscriber>> subscribers;
+  } scraped_;
 
   // ---- any thread ----
   mutable std::mutex mutex_;

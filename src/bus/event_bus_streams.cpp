@@ -358,9 +358,7 @@ asio::awaitable<error_code> event_bus_impl::configure_op(std::string topic, topi
   // Fill the cache. A resolution already under way for this topic finishes on its own.
   auto it = topics_.find(topic);
   if (it == topics_.end()) {
-    auto& e = topics_[topic];
-    e.id = next_id_++;
-    topic_by_id_[e.id] = topic;
+    number(topics_[topic], topic);
     it = topics_.find(topic);
   } else if (!it->second.ready) {
     co_return error_code{};

@@ -340,7 +340,7 @@ void connection_impl::do_flush(void_handler h) {
   if (st != conn_state::connected && st != conn_state::draining)
     return done(std::move(h), error_code(error::disconnected));
   core_.out.append_ping();
-  core_.pings.flush(std::move(h));
+  core_.pings.flush(std::move(h), std::chrono::steady_clock::now());
   wake_writer();
 }
 

@@ -119,12 +119,15 @@ void connection::set_event_handler(event_handler handler) {
   impl_->on_event_ = std::move(handler);
 }
 
-statistics connection::stats() const noexcept {
-  auto& im = *impl_;
-  return statistics{im.in_msgs_.get(),     im.out_msgs_.get(),   im.in_bytes_.get(),
-                    im.out_bytes_.get(),   im.reconnects_.get(), im.dropped_msgs_.get(),
-                    im.core_.subs.live()};
+statistics connection::stats() const noexcept { return impl_->stats(); }
+
+namespace detail {
+statistics connection_impl::stats() const noexcept {
+  return statistics{in_msgs_.get(),     out_msgs_.get(),   in_bytes_.get(),
+                    out_bytes_.get(),   reconnects_.get(), dropped_msgs_.get(),
+                    core_.subs.live(),  std::chrono::nanoseconds(rtt_ns_.load(std::memory_order_relaxed))};
 }
+}  // namespace detail
 
 server_info connection::info() const {
   std::lock_guard lock(impl_->cold_mutex_);

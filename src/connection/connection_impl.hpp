@@ -166,6 +166,13 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // ask to run once it is over; they then resume their coroutines directly, before the reader touches the socket
   // again, so a reply goes out with no scheduler round in between.
   [[nodiscard]] bool in_batch() const noexcept { return in_batch_; }
+  // The clock for what the reader's batch completes (JetStream's ack latency): read once per batch, lazily, since
+  // one read carries many acks; outside a batch, now.
+  [[nodiscard]] std::chrono::steady_clock::time_point batch_now() noexcept {
+    if (!in_batch_) return std::chrono::steady_clock::now();
+    if (batch_at_ == std::chrono::steady_clock::time_point{}) batch_at_ = std::chrono::steady_clock::now();
+    return batch_at_;
+  }
   void defer_to_batch_end(std::shared_ptr<batch_listener> l) { batch_listeners_.push_back(std::move(l)); }
 
   [[nodiscard]] bool writable() const noexcept {
@@ -179,6 +186,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return st == conn_state::reconnecting && opts_.reconnect_buffer_size > 0;
   }
   [[nodiscard]] std::size_t pending_requests() const noexcept { return core_.requests.size(); }
+  // Any thread.
+  [[nodiscard]] statistics stats() const noexcept;
+  [[nodiscard]] bool connected() const noexcept { return state_.load(std::memory_order_relaxed) == conn_state::connected; }
   [[nodiscard]] const std::string& inbox_prefix();
 
  private:
@@ -199,6 +209,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // Connection statistics; single writer.
   counter in_msgs_, out_msgs_, in_bytes_, out_bytes_, reconnects_, dropped_msgs_;
+  std::atomic<std::int64_t> rtt_ns_{0};  // the last PING/PONG round trip
+  // A PONG answered the PING queued at `sent` (the epoch: not timed).
+  void note_rtt(std::chrono::steady_clock::time_point sent) noexcept {
+    if (sent != std::chrono::steady_clock::time_point{})
+      rtt_ns_.store((std::chrono::steady_clock::now() - sent).count(), std::memory_order_relaxed);
+  }
 
   // Cold data shared with other threads.
   mutable std::mutex cold_mutex_;
@@ -272,6 +288,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void spin_step(std::uint64_t gen);
 
   bool in_batch_ = false;
+  std::chrono::steady_clock::time_point batch_at_{};  // batch_now() of this batch; the epoch until asked
   void end_batch();
   std::vector<std::shared_ptr<batch_listener>> batch_listeners_, batch_running_;
 

@@ -6,6 +6,7 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -21,24 +22,30 @@ class ping_tracker {
  public:
   explicit ping_tracker(int max_out) : max_out_(max_out < 1 ? 1 : max_out) {}
 
-  // A flush's PING: `h` completes with its PONG.
-  void flush(void_handler h) { waiters_.emplace_back(std::move(h)); }
+  using time_point = std::chrono::steady_clock::time_point;
+
+  // A flush's PING, queued at `sent`: `h` completes with its PONG.
+  void flush(void_handler h, time_point sent = {}) { waiters_.push_back({std::move(h), sent}); }
   // The keepalive's interval passed with no PONG for its last PINGs: false means stale (max_pings_out unanswered);
-  // true means send another PING.
-  [[nodiscard]] bool keepalive() {
+  // true means send another PING (queued at `sent`).
+  [[nodiscard]] bool keepalive(time_point sent = {}) {
     if (out_ >= max_out_) return false;
     ++out_;
-    waiters_.emplace_back(std::nullopt);
+    waiters_.push_back({std::nullopt, sent});
     return true;
   }
+  // When the PING the last pong() answered was queued (the epoch when unknown): its round trip.
+  [[nodiscard]] time_point answered_sent() const noexcept { return answered_sent_; }
   [[nodiscard]] int outstanding() const noexcept { return out_; }
 
   // A PONG: the connection is alive, and the oldest PING's waiter (if a flush) is returned to complete.
   std::optional<void_handler> pong() {
     out_ = 0;
     std::optional<void_handler> w;
+    answered_sent_ = {};
     if (waiters_.empty()) return w;
-    if (waiters_.front()) w.emplace(std::move(*waiters_.front()));
+    if (waiters_.front().h) w.emplace(std::move(*waiters_.front().h));
+    answered_sent_ = waiters_.front().sent;
     waiters_.pop_front();
     return w;
   }
@@ -49,20 +56,25 @@ class ping_tracker {
     out_ = 0;
     std::size_t gone = waiters_.size() > still_pending ? waiters_.size() - still_pending : 0;
     for (std::size_t i = 0; i < gone; ++i) {
-      if (waiters_.front()) fail.push_back(std::move(*waiters_.front()));
+      if (waiters_.front().h) fail.push_back(std::move(*waiters_.front().h));
       waiters_.pop_front();
     }
   }
   void fail_all(std::vector<void_handler>& fail) {
     for (auto& w : waiters_)
-      if (w) fail.push_back(std::move(*w));
+      if (w.h) fail.push_back(std::move(*w.h));
     waiters_.clear();
     out_ = 0;
   }
   void reset() noexcept { out_ = 0; }
 
  private:
-  std::deque<std::optional<void_handler>> waiters_;  // nullopt: a keepalive PING
+  struct waiter {
+    std::optional<void_handler> h;  // nullopt: a keepalive PING
+    time_point sent;
+  };
+  std::deque<waiter> waiters_;
+  time_point answered_sent_{};
   int out_ = 0;
   int max_out_;
 };

@@ -174,6 +174,7 @@ asio::awaitable<error_code> connection_impl::handshake(const protocol::server_ad
   std::string out;
   protocol::encode_connect(out, f);
   protocol::encode_ping(out);
+  const auto ping_sent = std::chrono::steady_clock::now();
   auto [wec, wn] = co_await transport_.async_write(asio::buffer(out), use_ec);
   wipe(out);  // it may hold a password, a token or a JWT
   // Under TLS 1.3 a server refuses the client's certificate only after the handshake: with an alert that the read
@@ -201,7 +202,9 @@ asio::awaitable<error_code> connection_impl::handshake(const protocol::server_ad
     if (ev) {
       rbegin_ += parser_.consumed();
       switch (ev->kind) {
-        case protocol::op::pong: co_return error_code{};
+        case protocol::op::pong:
+          note_rtt(ping_sent);
+          co_return error_code{};
         case protocol::op::err: {
           auto e = handle_err(ev->payload);
           co_return e ? e : error_code(error::server_error);
@@ -346,6 +349,7 @@ asio::awaitable<error_code> connection_impl::reader() {
   for (;;) {
     // Drain every complete frame before reading again.
     in_batch_ = true;
+    batch_at_ = {};
     error_code e;
     for (;;) {
       auto ev = parser_.next({rbuf_.data() + rbegin_, rend_ - rbegin_}, e);
@@ -461,7 +465,7 @@ asio::awaitable<error_code> connection_impl::keepalive() {
     ping_timer_.expires_after(opts_.ping_interval);
     auto [ec] = co_await ping_timer_.async_wait(use_ec);
     if (ec) co_return ec;
-    if (!core_.pings.keepalive()) {
+    if (!core_.pings.keepalive(std::chrono::steady_clock::now())) {
       log_->warn("natsbus: stale connection: {} PINGs unanswered", core_.pings.outstanding());
       co_return error_code(error::stale_connection);
     }
@@ -542,7 +546,9 @@ error_code connection_impl::handle(const protocol::event& ev) {
       wake_writer();
       return {};
     case protocol::op::pong: {
-      if (auto w = core_.pings.pong()) done(std::move(*w), error_code{});
+      auto w = core_.pings.pong();
+      note_rtt(core_.pings.answered_sent());
+      if (w) done(std::move(*w), error_code{});
       return {};
     }
     case protocol::op::ok: return {};

@@ -3,6 +3,7 @@
 
 #include "connection/connection_impl.hpp"
 #include "jetstream/inline_handler.hpp"
+#include "metrics/latency_buckets.hpp"
 
 #include <natsbus/jetstream.hpp>
 
@@ -148,6 +149,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   void fail_all(error_code ec);
   void wait_complete(asio::any_completion_handler<void(error_code)> h);
 
+  // ---- figures, any thread ----
+  [[nodiscard]] jetstream_stats stats() const noexcept;
+  [[nodiscard]] const latency_buckets& ack_latency() const noexcept { return ack_latency_; }
+
  private:
   friend class natsbus::jetstream;
   friend class natsbus::ack_future;
@@ -186,7 +191,10 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   };
   // Resolved states whose fast_waiter resumes once the reader's batch is over.
   std::vector<ack_state*> ready_, ready_running_;
-  std::uint64_t resent_ = 0;
+  // Outcomes, counted where they resolve (one writer: the connection's executor).
+  counter resent_, acks_, timeouts_, no_responders_, api_errors_, disconnected_, closed_failures_, other_errors_;
+  latency_buckets ack_latency_;  // queued to acknowledged
+  void count_failure(const error_code& ec) noexcept;
   std::string ack_prefix_;  // "<options::inbox_prefix>.<id>." for acks
   std::uint64_t ack_sid_ = 0;
   // Reply subjects: "<ack_prefix_><slot | generation << slot_bits_>". A slot's generation moves on each time a

@@ -245,8 +245,15 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
   s->done.store(true, std::memory_order_release);
   --in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
+  const auto elapsed = conn_->batch_now() - s->started;
+  if (!ec) {
+    acks_.add(1);
+    ack_latency_.record(elapsed);
+  } else {
+    count_failure(ec);
+  }
   if (s->tag)
-    if (auto l = listener_.lock()) l->on_publish_outcome(s->tag, ec, std::chrono::steady_clock::now() - s->started);
+    if (auto l = listener_.lock()) l->on_publish_outcome(s->tag, ec, elapsed);
   if (!s->awaited) {
   } else if (s->waiter) {
     auto w = std::move(*s->waiter);
@@ -266,6 +273,29 @@ void jetstream_impl::resolve(ack_state* s, error_code ec) {
     for (auto& w : complete_waiters_) complete(conn_->executor(), std::move(w), error_code{});
     complete_waiters_.clear();
   }
+}
+
+void jetstream_impl::count_failure(const error_code& ec) noexcept {
+  if (ec == error::timeout) timeouts_.add(1);
+  else if (ec == error::no_responders) no_responders_.add(1);
+  else if (ec.category() == jetstream_category()) api_errors_.add(1);
+  else if (ec == error::disconnected) disconnected_.add(1);
+  else if (ec == error::connection_closed) closed_failures_.add(1);
+  else other_errors_.add(1);
+}
+
+jetstream_stats jetstream_impl::stats() const noexcept {
+  jetstream_stats st;
+  st.in_flight = in_flight_public_.load(std::memory_order_relaxed);
+  st.acks = acks_.get();
+  st.resends = resent_.get();
+  st.timeouts = timeouts_.get();
+  st.no_responders = no_responders_.get();
+  st.api_errors = api_errors_.get();
+  st.disconnected = disconnected_.get();
+  st.closed = closed_failures_.get();
+  st.other_errors = other_errors_.get();
+  return st;
 }
 
 ack_state* jetstream_impl::acquire() {
@@ -297,7 +327,7 @@ ack_state* jetstream_impl::make_resolved(error_code ec, pub_ack ack) {
 bool jetstream_impl::resend(ack_state* s) {
   if (conn_->append_frame(s->frame)) return false;  // the reconnect buffer is full: the sweeper tries again
   s->wbuf_gen = conn_->out().generation();
-  ++resent_;
+  resent_.add(1);
   return true;
 }
 

@@ -1,4 +1,5 @@
 #include "nats_server.hpp"
+#include "child_process.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -166,22 +167,7 @@ void nats_server::start() {
   args.insert(args.end(), opts_.args.begin(), opts_.args.end());
   std::string log = work_dir_ + "/server.log";
 
-  std::fflush(nullptr);  // the child must not write our buffered output again
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // The server must not outlive the test, nor hold the test's stdout open.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
-    if (FILE* f = std::freopen("/dev/null", "w", stdout)) (void)f;
-    ::execvp(binary.c_str(), argv.data());  // a name with a slash is run as is, without the PATH search
-    std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
-    std::_Exit(127);
-  }
-  pid_ = pid;
+  pid_ = spawn_child(args, log);
   std::string ports_file = ports_dir_ + "/nats-server_" + std::to_string(pid_) + ".ports";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -211,18 +197,8 @@ void nats_server::signal(int sig) {
 }
 
 void nats_server::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  kill();
+  stop_child(pid_, std::chrono::seconds(10));
+  pid_ = -1;
 }
 
 void nats_server::kill() {

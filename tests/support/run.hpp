@@ -33,6 +33,17 @@ inline boost::asio::awaitable<void> pause(std::chrono::milliseconds d) {
   co_await t.async_wait(boost::asio::use_awaitable);
 }
 
+// Polls `done` every 10 ms until it holds (true) or `limit` passes (false): for conditions no event announces.
+template <class F>
+boost::asio::awaitable<bool> eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) co_return false;
+    co_await pause(std::chrono::milliseconds(10));
+  }
+  co_return true;
+}
+
 }  // namespace natsbus::test
 
 namespace natsbus::test {
