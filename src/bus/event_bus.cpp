@@ -242,7 +242,9 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::start_publis
     counters_for(topic).failed.add(1);
     co_return r;
   }
-  auto* tc = e->counters;  // the entry may be gone after a suspension; its counters stay
+  // The entry may be gone after a suspension; its counters stay (an entry made without number() has none).
+  static topic_counters unnumbered;
+  auto* tc = e->counters ? e->counters : &unnumbered;
   tc->published.add(1);
   if (!e->persistent) {
     if (mem_) ec = mem_->publish_core(topic, payload, opts.hdrs);

@@ -36,7 +36,7 @@ struct topic_entry {
   std::string stream;
   bool replicated = false;  // the stream has more than one replica: its 503s are retried until the deadline
   std::uint64_t id = 0;  // publish tag, for the JetStream observer
-  topic_counters* counters = nullptr;
+  topic_counters* counters = nullptr;  // set by number(), which every new entry goes through
   std::vector<asio::any_completion_handler<void(error_code)>> waiters;
 };
 
