@@ -295,11 +295,14 @@ asio::awaitable<std::tuple<error_code, ack_future>> event_bus_impl::memory_publi
     if (co_await resolved(topic, rec)) outcome = mem_->publish(topic, payload, popts.hdrs, popts.msg_id, ack, err);
     else outcome = rec;
   }
+  auto& tc = counters_for(topic);  // the topic's figures (its entry may have been replaced by a repair)
   if (outcome) {
     if (outcome.category() == jetstream_category()) note_api_error(err);
     failed_.add(1);
+    tc.failed.add(1);
   } else {
     acked_.add(1);
+    tc.acked.add(1);
     latency_.record(std::chrono::steady_clock::now() - start);
   }
   fut = ack_future(jimpl_->make_resolved(outcome, std::move(ack)));

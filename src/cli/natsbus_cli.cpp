@@ -16,6 +16,8 @@
 #include <natsbus/consumer.hpp>
 #include <natsbus/event_bus.hpp>
 #include <natsbus/jetstream.hpp>
+#include <natsbus/metrics.hpp>
+#include <natsbus/metrics_server.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -60,6 +62,7 @@ struct global_options {
   bool json = false;
   std::chrono::milliseconds wait{5000};
   bool server_given = false;  // -s on the command line (wins over a bus file's urls; NATS_URL does not)
+  std::string metrics_listen;  // ADDR:PORT: serve /metrics, /healthz, /readyz while the command runs
 };
 
 std::string env_or(const char* name, std::string fallback) {
@@ -210,13 +213,33 @@ struct session {
   const global_options& g;
   natsbus::connection conn;
   std::optional<natsbus::jetstream> js;
+  // --metrics-listen: the connection's (and JetStream's) figures served while the command runs.
+  natsbus::metrics::registry registry;
+  std::vector<natsbus::metrics::registration> measured;
+  natsbus::metrics_server endpoint;
 
   session(asio::any_io_executor ex, const global_options& opts)
       : g(opts), conn(std::move(ex), connection_options_of(opts)) {}
+  ~session() {
+    endpoint.stop();
+    measured.clear();  // before the objects they measure
+  }
 
   asio::awaitable<void> connect() {
     auto [ec] = co_await conn.connect(use_ec);
     if (ec) throw failure{"cannot connect to " + g.servers + ": " + why(ec, conn.last_error())};
+    if (!g.metrics_listen.empty()) {
+      auto at = natsbus::metrics_server::parse_endpoint(g.metrics_listen);
+      if (!at) throw failure{"--metrics-listen: '" + g.metrics_listen + "' is not ADDR:PORT"};
+      measured.push_back(registry.add(conn, "natsbus-cli"));
+      measured.push_back(registry.add(jet(), "natsbus-cli"));
+      try {
+        endpoint = natsbus::metrics_server::start(conn.get_executor(), registry, *at);
+      } catch (const std::exception& e) {
+        throw failure{"--metrics-listen " + g.metrics_listen + ": " + e.what()};
+      }
+      std::cerr << "Metrics on http://" << endpoint.local_endpoint() << "/metrics" << std::endl;
+    }
   }
   natsbus::jetstream& jet() {
     if (!js) {
@@ -652,7 +675,8 @@ std::optional<std::string> unknown_command(int argc, char** argv) {
   static const std::vector<std::string_view> commands{"pub", "sub", "req", "stream", "consumer", "bus", "bench"};
   static const std::vector<std::string_view> valued{"-s",         "--server",   "--creds",    "--nkey",
                                                     "--user",     "--password", "--token",    "--tls-ca",
-                                                    "--tls-cert", "--tls-key",  "--tls-name", "--timeout"};
+                                                    "--tls-cert", "--tls-key",  "--tls-name", "--timeout",
+                                                    "--metrics-listen"};
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a.starts_with("-")) {
@@ -707,6 +731,8 @@ int main(int argc, char** argv) {
   app.add_option("--tls-name", g.tls_name, "server name to verify");
   app.add_option("--timeout", g.timeout, "connect, request and fetch timeout (default 5s)");
   app.add_flag("--json", g.json, "JSON output, for scripts");
+  app.add_option("--metrics-listen", g.metrics_listen,
+                 "serve Prometheus metrics (/metrics, /healthz, /readyz) on ADDR:PORT while the command runs");
 
   pub_args pa;
   auto* pub = app.add_subcommand("pub", "publish a message (core NATS; --js for JetStream, with its ack)");

@@ -4,6 +4,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include "http_probe.hpp"
 #include "nats_server.hpp"
 
 #include <boost/json.hpp>
@@ -270,6 +271,25 @@ BOOST_AUTO_TEST_CASE(bad_input) {
   BOOST_TEST(r.err.find("No such file") != std::string::npos, r.err);
   std::remove(broken.c_str());
   std::remove(unknown.c_str());
+}
+
+// --metrics-listen serves the tool's figures while a long command runs; a bad address is refused.
+BOOST_AUTO_TEST_CASE(metrics_while_a_command_runs) {
+  tool sub({"-s", url, "--metrics-listen", "127.0.0.1:0", "sub", "watch.>", "--count", "1"});
+  BOOST_REQUIRE_MESSAGE(sub.wait_stderr("Listening on watch.>"), sub.err);
+  const auto at = sub.err.find("Metrics on http://127.0.0.1:");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, sub.err);
+  const auto port = static_cast<unsigned short>(std::stoi(sub.err.substr(at + std::string("Metrics on http://127.0.0.1:").size())));
+  auto reply = natsbus::test::http_get(port, "/metrics");
+  BOOST_TEST(reply.status == 200);
+  BOOST_TEST(reply.body.find("natsbus_") != std::string::npos, reply.body.substr(0, 400));
+  BOOST_TEST(reply.body.find("client=\"natsbus-cli\"") != std::string::npos);
+  auto r = run({"-s", url, "pub", "watch.it", "x"});
+  BOOST_TEST(r.code == 0, r.err);
+  BOOST_TEST(sub.wait() == 0, sub.err);
+  r = run({"-s", url, "--metrics-listen", "nowhere", "stream", "ls"});
+  BOOST_TEST(r.code == 1);
+  BOOST_TEST(r.err == "natsbus: --metrics-listen: 'nowhere' is not ADDR:PORT\n", r.err);
 }
 
 // bench: the final table on stdout, plain progress lines on stderr when it is not a terminal.
