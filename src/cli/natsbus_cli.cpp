@@ -613,11 +613,12 @@ class progress {
 };
 
 asio::awaitable<int> cmd_bench(session& s, const bench_args& a) {
-  if (a.scenario != "pub" && a.scenario != "js") throw failure{"--scenario must be pub or js, not '" + a.scenario + "'"};
+  if (a.scenario != "pub" && a.scenario != "js" && a.scenario != "consume")
+    throw failure{"--scenario must be pub, js or consume, not '" + a.scenario + "'"};
   if (a.msgs == 0) throw failure{"--msgs must be positive"};
   co_await s.connect();
   std::string stream = "NATSBUS_CLI_BENCH";
-  if (a.scenario == "js") {
+  if (a.scenario != "pub") {
     natsbus::stream_config c;
     c.name = stream;
     c.subjects = {a.subject};
@@ -628,8 +629,10 @@ asio::awaitable<int> cmd_bench(session& s, const bench_args& a) {
     if (cec) s.fail("create stream " + stream, cec);
   }
   const std::string payload(a.size, 'x');
-  progress bar(a.msgs);
-  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<progress> bar;
+  if (a.scenario != "consume") bar.emplace(a.msgs);
+  else std::cerr << "filling " << stream << " with " << a.msgs << " messages" << std::endl;
+  auto t0 = std::chrono::steady_clock::now();
   std::size_t errors = 0;
   std::vector<natsbus::ack_future> window;
   for (std::size_t i = 0; i < a.msgs; ++i) {
@@ -645,14 +648,38 @@ asio::awaitable<int> cmd_bench(session& s, const bench_args& a) {
         window.clear();
       }
     }
-    if ((i & 1023) == 0) bar.show(i);
+    if (bar && (i & 1023) == 0) bar->show(i);
   }
   for (auto& w : window) errors += std::get<0>(co_await w.get(use_ec)) ? 1 : 0;
   auto [fec] = co_await s.conn.flush(use_ec);
   if (fec) ++errors;
+  if (a.scenario == "consume" && errors == 0) {
+    // The stream is full: a durable pull consumer drains it, acking every message; only this is timed.
+    natsbus::consumer_config cc;
+    cc.durable_name = "natsbus-cli-bench";
+    auto [cec, ci] = co_await s.jet().create_consumer(stream, cc, use_ec);
+    if (cec) s.fail("create consumer", cec);
+    natsbus::pull_consumer pc(s.jet(), stream, cc.durable_name);
+    natsbus::consume_options co;
+    if (auto ec = pc.consume(co)) s.fail("consume", ec);
+    bar.emplace(a.msgs);
+    t0 = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < a.msgs; ++i) {
+      auto [nec, m] = co_await pc.next(use_ec);
+      if (nec) {
+        ++errors;
+        break;
+      }
+      errors += m->ack() ? 1 : 0;
+      if ((i & 1023) == 0) bar->show(i);
+    }
+    pc.stop();
+    auto [f2] = co_await s.conn.flush(use_ec);
+    if (f2) ++errors;
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  bar.show(a.msgs, true);
-  if (a.scenario == "js") {
+  bar->show(a.msgs, true);
+  if (a.scenario != "pub") {
     auto [dec] = co_await s.jet().delete_stream(stream, use_ec);
     (void)dec;
   }
@@ -789,7 +816,9 @@ int main(int argc, char** argv) {
 
   bench_args bb;
   auto* bench = app.add_subcommand("bench", "publish benchmark with a progress bar and a final table");
-  bench->add_option("--scenario", bb.scenario, "pub (core) or js (JetStream, acked)");
+  bench->add_option("--scenario", bb.scenario,
+                    "pub (core publish), js (JetStream publish, acked) or consume (a filled stream drained by a "
+                    "pull consumer, every message acked)");
   bench->add_option("--msgs", bb.msgs, "messages");
   bench->add_option("--size", bb.size, "payload bytes");
   bench->add_option("--subject", bb.subject, "subject");

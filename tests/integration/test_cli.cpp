@@ -299,9 +299,15 @@ BOOST_AUTO_TEST_CASE(bench_table_and_progress) {
   BOOST_TEST(r.out.find("scenario         msgs     size") == 0u, r.out);
   BOOST_TEST(r.out.find("js               2000       16") != std::string::npos, r.out);
   BOOST_TEST(r.err.find("progress 100% 2000/2000") != std::string::npos, r.err);
+  r = run({"-s", url, "bench", "--scenario", "consume", "--msgs", "3000", "--json"});
+  BOOST_TEST(r.code == 0, r.err);
+  auto row = boost::json::parse(r.out).as_object();
+  BOOST_TEST(row.at("scenario").as_string() == "consume");
+  BOOST_TEST(row.at("errors").as_int64() == 0);
+  BOOST_TEST(r.err.find("filling NATSBUS_CLI_BENCH with 3000 messages") != std::string::npos, r.err);
   r = run({"-s", url, "bench", "--scenario", "nope"});
   BOOST_TEST(r.code == 1);
-  BOOST_TEST(r.err == "natsbus: --scenario must be pub or js, not 'nope'\n", r.err);
+  BOOST_TEST(r.err == "natsbus: --scenario must be pub, js or consume, not 'nope'\n", r.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
