@@ -6,25 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 
-work=$(mktemp -d /tmp/natsbus-demo-XXXXXX)
-nats-server -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
-server=$!
-# Keeps the script's own exit status: the server's (143 after the kill) never leaks into it.
-cleanup() {
-  local rc=$?
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-for _ in $(seq 1 400); do
-  ports=$(ls "$work"/*.ports 2>/dev/null || true)
-  [[ -n "$ports" ]] && break
-  kill -0 $server 2>/dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.05
-done
-url=$(grep -o 'nats://127.0.0.1:[0-9]*' "$ports" | head -n1)
+source scripts/local-server.sh /tmp/natsbus-demo
 echo "demo: nats-server (pid $server) on $url"
 
 echo

@@ -698,20 +698,21 @@ asio::awaitable<int> cmd_bench(session& s, const bench_args& a) {
 
 // The first word that is neither an option nor an option's value, when it names no command: "natsbus bogus"
 // says so, rather than that a command is missing.
-std::optional<std::string> unknown_command(int argc, char** argv) {
-  static const std::vector<std::string_view> commands{"pub", "sub", "req", "stream", "consumer", "bus", "bench"};
-  static const std::vector<std::string_view> valued{"-s",         "--server",   "--creds",    "--nkey",
-                                                    "--user",     "--password", "--token",    "--tls-ca",
-                                                    "--tls-cert", "--tls-key",  "--tls-name", "--timeout",
-                                                    "--metrics-listen"};
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a.starts_with("-")) {
-      if (a.find('=') == std::string_view::npos && std::find(valued.begin(), valued.end(), a) != valued.end()) ++i;
+      // The app's own options say which take a value (the next word), so this list is never kept twice.
+      const auto* opt = a.find('=') == std::string_view::npos ? app.get_option_no_throw(std::string(a)) : nullptr;
+      if (opt && opt->get_expected_max() != 0) ++i;  // a flag expects none
       continue;
     }
-    if (std::find(commands.begin(), commands.end(), a) != commands.end()) return std::nullopt;
-    return "unknown command '" + std::string(a) + "' (expected pub, sub, req, stream, consumer, bus or bench)";
+    std::string names;
+    for (const auto* sub : app.get_subcommands({})) {
+      if (sub->get_name() == a) return std::nullopt;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    return "unknown command '" + std::string(a) + "' (expected " + names + ")";
   }
   return std::nullopt;
 }
@@ -830,7 +831,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "natsbus: " << unknown_command(argc, argv).value_or(e.what()) << "\n"
+    std::cerr << "natsbus: " << unknown_command(app, argc, argv).value_or(e.what()) << "\n"
               << "Run with --help for the commands and options.\n";
     return 2;
   }

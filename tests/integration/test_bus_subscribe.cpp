@@ -35,6 +35,7 @@ using natsbus::error;
 using natsbus::error_code;
 using natsbus::handle_result;
 using natsbus::topic_strategy;
+using natsbus::test::eventually;
 using natsbus::test::nats_server;
 using natsbus::test::run_coro;
 using namespace std::chrono_literals;
@@ -62,16 +63,6 @@ natsbus::subscribe_options fast_options(std::string group) {
   return o;
 }
 
-// Polls `done` every 10 ms until it holds or `limit` passes; whether it holds.
-template <class F>
-asio::awaitable<bool> eventually(F done, std::chrono::milliseconds limit = 10s) {
-  const auto until = clock_type::now() + limit;
-  while (!done()) {
-    if (clock_type::now() > until) co_return false;
-    co_await natsbus::test::pause(10ms);
-  }
-  co_return true;
-}
 
 // (Views, not strings: GCC 12 mishandles non-trivial temporaries inside a co_await expression.)
 asio::awaitable<void> publish_keyed(natsbus::event_bus& bus, std::string_view topic, std::string_view key,

@@ -242,6 +242,9 @@ BOOST_AUTO_TEST_CASE(bad_input) {
   auto r = run({"bogus"});
   BOOST_TEST(r.code == 2);
   BOOST_TEST(r.err.find("natsbus: unknown command 'bogus'") == 0u, r.err);
+  r = run({"--json", "--timeout", "1s", "-s", url, "bogus"});  // option values are not taken for the command
+  BOOST_TEST(r.code == 2);
+  BOOST_TEST(r.err.find("natsbus: unknown command 'bogus'") == 0u, r.err);
   r = run({"stream", "ls", "--no-such-flag"});
   BOOST_TEST(r.code == 2);
   BOOST_TEST(r.err.find("--no-such-flag") != std::string::npos, r.err);
