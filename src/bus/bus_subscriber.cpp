@@ -280,11 +280,11 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
     if (mc_) {
       auto [mec, d] = co_await mc_->next();
       if (!running_) break;
-      if (!(ec = mec)) take({d->subject, d->reply, d->header_block, d->payload}, d->info);
+      if (!(ec = mec)) take({d->subject, d->reply, d->header_block, d->payload}, d->info, std::chrono::steady_clock::now());
     } else {
       auto [pec, m] = co_await pc_->next(use_ec);
       if (!running_) break;
-      if (!(ec = pec)) take(*m);
+      if (!(ec = pec)) take(*m, std::chrono::steady_clock::now());
     }
     if (ec) {
       if (ec == error::subscription_closed || ec == error::connection_closed) break;
@@ -297,16 +297,18 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       }
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
-    // What is already buffered is taken now, without a trip through the scheduler per event.
+    // What is already buffered is taken now, without a trip through the scheduler per event (nor a clock read:
+    // they arrived together).
+    const auto now = std::chrono::steady_clock::now();
     while (running_ && held_ < opts_.prefetch + opts_.max_concurrency) {
       if (mc_) {
         const memory_delivery* d = mc_->try_next();
         if (!d) break;
-        take({d->subject, d->reply, d->header_block, d->payload}, d->info);
+        take({d->subject, d->reply, d->header_block, d->payload}, d->info, now);
       } else {
         js_message* more = pc_->try_next();
         if (!more) break;
-        take(*more);
+        take(*more, now);
       }
     }
   }
@@ -321,16 +323,16 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
   co_return;
 }
 
-void bus_subscriber::take(js_message& m) {
+void bus_subscriber::take(js_message& m, std::chrono::steady_clock::time_point now) {
   if (auto ec = m.info(info_)) {
     stats_.received.add(1);
     set_error("a message with a bad ack subject: " + ec.message());
     return;
   }
-  take({m.subject(), m.reply(), m.header_block(), m.payload()}, info_);
+  take({m.subject(), m.reply(), m.header_block(), m.payload()}, info_, now);
 }
 
-void bus_subscriber::take(const incoming& m, const message_info& mi) {
+void bus_subscriber::take(const incoming& m, const message_info& mi, std::chrono::steady_clock::time_point now) {
   stats_.received.add(1);
   if (bus_->cimpl_->log()->should_log(spdlog::level::trace))
     bus_->cimpl_->log()->trace("natsbus: subscriber {} ({}): {} #{}, delivery {}", topic_, opts_.group, mi.stream,
@@ -339,7 +341,7 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   // one to answer; it is not handled twice.
   if (auto* held = held_find(mi.stream_sequence)) {
     (*held)->reply.assign(m.reply);
-    (*held)->kept = std::chrono::steady_clock::now();
+    (*held)->kept = now;
     return;
   }
   pending_seen_.store(mi.num_pending, std::memory_order_relaxed);
@@ -363,7 +365,7 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   ev->stream.assign(mi.stream);
   ev->seq = mi.stream_sequence;
   ev->delivery = mi.num_delivered;
-  ev->kept = ev->arrived = std::chrono::steady_clock::now();
+  ev->kept = ev->arrived = now;
   ev->key.clear();
   ev->bad.clear();
   ev->hdrs.clear();
@@ -385,9 +387,8 @@ void bus_subscriber::take(const incoming& m, const message_info& mi) {
   }
   ev->view = view_of(*ev);
   // Deliveries come in stream order but for redeliveries: almost always an append.
-  auto at = std::upper_bound(held_events_.begin(), held_events_.end(), ev->seq,
-                             [](std::uint64_t seq, const event_ptr& e) { return seq < e->seq; });
-  held_events_.insert(at, ev);
+  if (held_events_.empty() || held_events_[held_events_.size() - 1]->seq < ev->seq) held_events_.push_back(ev);
+  else held_events_.insert(held_index(ev->seq), ev);
   ++held_;
   if (ev->key.empty()) {
     runnable_.push_back(ev);
@@ -420,14 +421,25 @@ ring<bus_subscriber::event_ptr>& bus_subscriber::key_queue(const std::string& ke
   return keys_.insert(std::move(node)).position->second;
 }
 
+std::size_t bus_subscriber::held_index(std::uint64_t seq) const {
+  std::size_t lo = 0, hi = held_events_.size();
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (held_events_[mid]->seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 bus_subscriber::event_ptr* bus_subscriber::held_find(std::uint64_t seq) {
-  auto it = std::lower_bound(held_events_.begin(), held_events_.end(), seq,
-                             [](const event_ptr& e, std::uint64_t v) { return e->seq < v; });
-  return it != held_events_.end() && (*it)->seq == seq ? &*it : nullptr;
+  const std::size_t i = held_index(seq);
+  return i < held_events_.size() && held_events_[i]->seq == seq ? &held_events_[i] : nullptr;
 }
 
 void bus_subscriber::held_erase(std::uint64_t seq) {
-  if (auto* e = held_find(seq)) held_events_.erase(held_events_.begin() + (e - held_events_.data()));
+  if (!held_events_.empty() && held_events_.front()->seq == seq) return held_events_.pop_front();  // the usual case
+  const std::size_t i = held_index(seq);
+  if (i < held_events_.size() && held_events_[i]->seq == seq) held_events_.erase(i);
 }
 
 // Runnable events go to idle workers; a worker that is busy takes the next one itself when its handler returns.
@@ -444,7 +456,7 @@ void bus_subscriber::pump() {
 // The held event with the lowest stream sequence: the oldest in the stream, and almost always the oldest here
 // (a redelivery of an early sequence arriving late is younger than events held after it).
 void bus_subscriber::note_oldest() {
-  oldest_ns_.store(held_events_.empty() ? 0 : held_events_.front()->arrived.time_since_epoch().count(),
+  oldest_ns_.store(held_events_.empty() ? 0 : held_events_[0]->arrived.time_since_epoch().count(),
                    std::memory_order_relaxed);
 }
 
@@ -462,12 +474,17 @@ void bus_subscriber::spawn_worker() {
 asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self, std::shared_ptr<worker_state> w) {
   (void)self;  // held: the subscriber lives while its workers do
   std::size_t streak = 0;
+  // When the next handler starts: read once per handler, at its end, which is the next one's start when the
+  // worker goes on without suspending (the bookkeeping between them, well under a microsecond, counts as the
+  // next handler's time).
+  auto start = std::chrono::steady_clock::now();
   while (running_ && !w->abandoned) {
     if (runnable_.empty()) {
       idle_.push_back(w);
       w->wake.expires_at(asio::steady_timer::time_point::max());
       co_await w->wake.async_wait(use_ec);  // woken by pump (which took it off idle_) or stop
       streak = 0;
+      start = std::chrono::steady_clock::now();
       continue;
     }
     event_ptr ev = std::move(runnable_.front());
@@ -480,8 +497,8 @@ asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self,
     }
     ev->running = true;
     ev->worker = w.get();
-    ev->deadline = std::chrono::steady_clock::now() + opts_.handler_timeout;
-    running_events_.push_back(ev);
+    ev->deadline = start + opts_.handler_timeout;
+    running_events_.push_back(ev.get());
     busy_seen_.store(busy_, std::memory_order_relaxed);
     handle_result hr;
     bool threw = false;
@@ -498,19 +515,22 @@ asio::awaitable<void> bus_subscriber::work(std::shared_ptr<bus_subscriber> self,
     if (w->abandoned) break;  // timed out meanwhile: its event was retried; whatever it returned is ignored
     ev->running = false;
     ev->worker = nullptr;
-    handler_latency_.record(std::chrono::steady_clock::now() - (ev->deadline - opts_.handler_timeout));
-    forget_running(ev);
+    const auto end = std::chrono::steady_clock::now();
+    handler_latency_.record(end - start);
+    start = end;
+    forget_running(ev.get());
     outcome(ev, threw ? handle_result::retry("handler threw: " + what) : std::move(hr));
     // Finished and referenced nowhere else: kept for the next delivery, with its strings' storage.
     if (ev.use_count() == 1 && spare_.size() < opts_.prefetch + opts_.max_concurrency) spare_.push_back(std::move(ev));
     if (++streak == yield_every) {
       streak = 0;
       co_await asio::post(bus_->cimpl_->executor(), asio::use_awaitable);
+      start = std::chrono::steady_clock::now();
     }
   }
 }
 
-void bus_subscriber::forget_running(const event_ptr& ev) {
+void bus_subscriber::forget_running(const held_event* ev) {
   auto it = std::find(running_events_.begin(), running_events_.end(), ev);
   if (it != running_events_.end()) {
     *it = running_events_.back();
@@ -522,13 +542,16 @@ void bus_subscriber::forget_running(const event_ptr& ev) {
 // their events retried; whatever such a handler returns later is ignored.
 void bus_subscriber::expire_handlers(std::chrono::steady_clock::time_point now) {
   for (std::size_t i = 0; i < running_events_.size();) {
-    auto ev = running_events_[i];
-    if (now < ev->deadline) {
+    if (now < running_events_[i]->deadline) {
       ++i;
       continue;
     }
+    // Running, so held: its owner is in held_events_ until it finishes.
+    auto* held = held_find(running_events_[i]->seq);
     running_events_[i] = running_events_.back();
     running_events_.pop_back();
+    if (!held) continue;
+    event_ptr ev = *held;
     ev->running = false;
     stats_.timeouts.add(1);
     if (auto* w = std::exchange(ev->worker, nullptr)) {
@@ -705,12 +728,12 @@ void bus_subscriber::arm_keep_alive() {
     if (ec || !self || !self->running_) return;
     const auto now = std::chrono::steady_clock::now();
     self->expire_handlers(now);
-    for (auto& ev : self->held_events_) {
-      if (now - ev->kept < self->keep_every_) continue;
+    self->held_events_.for_each([&](const event_ptr& ev) {
+      if (now - ev->kept < self->keep_every_) return;
       self->ack(*ev, protocol::ack_body(protocol::ack_kind::in_progress));
       ev->kept = now;
       self->stats_.in_progress_acks.add(1);
-    }
+    });
     self->arm_keep_alive();
   });
 }

@@ -81,14 +81,15 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   struct incoming {
     std::string_view subject, reply, header_block, payload;
   };
-  void take(const incoming& in, const message_info& mi);
-  void take(js_message& m);
+  // now: when the dispatcher woke (one clock read per run of deliveries, not per event).
+  void take(const incoming& in, const message_info& mi, std::chrono::steady_clock::time_point now);
+  void take(js_message& m, std::chrono::steady_clock::time_point now);
   message_info info_;  // a pull delivery's, read from its ack subject into reused strings
   bus_event view_of(const held_event& e) const;
   void pump();
   asio::awaitable<void> work(std::shared_ptr<bus_subscriber> self, std::shared_ptr<worker_state> w);
   void spawn_worker();
-  void forget_running(const event_ptr& ev);
+  void forget_running(const held_event* ev);
   void expire_handlers(std::chrono::steady_clock::time_point now);
   void outcome(const event_ptr& ev, handle_result r);
   asio::awaitable<void> dead_letter_then(std::shared_ptr<bus_subscriber> self, event_ptr ev, handle_result r);
@@ -115,7 +116,9 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   asio::steady_timer room_;  // the dispatcher waits here while too many events are held
 
   // Every held event, by stream sequence (a few hundred at most: a sorted array beats a tree's node per event).
-  std::vector<event_ptr> held_events_;
+  // A ring: events finish mostly in stream order, so the one erased is at or near the front and nothing moves.
+  ring<event_ptr> held_events_;
+  std::size_t held_index(std::uint64_t seq) const;  // the first at or after seq
   event_ptr* held_find(std::uint64_t seq);
   void held_erase(std::uint64_t seq);
   // Per key with events held: its queue, the head (running or retrying) first. A key whose queue empties gives
@@ -125,7 +128,7 @@ class bus_subscriber : public std::enable_shared_from_this<bus_subscriber> {
   std::vector<key_queues::node_type> spare_keys_;
   ring<event_ptr>& key_queue(const std::string& key);
   ring<event_ptr> runnable_;
-  std::vector<event_ptr> running_events_;  // handlers running, for their deadlines
+  std::vector<held_event*> running_events_;  // handlers running, for their deadlines (held: owned by held_events_)
   std::vector<std::shared_ptr<worker_state>> idle_;  // workers waiting for a runnable event
   std::vector<event_ptr> spare_;  // finished events, kept with their strings' storage for the next ones
   static constexpr std::size_t yield_every = 64;  // a worker that never suspends lets I/O in this often

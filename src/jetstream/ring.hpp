@@ -1,5 +1,5 @@
 // A FIFO over one growing array: push at the back (or, to jump the queue, the front), pop at the front, and,
-// rarely, erase in the middle. Unlike
+// rarely, insert or erase in the middle. Unlike
 // std::deque it allocates only when it outgrows its capacity, never as items pass through it (a deque allocates
 // and frees a block every few hundred pushes), so a consumer's steady state allocates nothing.
 #pragma once
@@ -35,8 +35,26 @@ class ring {
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
   }
-  // Removes item i, keeping the order of the others.
+  // Inserts v before item i (i == size() appends), keeping the order; the shorter side moves.
+  void insert(std::size_t i, T v) {
+    if (i >= size_) return push_back(std::move(v));
+    if (size_ == slots_.size()) grow();
+    if (i < size_ / 2) {
+      head_ = (head_ + slots_.size() - 1) & (slots_.size() - 1);
+      ++size_;
+      for (std::size_t j = 0; j < i; ++j) (*this)[j] = std::move((*this)[j + 1]);
+    } else {
+      ++size_;
+      for (std::size_t j = size_ - 1; j > i; --j) (*this)[j] = std::move((*this)[j - 1]);
+    }
+    (*this)[i] = std::move(v);
+  }
+  // Removes item i, keeping the order of the others; the shorter side moves (the front costs nothing).
   void erase(std::size_t i) {
+    if (i < size_ / 2) {
+      for (; i > 0; --i) (*this)[i] = std::move((*this)[i - 1]);
+      return pop_front();
+    }
     for (; i + 1 < size_; ++i) (*this)[i] = std::move((*this)[i + 1]);
     (*this)[size_ - 1] = T{};
     --size_;
