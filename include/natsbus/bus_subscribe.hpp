@@ -85,8 +85,9 @@ struct subscribe_options {
   // A handler running longer is cancelled and its event retried. 0: two thirds of ack_wait.
   std::chrono::milliseconds handler_timeout{0};
   std::string dead_letter_topic;  // empty: "<topic>.dlq"
-  // Events fetched ahead of the handlers (each kept alive by in-progress acks while it waits). 0: 128, or 4 per
-  // handler when more, within max_ack_pending.
+  // Events fetched ahead of the handlers (each kept alive by in-progress acks while it waits). 0: 512, or 4 per
+  // handler when more, within max_ack_pending. Lower it when handlers are slow and several processes share the
+  // group: what one process has fetched, the others cannot take.
   std::size_t prefetch = 0;
 };
 

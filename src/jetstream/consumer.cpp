@@ -334,7 +334,9 @@ class pull_consumer_impl final : public frame_listener,
       if (ack) ack->acked_.store(false, std::memory_order_release);
       return 0;
     }
-    conn_->wake_writer();
+    // Written at once, not on the writer's next turn: the server may be idle until it reads this, and whatever the
+    // application does with the messages it just took (handlers, acks) would otherwise go first.
+    (void)conn_->write_now();
     pulls_.push_back({id, static_cast<std::size_t>(r.batch), static_cast<std::size_t>(r.batch)});
     outstanding_ += static_cast<std::size_t>(r.batch);
     ++pulls_sent_;
