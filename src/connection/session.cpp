@@ -72,14 +72,23 @@ asio::awaitable<error_code> connection_impl::try_server(std::size_t index, std::
   if (state_ == conn_state::closed) co_return error_code(error::connection_closed);
   if (!ec) {
     // At the deadline the transport is closed, not only the handshake cancelled: a secure stream in the middle of
-    // a closing handshake completes its read only when the socket goes.
-    auto expire = [this, deadline]() -> asio::awaitable<void> {
+    // a closing handshake completes its read only when the socket goes. A handshake that finished first keeps its
+    // transport: the timer may have expired in the same turn, its completion already queued (cancelling it then
+    // changes nothing), and closing would leave the new session on a closed socket (bad_descriptor at its first
+    // read).
+    bool finished = false;
+    auto shake = [&]() -> asio::awaitable<error_code> {
+      auto e = co_await handshake(addr, spec, deadline);
+      finished = true;
+      co_return e;
+    };
+    auto expire = [this, deadline, &finished]() -> asio::awaitable<void> {
       asio::steady_timer timer(strand_);
       timer.expires_at(deadline);
       auto [tec] = co_await timer.async_wait(use_ec);
-      if (!tec) transport_.close();
+      if (!tec && !finished) transport_.close();
     };
-    auto h = co_await (handshake(addr, spec, deadline) || expire());
+    auto h = co_await (shake() || expire());
     if (h.index() == 0) ec = std::get<0>(h);
     else ec = handshake_phase_ == phase::tls ? error::tls_handshake_timeout : error::connect_timeout;
     if (state_ == conn_state::closed) ec = error::connection_closed;

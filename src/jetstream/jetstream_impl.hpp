@@ -211,7 +211,8 @@ class jetstream_impl : public std::enable_shared_from_this<jetstream_impl>,
   std::size_t mask_ = 0;
   std::size_t in_flight_ = 0;
   std::atomic<std::size_t> in_flight_public_{0};
-  std::size_t high_water_ = 0;
+  // Written on the executor only (a plain store), read by max_pending_seen() from any thread.
+  std::atomic<std::size_t> high_water_{0};
   std::vector<std::unique_ptr<ack_state>> all_;  // every state this context owns
   std::vector<ack_state*> free_;
   // The last prefetch_distance publishes started: each is given the next one's state as its `ahead`.

@@ -131,7 +131,7 @@ ack_state* jetstream_impl::start(std::string_view subject, std::string_view payl
   ring_[slot] = s;
   ++in_flight_;
   in_flight_public_.store(in_flight_, std::memory_order_relaxed);
-  if (in_flight_ > high_water_) high_water_ = in_flight_;
+  if (in_flight_ > high_water_.load(std::memory_order_relaxed)) high_water_.store(in_flight_, std::memory_order_relaxed);
   // A lone publish (nothing else awaiting an ack) goes out at once: its publisher is about to wait for the
   // ack. With others in flight, frames gather in wbuf_ and the writer sends them together.
   if (in_flight_ == 1) conn_->write_lone();

@@ -104,7 +104,7 @@ void jetstream::complete_impl(asio::any_completion_handler<void(error_code)> h) 
 }
 
 std::size_t jetstream::pending() const noexcept { return impl_->in_flight_public_.load(std::memory_order_relaxed); }
-std::size_t jetstream::max_pending_seen() const noexcept { return impl_->high_water_; }
+std::size_t jetstream::max_pending_seen() const noexcept { return impl_->high_water_.load(std::memory_order_relaxed); }
 jetstream_stats jetstream::stats() const noexcept { return impl_->stats(); }
 
 // ---- ack_future ----

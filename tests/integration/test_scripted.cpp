@@ -1020,6 +1020,39 @@ BOOST_AUTO_TEST_CASE(flush_completes_once) {
              });
 }
 
+// A handshake that ends in the same turn as its deadline: the (shared) thread is held up past connect_timeout
+// before the server's PONG is written, so the client's read of it and the deadline's timer complete in one turn
+// of the reactor, the read first. The connection is up and stays up: the expired timer must not close the
+// transport under the new session (it did, and the session's first read failed with bad_descriptor:
+// "disconnected (Bad file descriptor)" right after "connected").
+BOOST_AUTO_TEST_CASE(handshake_finishing_at_its_deadline_keeps_its_connection) {
+  std::vector<conn_script> scripts{{st::send(st::info()), st::expect_prefix("CONNECT {"), st::expect("PING"),
+                                    st::block_thread(350ms), st::send("PONG\r\n"), st::expect("PING"),
+                                    st::send("PONG\r\n")}};
+  auto r = run_once("handshake at its deadline", scripts, {}, std::nullopt,
+                    [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
+                      client_events events(env.ex);
+                      natsbus::connection c(env.ex, client_options(env.server));  // connect_timeout 200 ms
+                      events.attach(c);
+                      outcome o;
+                      co_await connect(env, c, o);
+                      env.report.check(!o.ec, "connect: " + o.describe());
+                      outcome fl;
+                      c.flush([&](error_code ec) {
+                        fl.record(ec);
+                        env.wake.notify();
+                      });
+                      co_await env.await_outcome(fl, "flush");
+                      env.report.check(!fl.ec, "flush: " + fl.describe());
+                      env.report.check(events.count(event_kind::disconnected) == 0, "no disconnect");
+                      env.report.check(env.server.errors().empty(), "server script errors");
+                      co_await settle(c, events);
+                      env.report.check(o.completions == 1, "connect: " + o.describe());
+                      env.report.events = events.text();
+                    });
+  publish_report(r);
+}
+
 // ---- drain ----
 
 // drain: UNSUB for each subscription, then PING/PONG, then close. A message the server sent before the PONG

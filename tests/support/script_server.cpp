@@ -14,6 +14,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 namespace natsbus::test {
@@ -156,6 +157,7 @@ std::string script_step::describe() const {
     case op::wait_signal: return "wait for signal '" + text + "'";
     case op::close: return "close (FIN)";
     case op::reset: return "reset (RST)";
+    case op::block: return "block the thread for " + std::to_string(timeout.count()) + " ms";
   }
   return "?";
 }
@@ -256,6 +258,13 @@ script_step close() {
 script_step reset() {
   script_step s;
   s.what = script_step::op::reset;
+  return s;
+}
+
+script_step block_thread(std::chrono::milliseconds d) {
+  script_step s;
+  s.what = script_step::op::block;
+  s.timeout = d;
   return s;
 }
 
@@ -596,6 +605,9 @@ struct script_server::state {
         end(idx, "scripted reset at step " + std::to_string(k));
         rst(c);
         co_return false;
+      case op::block:
+        std::this_thread::sleep_for(s.timeout);  // the fault itself: nothing here could be awaited instead
+        co_return true;
     }
     co_return false;
   }

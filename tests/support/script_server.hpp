@@ -72,6 +72,8 @@ struct script_step {
     wait_signal,  // until the test calls release(text)
     close,        // a scripted clean close (FIN), as the eof failure
     reset,        // a scripted RST
+    block,        // the shared thread sleeps for `timeout`: an event loop held up by other work, so that what
+                  // fell due meanwhile (the client's reads, its timers) completes in one turn
   };
   op what = op::send;
   std::string text;
@@ -107,6 +109,7 @@ script_step expect_eof();
 script_step wait_for(std::string signal);
 script_step close();
 script_step reset();
+script_step block_thread(std::chrono::milliseconds d);
 // An INFO line; `extra` is appended inside the object (",\"ldm\":true").
 std::string info(bool jetstream = true, std::string_view extra = {});
 // INFO, then CONNECT and PING from the client, then PONG: 4 steps.

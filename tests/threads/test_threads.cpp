@@ -207,6 +207,8 @@ BOOST_AUTO_TEST_CASE(ack_futures_on_any_thread) {
   for (int t = 0; t < threads; ++t)
     ts.emplace_back([&] {
       for (int i = 0; i < per_thread; ++i) {
+        // The gauges any thread may read while the executor changes them.
+        if (js.pending() > jo.max_pending || js.max_pending_seen() > jo.max_pending) ++failed;
         auto f = js.publish_async("mtfut.data", "y", asio::use_future).get();
         if (i % 2) continue;  // dropped on this thread, unawaited
         try {
@@ -223,6 +225,8 @@ BOOST_AUTO_TEST_CASE(ack_futures_on_any_thread) {
   BOOST_TEST(failed.load() == 0);
   BOOST_TEST(acked.load() == publishers * (per - per / 3) + threads * per_thread / 2);
   BOOST_TEST(js.pending() == 0u);
+  BOOST_TEST(js.max_pending_seen() >= 1u);
+  BOOST_TEST(js.max_pending_seen() <= jo.max_pending);
   auto info = js.get_stream_info("MTFUT", asio::use_future).get();
   BOOST_TEST(info.state.messages == static_cast<std::uint64_t>(publishers * per + threads * per_thread));
   conn.close();
