@@ -586,11 +586,14 @@ class pull_consumer_impl final : public frame_listener,
     asio::post(conn_->executor(), [h = take(fetch_waiter_), b = std::move(b)]() mutable { std::move(h)(error_code{}, std::move(b)); });
   }
 
+  // The deadline of this fetch only: a completion already queued when the fetch ended (its batch filled in the
+  // turn its timer expired) must not end a later fetch, which cancelling the timer cannot prevent. Completions
+  // are posted, so the next fetch starts after it today; the id keeps that from being a precondition.
   void arm_fetch_deadline(std::chrono::milliseconds bound) {
     timer_.expires_after(bound);
-    timer_.async_wait([w = weak_from_this()](error_code ec) {
+    timer_.async_wait([w = weak_from_this(), id = fetch_pull_](error_code ec) {
       auto self = w.lock();
-      if (ec || !self || self->mode_ != mode::fetching) return;
+      if (ec || !self || self->mode_ != mode::fetching || self->fetch_pull_ != id) return;
       self->finish_fetch();
     });
   }

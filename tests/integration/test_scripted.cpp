@@ -12,6 +12,7 @@
 #include "script_server.hpp"
 
 #include <natsbus/connection.hpp>
+#include <natsbus/consumer.hpp>
 #include <natsbus/jetstream.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -802,6 +803,60 @@ BOOST_AUTO_TEST_CASE(jetstream_publish_without_msg_id_fails_once_on_disconnect) 
                  return x.kind != fault_kind::refuse && x.conn == 0 && x.step >= st::handshake_steps;
                });
              });
+}
+
+// ---- fetch ----
+
+// A fetch whose batch fills in the turn its own deadline expires: the thread is held up past the client's bound
+// (expires + 1 s) before the server answers the pull, so the message's read and the deadline's timer complete
+// together, the read first. The timer's completion, already queued, must not end the fetch the application
+// starts from the first one's completion: that second fetch gets its message. (Completions are posted, so the
+// stale one runs before the second fetch starts; the deadline also names its fetch, so no order can make it end
+// another.)
+BOOST_AUTO_TEST_CASE(fetch_deadline_expiring_with_the_batch_spares_the_next_fetch) {
+  const std::string ack = "$JS.ACK.S.C.1.1.1.1700000000000000000.0";
+  const std::string ack2 = "$JS.ACK.S.C.1.2.2.1700000000000000000.0";
+  auto pull = [](const char* name) {
+    return st::expect_regex(R"(PUB \$JS\.API\.CONSUMER\.MSG\.NEXT\.S\.C (\S+) \d+\r\n\{.*\})", {name});
+  };
+  std::vector<conn_script> scripts{concat(
+      st::handshake(st::info(true)),
+      {st::expect_regex(R"(SUB (\S+)\* (\d+))", {"inbox", "csid"}), pull("p1"), st::block_thread(1300ms),
+       st::msg("${p1}", "${csid}", "one", ack), pull("p2"), st::msg("${p2}", "${csid}", "two", ack2)})};
+  auto r = run_once("fetch at its deadline", scripts, {}, std::nullopt,
+                    [](run_env& env, const std::optional<fault>&) -> asio::awaitable<void> {
+                      client_events events(env.ex);
+                      natsbus::connection c(env.ex, client_options(env.server));
+                      events.attach(c);
+                      outcome o;
+                      co_await connect(env, c, o);
+                      env.report.check(!o.ec, "connect: " + o.describe());
+                      natsbus::jetstream js(c, js_options());
+                      natsbus::pull_consumer pc(js, "S", "C");
+                      outcome first, second;
+                      natsbus::fetch_options f1;
+                      f1.expires = 100ms;  // the client's own bound: 1.1 s
+                      natsbus::fetch_options f2;
+                      f2.expires = 3s;
+                      pc.fetch(f1, [&](error_code ec, natsbus::message_batch b) {
+                        first.record(ec, b.empty() ? std::string() : std::string((*b.begin()).payload()));
+                        // The next fetch at once, from the completion, as a fetch loop does.
+                        pc.fetch(f2, [&](error_code ec2, natsbus::message_batch b2) {
+                          second.record(ec2, b2.empty() ? std::string("(empty)") : std::string((*b2.begin()).payload()));
+                          env.wake.notify();
+                        });
+                        env.wake.notify();
+                      });
+                      co_await env.await_outcome(first, "first fetch");
+                      env.report.check(!first.ec && first.value == "one", "first fetch: " + first.describe());
+                      co_await env.await_outcome(second, "second fetch");
+                      env.report.check(!second.ec && second.value == "two", "second fetch: " + second.describe());
+                      env.report.check(env.server.errors().empty(), "server script errors");
+                      pc.stop();
+                      co_await settle(c, events);
+                      env.report.events = events.text();
+                    });
+  publish_report(r);
 }
 
 // ---- many callers at once ----
