@@ -227,6 +227,9 @@ class metrics_probe {
 asio::awaitable<int> run_metrics_scenario(const bench_args& a);
 
 // Bus scenarios (bus_bench.cpp).
+// n publishes of payload to topic, up to `window` acks outstanding, each ack reaped into r.
+asio::awaitable<void> bus_windowed(natsbus::event_bus& bus, std::string_view topic, std::size_t n,
+                                   std::string_view payload, std::size_t window, result& r);
 asio::awaitable<int> run_bus_scenario(const bench_args& a);
 asio::awaitable<int> run_strategy_table(const bench_args& a);
 asio::awaitable<int> run_configure_bench(const bench_args& a);

@@ -58,19 +58,6 @@ natsbus::topic_options topic_opts(const bench_args& a) {
   return o;
 }
 
-asio::awaitable<void> windowed(natsbus::event_bus& bus, const bench_args& a, std::string_view payload, result& r) {
-  ack_reaper reaper(a.max_pending, r);
-  for (std::size_t i = 0; i < a.msgs; ++i) {
-    auto [ec, f] = co_await bus.publish_async(bus_topic, payload, use_ec);
-    if (ec) {
-      note_error(r, ec);
-      continue;
-    }
-    if (reaper.add(f)) co_await reaper.wait_one();
-  }
-  co_await reaper.drain();
-}
-
 asio::awaitable<void> info_per_publish(natsbus::event_bus& bus, const bench_args& a, std::string_view payload,
                                        result& r) {
   auto stream = natsbus::event_bus::stream_name_for(bus_topic);
@@ -121,7 +108,7 @@ asio::awaitable<int> bus_scenario(const bench_args& a, std::string_view scenario
   auto cpu0 = cpu_clock::now();
   auto t0 = std::chrono::steady_clock::now();
   if (scenario == "bus-info-per-publish") co_await info_per_publish(bus, a, payload, r);
-  else co_await windowed(bus, a, payload, r);
+  else co_await bus_windowed(bus, bus_topic, a.msgs, payload, a.max_pending, r);
   auto t1 = std::chrono::steady_clock::now();
   auto cpu1 = cpu_clock::now();
   t.server = server.seconds();
@@ -423,7 +410,7 @@ asio::awaitable<int> run_column(natsbus::event_bus& bus, const bench_args& a, in
   auto t0 = std::chrono::steady_clock::now();
   if (k == 0) co_await info_per_publish(bus, ak, payload, r);
   else if (k == 3) co_await js_windowed(bus.js(), ak, payload, r);
-  else co_await windowed(bus, ak, payload, r);
+  else co_await bus_windowed(bus, bus_topic, ak.msgs, payload, ak.max_pending, r);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   errors += static_cast<int>(r.errors);
   rates.push_back(static_cast<double>(r.acks) / seconds);
@@ -634,6 +621,20 @@ asio::awaitable<int> run_configure_bench(const bench_args& a) {
               piped.delete_s, single.delete_s, piped.cpu_us, single.cpu_us, piped.allocs, single.allocs,
               piped.server_cpu_s, single.server_cpu_s, rss_before, piped.server_rss_kib, single.server_rss_kib);
   co_return 0;
+}
+
+asio::awaitable<void> bus_windowed(natsbus::event_bus& bus, std::string_view topic, std::size_t n,
+                                   std::string_view payload, std::size_t window, result& r) {
+  ack_reaper reaper(window, r);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto [ec, f] = co_await bus.publish_async(topic, payload, use_ec);
+    if (ec) {
+      note_error(r, ec);
+      continue;
+    }
+    if (reaper.add(f)) co_await reaper.wait_one();
+  }
+  co_await reaper.drain();
 }
 
 }  // namespace bench

@@ -133,20 +133,6 @@ class metrics_probe_impl {
   std::size_t scrapes_ = 0, failed_ = 0;
 };
 
-asio::awaitable<void> windowed(natsbus::event_bus& bus, std::string_view topic, std::size_t n,
-                               std::string_view payload, std::size_t window, result& r) {
-  ack_reaper reaper(window, r);
-  for (std::size_t i = 0; i < n; ++i) {
-    auto [ec, f] = co_await bus.publish_async(topic, payload, use_ec);
-    if (ec) {
-      note_error(r, ec);
-      continue;
-    }
-    if (reaper.add(f)) co_await reaper.wait_one();
-  }
-  co_await reaper.drain();
-}
-
 natsbus::event_bus_config bus_config(const bench_args& a) {
   natsbus::event_bus_config c;
   c.connection.servers = {a.url};
@@ -240,7 +226,7 @@ asio::awaitable<int> run_metrics_ab(const bench_args& a) {
     result r;
     auto cpu0 = cpu_clock::now();
     auto t0 = std::chrono::steady_clock::now();
-    co_await windowed(bus, topic, a.msgs, payload, a.max_pending, r);
+    co_await bus_windowed(bus, topic, a.msgs, payload, a.max_pending, r);
     auto t1 = std::chrono::steady_clock::now();
     auto cpu1 = cpu_clock::now();
     const double secs = std::chrono::duration<double>(t1 - t0).count();

@@ -279,14 +279,19 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       continue;
     }
     error_code ec;
+    // When this run of deliveries arrived: one clock read for all of them (the first and what was buffered with
+    // it).
+    std::chrono::steady_clock::time_point now;
     if (mc_) {
       auto [mec, d] = co_await mc_->next();
       if (!running_) break;
-      if (!(ec = mec)) take({d->subject, d->reply, d->header_block, d->payload}, d->info, std::chrono::steady_clock::now());
+      now = std::chrono::steady_clock::now();
+      if (!(ec = mec)) take({d->subject, d->reply, d->header_block, d->payload}, d->info, now);
     } else {
       auto [pec, m] = co_await pc_->next(use_ec);
       if (!running_) break;
-      if (!(ec = pec)) take(*m, std::chrono::steady_clock::now());
+      now = std::chrono::steady_clock::now();
+      if (!(ec = pec)) take(*m, now);
     }
     if (ec) {
       if (ec == error::subscription_closed || ec == error::connection_closed) break;
@@ -299,9 +304,7 @@ asio::awaitable<void> bus_subscriber::dispatch(std::shared_ptr<bus_subscriber> s
       }
       continue;  // a missed heartbeat or a refused pull: the consume goes on
     }
-    // What is already buffered is taken now, without a trip through the scheduler per event (nor a clock read:
-    // they arrived together).
-    const auto now = std::chrono::steady_clock::now();
+    // What is already buffered is taken now, without a trip through the scheduler per event.
     while (running_ && held_ < opts_.prefetch + opts_.max_concurrency) {
       if (mc_) {
         const memory_delivery* d = mc_->try_next();
@@ -389,7 +392,7 @@ void bus_subscriber::take(const incoming& m, const message_info& mi, std::chrono
   }
   ev->view = view_of(*ev);
   // Deliveries come in stream order but for redeliveries: almost always an append.
-  if (held_events_.empty() || held_events_[held_events_.size() - 1]->seq < ev->seq) held_events_.push_back(ev);
+  if (held_events_.empty() || held_events_.back()->seq < ev->seq) held_events_.push_back(ev);
   else held_events_.insert(held_index(ev->seq), ev);
   ++held_;
   if (ev->key.empty()) {

@@ -16,6 +16,7 @@ class ring {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   T& front() noexcept { return slots_[head_]; }
+  T& back() noexcept { return (*this)[size_ - 1]; }
   T& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & (slots_.size() - 1)]; }
   const T& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & (slots_.size() - 1)]; }
 

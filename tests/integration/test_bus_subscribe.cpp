@@ -5,6 +5,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include "bus_fixtures.hpp"
 #include "nats_server.hpp"
 #include "run.hpp"
 
@@ -36,6 +37,7 @@ using natsbus::error_code;
 using natsbus::handle_result;
 using natsbus::topic_strategy;
 using natsbus::test::eventually;
+using natsbus::test::fast_subscribe_options;
 using natsbus::test::nats_server;
 using natsbus::test::run_coro;
 using namespace std::chrono_literals;
@@ -45,24 +47,8 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 natsbus::event_bus_config bus_config(const nats_server& s, topic_strategy strategy = topic_strategy::create_or_update) {
-  natsbus::event_bus_config c;
-  c.connection.servers = {s.url()};
-  c.connection.name = "bus-subscribe-test";
-  c.strategy = strategy;
-  c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
-  c.default_topic_options.storage = natsbus::storage_type::memory;
-  return c;
+  return natsbus::test::persistent_bus_config(s, "bus-subscribe-test", strategy);
 }
-
-natsbus::subscribe_options fast_options(std::string group) {
-  natsbus::subscribe_options o;
-  o.group = std::move(group);
-  o.ack_wait = 2s;
-  o.max_deliver = 3;
-  o.backoff = {100ms};
-  return o;
-}
-
 
 // (Views, not strings: GCC 12 mishandles non-trivial temporaries inside a co_await expression.)
 asio::awaitable<void> publish_keyed(natsbus::event_bus& bus, std::string_view topic, std::string_view key,
@@ -136,7 +122,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_poison_event_is_dead_lettered_while_others_flow,
           handled.emplace_back(e.payload);
           co_return handle_result::ok();
         };
-    const natsbus::subscribe_options opts1 = fast_options("billing");
+    const natsbus::subscribe_options opts1 = fast_subscribe_options("billing");
     auto sub = co_await bus.subscribe("orders", handler1, opts1);
     BOOST_TEST(sub.consumer() == "billing__orders");
     std::vector<std::string> dead;
@@ -147,7 +133,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_poison_event_is_dead_lettered_while_others_flow,
             for (const auto& [k, v] : e.hdrs->entries()) dead_headers[k] = v;
           co_return handle_result::ok();
         };
-    const natsbus::subscribe_options opts2 = fast_options("audit");
+    const natsbus::subscribe_options opts2 = fast_subscribe_options("audit");
     auto dlq = co_await bus.subscribe("orders.dlq", handler2, opts2);
     co_await bus.publish("orders", "o1");
     co_await bus.publish("orders", "poison");
@@ -182,7 +168,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_failing_event_blocks_only_its_key, Backend, back
     co_await bus.start();
     std::vector<std::string> order;  // successes, in the order they happened
     int a1_attempts = 0;
-    auto o = fast_options("keyed");
+    auto o = fast_subscribe_options("keyed");
     o.key_header = "Key";
     o.max_concurrency = 4;
     o.max_deliver = 5;
@@ -221,7 +207,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_handler_three_times_ack_wait_is_never_redelivere
     natsbus::event_bus bus(ex, env.config());
     co_await bus.start();
     std::vector<std::uint64_t> deliveries;
-    auto o = fast_options("slow");
+    auto o = fast_subscribe_options("slow");
     o.ack_wait = 1s;
     o.handler_timeout = 10s;
     natsbus::event_handler_fn handler4 = [&](const bus_event& e) -> asio::awaitable<handle_result> {
@@ -254,7 +240,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(throwing_and_hanging_handlers_are_retried, Backend
     co_await bus.start();
     int attempts = 0;
     bool done = false;
-    auto o = fast_options("faulty");
+    auto o = fast_subscribe_options("faulty");
     o.handler_timeout = 300ms;
     o.max_deliver = 5;
     natsbus::event_handler_fn handler5 = [&](const bus_event&) -> asio::awaitable<handle_result> {
@@ -290,7 +276,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(random_failures_keep_per_key_order, Backend, backe
     std::map<std::string, std::vector<int>> seen;  // per key, the successes in order
     std::mt19937 rng(42);
     std::size_t successes = 0;
-    auto o = fast_options("random");
+    auto o = fast_subscribe_options("random");
     o.key_header = "Key";
     o.max_concurrency = 8;
     o.max_deliver = 100;  // never dead-lettered here
@@ -345,7 +331,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(strategies_and_bad_options, Backend, backends) {
     const natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
       co_return handle_result::ok();
     };
-    auto o = fast_options("g1");
+    auto o = fast_subscribe_options("g1");
     bus.set_topic_config_strategy(topic_strategy::create_or_update);
     auto [cec, created] = co_await bus.subscribe("things", noop, o, use_ec);
     BOOST_REQUIRE_MESSAGE(!cec, cec.message() << ": " << bus.last_error());
@@ -399,13 +385,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(envelopes_round_trip_deduplicate_and_dead_letter_w
       BOOST_TEST(e.payload == "{\"total\":42}");
       co_return handle_result::ok();
     };
-    const auto opts = fast_options("shipping");
+    const auto opts = fast_subscribe_options("shipping");
     auto sub = co_await bus.subscribe_envelope("orders.created", handler, opts);
     natsbus::event_handler_fn on_dead = [&](const bus_event& e) -> asio::awaitable<handle_result> {
       if (e.hdrs) dead_reasons.emplace_back(e.hdrs->get(natsbus::dlq_error_header).value_or(""));
       co_return handle_result::ok();
     };
-    const auto dead_opts = fast_options("audit");
+    const auto dead_opts = fast_subscribe_options("audit");
     auto dlq = co_await bus.subscribe("orders.created.dlq", on_dead, dead_opts);
 
     natsbus::envelope env;
@@ -453,7 +439,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(configured_subscribers_and_health, Backend, backen
     auto cfg = env.config();
     natsbus::subscriber_config sc;
     sc.topic = "payments";
-    sc.options = fast_options("ledger");
+    sc.options = fast_subscribe_options("ledger");
     sc.options.ack_wait = 3s;
     cfg.subscribers.push_back(sc);
     natsbus::event_bus bus(ex, cfg);
@@ -566,7 +552,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_second_subscribe_of_a_group_asks_nothing, Backen
     const natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
       co_return handle_result::ok();
     };
-    const auto o = fast_options("cached");
+    const auto o = fast_subscribe_options("cached");
     auto first = co_await bus.subscribe("tickets", noop, o);
     BOOST_TEST(bus.metrics().consumer_lookups == 1u);
     first.stop();
@@ -673,7 +659,7 @@ BOOST_AUTO_TEST_CASE(a_server_kill_loses_nothing) {
       }
       co_return handle_result::ok();
     };
-    auto o = fast_options("survivor");
+    auto o = fast_subscribe_options("survivor");
     o.max_concurrency = 4;
     o.ack_wait = 1s;
     auto sub = co_await bus.subscribe("events", handler, o);
@@ -729,7 +715,7 @@ BOOST_AUTO_TEST_CASE(each_floor_logs_with_names_and_no_secret) {
       ++handled;
       co_return handle_result::ok();
     };
-    const auto o = fast_options("loggers");
+    const auto o = fast_subscribe_options("loggers");
     auto sub = co_await bus.subscribe("audit.log", count, o);
     for (int i = 0; i < 50; ++i) co_await bus.publish("audit.log", "entry");
     BOOST_REQUIRE(co_await eventually([&] { return handled == 50; }));
@@ -771,7 +757,7 @@ BOOST_AUTO_TEST_CASE(a_dead_letter_topic_that_cannot_be_made_is_refused_at_subsc
     natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
       co_return handle_result::ok();
     };
-    const auto o = fast_options("billing");
+    const auto o = fast_subscribe_options("billing");
     auto [ec, sub] = co_await bus.subscribe("invoices", noop, o, use_ec);
     BOOST_TEST(ec);
     BOOST_TEST(!sub.valid());
@@ -789,7 +775,7 @@ BOOST_AUTO_TEST_CASE(a_deleted_consumer_ends_the_subscription_and_health_says_so
     natsbus::event_handler_fn noop = [](const bus_event&) -> asio::awaitable<handle_result> {
       co_return handle_result::ok();
     };
-    const auto o = fast_options("doomed");
+    const auto o = fast_subscribe_options("doomed");
     auto sub = co_await bus.subscribe("alerts", noop, o);
     BOOST_TEST(sub.stats().consuming);
     const std::string stream = natsbus::event_bus::stream_name_for("alerts"), consumer = sub.consumer();

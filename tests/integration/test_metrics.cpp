@@ -4,6 +4,7 @@
 #define BOOST_TEST_DYN_LINK
 #include <boost/test/unit_test.hpp>
 
+#include "bus_fixtures.hpp"
 #include "http_probe.hpp"
 #include "nats_server.hpp"
 #include "prometheus_server.hpp"
@@ -33,24 +34,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using natsbus::test::eventually;
+using natsbus::test::fast_subscribe_options;
 
 natsbus::event_bus_config bus_config(const nats_server& s) {
-  natsbus::event_bus_config c;
-  c.connection.servers = {s.url()};
-  c.connection.name = "metrics-test";
-  c.strategy = natsbus::topic_strategy::create_only;
-  c.default_topic_options.persistence = natsbus::topic_persistence::persistent;
-  c.default_topic_options.storage = natsbus::storage_type::memory;
-  return c;
-}
-
-natsbus::subscribe_options fast_options(std::string group) {
-  natsbus::subscribe_options o;
-  o.group = std::move(group);
-  o.ack_wait = 2s;
-  o.max_deliver = 3;
-  o.backoff = {100ms};
-  return o;
+  return natsbus::test::persistent_bus_config(s, "metrics-test", natsbus::topic_strategy::create_only);
 }
 
 // The endpoint as an application runs it: on an io_context and a thread of its own, on a port the system picks.
@@ -141,7 +128,7 @@ BOOST_AUTO_TEST_CASE(the_endpoint_serves_the_bus_figures_and_promtool_accepts_th
           ++seen;
           co_return natsbus::handle_result::ok();
         };
-        const auto opts = fast_options("workers");
+        const auto opts = fast_subscribe_options("workers");
         auto sub = co_await bus.subscribe("metrics.a", handler, opts);
         for (int i = 0; i < 5; ++i) co_await bus.publish("metrics.a", "event");
         for (int i = 0; i < 3; ++i) co_await bus.publish("metrics.b", "event");
@@ -216,7 +203,7 @@ BOOST_AUTO_TEST_CASE(readyz_says_why_it_is_not_ready) {
         natsbus::event_handler_fn handler = [](const natsbus::bus_event&) -> asio::awaitable<natsbus::handle_result> {
           co_return natsbus::handle_result::ok();
         };
-        const auto opts = fast_options("readiness");
+        const auto opts = fast_subscribe_options("readiness");
         auto sub = co_await bus.subscribe("metrics.ready", handler, opts);
         endpoint_thread endpoint(reg, natsbus::bus_readiness(bus));
         BOOST_TEST(http_get(endpoint.port(), "/readyz").status == 200);

@@ -19,6 +19,7 @@ namespace {
 template <class T>
 bool same(ring<T>& r, const std::deque<T>& d) {
   if (r.size() != d.size() || r.empty() != d.empty()) return false;
+  if (!d.empty() && (r.front() != d.front() || r.back() != d.back())) return false;
   for (std::size_t i = 0; i < d.size(); ++i)
     if (r[i] != d[i]) return false;
   return true;
