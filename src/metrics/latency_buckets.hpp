@@ -4,6 +4,7 @@
 #pragma once
 
 #include "connection/connection_impl.hpp"
+#include "metrics/latency_bounds.hpp"
 
 #include <array>
 #include <chrono>
@@ -14,10 +15,7 @@ namespace natsbus::detail {
 class latency_buckets {
  public:
   // In nanoseconds, the bounds of metrics::latency_buckets() (seconds): 10 µs to 30 s.
-  static constexpr std::array<std::uint64_t, 20> bounds_ns = {
-      10'000,      25'000,      50'000,      100'000,       250'000,       500'000,       1'000'000,
-      2'500'000,   5'000'000,   10'000'000,  25'000'000,    50'000'000,    100'000'000,   250'000'000,
-      500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000, 30'000'000'000};
+  static constexpr auto bounds_ns = latency_bounds_ns;
   static constexpr std::size_t buckets = bounds_ns.size() + 1;
 
   void record(std::chrono::nanoseconds d) noexcept {

@@ -1,7 +1,10 @@
 // natsbus::metrics: the registry, the application's families, and the Prometheus text exposition format.
 #include <natsbus/metrics.hpp>
 
+#include "metrics/latency_bounds.hpp"
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -13,9 +16,12 @@ namespace natsbus::metrics {
 
 namespace {
 
-constexpr double latency_bounds[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-                                     0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
-                                     0.5,     1,        2.5,     5,      10,      30};
+// In seconds, from the one list in nanoseconds (an integer over 1e9 rounds to the same double as the decimal).
+constexpr auto latency_bounds = [] {
+  std::array<double, natsbus::detail::latency_bounds_ns.size()> s{};
+  for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<double>(natsbus::detail::latency_bounds_ns[i]) / 1e9;
+  return s;
+}();
 
 bool name_char(char c, bool first, bool colon) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return true;
@@ -404,7 +410,7 @@ family<gauge>& registry::gauge_family(std::string_view name, std::string_view he
 
 family<histogram>& registry::histogram_family(std::string_view name, std::string_view help,
                                               std::vector<std::string> label_names, std::vector<double> bounds) {
-  if (bounds.empty()) bounds.assign(latency_bounds, latency_bounds + std::size(latency_bounds));
+  if (bounds.empty()) bounds.assign(latency_bounds.begin(), latency_bounds.end());
   if (!valid_bounds(bounds)) throw std::invalid_argument(std::string(name) + ": bounds must be finite and ascending");
   return state_->make(state_->histograms, name, help, std::move(label_names), std::move(bounds));
 }
